@@ -1,0 +1,139 @@
+"""The one place corral touches libseccomp.
+
+libseccomp is reached through ``pyseccomp``, a ctypes binding with the same
+API as libseccomp's official Python module (which is not on PyPI and only
+imports under Debian's system interpreter). Keeping every call here means a
+switch of binding touches one file. The import is lazy: ``check`` and the
+AppArmor backend never pay for it.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .ir import SyscallRule
+
+#: Architectures corral builds filters for, by their OCI names.
+ARCHES = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
+_PY_ARCH = {"x86_64": "X86_64", "aarch64": "AARCH64"}
+_OPS = {"eq": "EQ", "ne": "NE", "lt": "LT", "le": "LE", "gt": "GT", "ge": "GE", "masked_eq": "MASKED_EQ"}
+#: libseccomp's attribute for its filter layout: 2 is the binary tree (2.5+).
+_OPTIMIZE_BINARY_TREE = 2
+
+
+def _lib() -> Any:
+    import pyseccomp
+
+    return pyseccomp
+
+
+def native_arch() -> str:
+    """The machine's architecture by corral's name (x86_64, aarch64, ...)."""
+    return os.uname().machine
+
+
+@lru_cache(maxsize=8192)
+def resolve(name: str, arch: str) -> int:
+    """The syscall's number on ``arch``; negative if libseccomp knows it as
+    absent there (a pseudo-number), -1 if libseccomp does not know it."""
+    lib = _lib()
+    return int(lib.resolve_syscall(getattr(lib.Arch, _PY_ARCH[arch]), name))
+
+
+def is_known(name: str) -> bool:
+    """Whether libseccomp knows the name, and it exists on some supported arch."""
+    return all(resolve(name, a) != -1 for a in ARCHES) and any(resolve(name, a) >= 0 for a in ARCHES)
+
+
+@lru_cache(maxsize=1)
+def known_names() -> tuple[str, ...]:
+    """Every syscall name of the supported arches, for "did you mean" hints."""
+    lib = _lib()
+    names: set[str] = set()
+    for arch in ARCHES:
+        code = getattr(lib.Arch, _PY_ARCH[arch])
+        for nr in range(0, 600):
+            try:
+                names.add(lib.resolve_syscall(code, nr).decode())
+            except ValueError:
+                continue
+    return tuple(sorted(names))
+
+
+def errno_number(name: str) -> int:
+    """An errno by its symbolic name (ENOSYS -> 38)."""
+    value = getattr(errno_mod, name, None)
+    if not isinstance(value, int):
+        raise ValueError(name)
+    return value
+
+
+@dataclass(frozen=True)
+class BuiltFilter:
+    """A libseccomp filter context plus what went into it."""
+
+    ctx: Any
+    arch: str
+
+    def export_bpf(self) -> bytes:
+        with tempfile.TemporaryFile() as fh:
+            self.ctx.export_bpf(fh)
+            fh.seek(0)
+            return fh.read()
+
+    def export_pfc(self) -> str:
+        with tempfile.TemporaryFile() as fh:
+            self.ctx.export_pfc(fh)
+            fh.seek(0)
+            return fh.read().decode()
+
+    def load(self) -> None:
+        """Install the filter on the calling thread (sets no_new_privs)."""
+        self.ctx.load()
+
+
+def build(rules: "tuple[SyscallRule, ...]", arch: str | None = None, *, log_denied: bool = False) -> BuiltFilter:
+    """Build a filter: default EPERM, one rule per allowed alternative.
+
+    ``log_denied`` makes the default action LOG instead (learning mode).
+    """
+    lib = _lib()
+    arch = arch or native_arch()
+    default = lib.LOG if log_denied else lib.ERRNO(errno_mod.EPERM)
+    ctx = lib.SyscallFilter(default)
+    if arch != native_arch():
+        ctx.add_arch(getattr(lib.Arch, _PY_ARCH[arch]))
+        ctx.remove_arch(lib.Arch.NATIVE)
+    ctx.set_attr(lib.Attr.ACT_BADARCH, lib.KILL_PROCESS)
+    try:
+        ctx.set_attr(lib.Attr.CTL_OPTIMIZE, _OPTIMIZE_BINARY_TREE)
+    except OSError:  # libseccomp < 2.5: keep the default linear layout
+        pass
+    for rule in rules:
+        # libseccomp takes native numbers (negative pseudo-numbers for calls
+        # the native arch lacks) and translates them for each arch in the filter.
+        nr = resolve(rule.name, native_arch())
+        if nr == -1:
+            continue
+        action = lib.ALLOW if rule.errno is None else lib.ERRNO(rule.errno)
+        if rule.errno is not None and log_denied:
+            action = lib.LOG
+        if not rule.alternatives:
+            ctx.add_rule(action, nr)
+            continue
+        for alt in rule.alternatives:
+            args = [
+                lib.Arg(c.arg, getattr(lib, _OPS[c.op]), c.mask if c.op == "masked_eq" else c.value, c.value if c.op == "masked_eq" else 0)
+                for c in alt
+            ]
+            ctx.add_rule(action, nr, *args)
+    return BuiltFilter(ctx, arch)
+
+
+__all__ = ["ARCHES", "BuiltFilter", "build", "errno_number", "is_known", "known_names", "native_arch", "resolve"]

@@ -1,0 +1,119 @@
+"""Errors and diagnostics.
+
+Two kinds of failure share one root, so the CLI can tell them apart::
+
+    CorralError
+     ├── PolicyError        the user's input is wrong (exit 2, no traceback);
+     │                      carries one or more located Diagnostics
+     ├── UnenforcedError    the selected targets leave a restriction unenforced
+     └── InternalError      a broken invariant in corral itself (a bug)
+
+Every user-facing message has the same anatomy (see ``Diagnostic.render``):
+``file:line:col: error[CODE]: message``, the source line with a caret, and a
+one-line hint saying what was expected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+#: How many diagnostics one run reports before it says "... and N more".
+MAX_ERRORS = 20
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """Where something came from: a file and a 1-based line and column.
+
+    ``line == 0`` means the position is unknown (for example a shipped
+    template's own data); renderers then print only the file.
+    """
+
+    file: str
+    line: int = 0
+    col: int = 0
+    length: int = 1
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.col}"
+        return self.file
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One located problem: the unit of every error and, later, lint finding."""
+
+    span: Span
+    code: str
+    message: str
+    hint: str = ""
+    severity: str = "error"
+
+    def render(self, source: str | None = None) -> str:
+        """Render in the fixed anatomy; ``source`` is the file's text if known."""
+        lines = [f"{self.span}: {self.severity}[{self.code}]: {self.message}"]
+        if source is not None and self.span.line:
+            src_lines = source.splitlines()
+            if 0 < self.span.line <= len(src_lines):
+                text = src_lines[self.span.line - 1]
+                gutter = str(self.span.line)
+                pad = " " * len(gutter)
+                caret = " " * (self.span.col - 1) + "^" * max(1, self.span.length)
+                lines.append(f" {gutter} | {text}")
+                lines.append(f" {pad} | {caret}")
+        if self.hint:
+            lines.append(f"  = hint: {self.hint}")
+        return "\n".join(lines)
+
+
+class CorralError(Exception):
+    """Root of every error corral raises on purpose."""
+
+
+class PolicyError(CorralError, ValueError):
+    """The input is invalid; holds every diagnostic found (capped)."""
+
+    def __init__(self, diagnostics: list[Diagnostic], sources: dict[str, str] | None = None):
+        self.diagnostics = diagnostics
+        self.sources = sources or {}
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        shown = self.diagnostics[:MAX_ERRORS]
+        parts = [d.render(self.sources.get(d.span.file)) for d in shown]
+        extra = len(self.diagnostics) - len(shown)
+        if extra > 0:
+            parts.append(f"... and {extra} more error{'s' if extra > 1 else ''}")
+        return "\n".join(parts)
+
+
+class UnenforcedError(CorralError):
+    """Compiling would leave a restriction of the policy enforced by no target."""
+
+
+class InternalError(CorralError):
+    """A broken invariant inside corral: a bug to report, not a user mistake."""
+
+
+class DiagnosticCollector:
+    """Collects diagnostics for one file so that a run reports all of them.
+
+    Modelled on packaging's ``_ErrorCollector``: validators ``add`` and carry
+    on; ``raise_if_any`` raises one ``PolicyError`` at the end.
+    """
+
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+        self.sources: dict[str, str] = {}
+
+    def add(self, span: Span, code: str, message: str, hint: str = "") -> None:
+        self.diagnostics.append(Diagnostic(span, code, message, hint))
+
+    def add_source(self, path: str | Path, text: str) -> None:
+        self.sources[str(path)] = text
+
+    def raise_if_any(self) -> None:
+        if self.diagnostics:
+            raise PolicyError(sorted(self.diagnostics, key=lambda d: d.span), self.sources)

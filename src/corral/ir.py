@@ -1,0 +1,184 @@
+"""The one intermediate form every backend reads.
+
+Lowering (``lower.py``) resolves Extends, flags and deny-overrides-allow
+once; what remains is a small, frozen, sorted set of rules. Every rule keeps
+the span it came from and a human ``origin`` ("flag dns",
+"Filesystem.Writable") so coverage reports and errors can cite it.
+
+Deny is explicit where a backend can use it (file deny rules, denied
+capabilities) and already applied everywhere else: a denied syscall simply
+is not in ``syscalls``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import Span
+from .policy.model import Alternative, ArgCmp
+
+
+class Access(enum.Flag):
+    """File access rights, named after what a program does."""
+
+    NONE = 0
+    READ = enum.auto()
+    WRITE = enum.auto()  # write, create, delete, truncate
+    LOCK = enum.auto()
+    MAP_EXEC = enum.auto()  # mmap(PROT_EXEC): loading code
+    EXEC = enum.auto()  # execve, staying under the same policy
+    LINK = enum.auto()
+
+    @classmethod
+    def everything(cls) -> "Access":
+        return cls.READ | cls.WRITE | cls.LOCK | cls.MAP_EXEC | cls.EXEC | cls.LINK
+
+    def names(self) -> list[str]:
+        return [a.name.lower() for a in Access if a in self and a.name and a is not Access.NONE]
+
+
+#: What each Filesystem path key grants.
+PATH_ACCESS = {
+    "ReadOnly": Access.READ,
+    "Writable": Access.READ | Access.WRITE | Access.LOCK,
+    "Exec": Access.READ | Access.MAP_EXEC | Access.EXEC,
+    "Libraries": Access.READ | Access.MAP_EXEC,
+}
+
+
+@dataclass(frozen=True, order=True)
+class FileRule:
+    """Access to paths matching an AppArmor glob; ``deny`` rules win."""
+
+    path: str
+    access: Access = field(compare=False)
+    deny: bool = False
+    origin: str = field(default="", compare=False)
+    span: Span = field(default=Span(""), compare=False)
+
+
+@dataclass(frozen=True, order=True)
+class AuditRule:
+    """Writes to paths matching the glob are logged (Filesystem.LogOnWrite)."""
+
+    path: str
+    origin: str = field(default="", compare=False)
+    span: Span = field(default=Span(""), compare=False)
+
+
+@dataclass(frozen=True, order=True)
+class SocketRule:
+    """Sockets of one (family, type) may be created."""
+
+    family: str
+    type: str
+    origin: str = field(default="", compare=False)
+    span: Span = field(default=Span(""), compare=False)
+
+
+#: The sentinel for "any port" (tcp:*), distinct from an empty list.
+ANY_PORT = 0
+
+
+@dataclass(frozen=True, order=True)
+class PortRule:
+    """TCP connect or bind to one port (``ANY_PORT`` for all)."""
+
+    direction: str  # "connect" | "bind"
+    port: int
+    origin: str = field(default="", compare=False)
+    span: Span = field(default=Span(""), compare=False)
+
+
+@dataclass(frozen=True, order=True)
+class SocketOptionRule:
+    """setsockopt(level, optname) allowed for this pair."""
+
+    name: str
+    level: int = field(compare=False)
+    optname: int = field(compare=False)
+    origin: str = field(default="", compare=False)
+    span: Span = field(default=Span(""), compare=False)
+
+
+@dataclass(frozen=True, order=True)
+class SyscallRule:
+    """A syscall allowed (or answered with ``errno``).
+
+    ``alternatives`` empty means unconditional; otherwise the call is allowed
+    when any alternative's comparisons all hold.
+    """
+
+    name: str
+    alternatives: tuple[Alternative, ...] = field(default=(), compare=False)
+    errno: int | None = field(default=None, compare=False)
+    origin: str = field(default="", compare=False)
+    span: Span = field(default=Span(""), compare=False)
+
+
+@dataclass(frozen=True, order=True)
+class CapabilityRule:
+    """A capability kept (``deny`` False) or explicitly denied."""
+
+    name: str
+    deny: bool = False
+    origin: str = field(default="", compare=False)
+    span: Span = field(default=Span(""), compare=False)
+
+
+Rule = FileRule | AuditRule | SocketRule | PortRule | SocketOptionRule | SyscallRule | CapabilityRule
+
+
+@dataclass(frozen=True)
+class IR:
+    """A lowered policy. Collections are sorted tuples: outputs are deterministic."""
+
+    name: str
+    description: str
+    source: str
+    files: tuple[FileRule, ...] = ()
+    audits: tuple[AuditRule, ...] = ()
+    sockets: tuple[SocketRule, ...] = ()
+    ports: tuple[PortRule, ...] = ()
+    socket_options: tuple[SocketOptionRule, ...] = ()
+    syscalls: tuple[SyscallRule, ...] = ()
+    capabilities: tuple[CapabilityRule, ...] = ()
+    denied_syscalls: tuple[SyscallRule, ...] = ()
+
+    def rules(self) -> tuple[Rule, ...]:
+        return (*self.files, *self.audits, *self.sockets, *self.ports, *self.socket_options, *self.syscalls, *self.capabilities)
+
+    @property
+    def setsockopt_filtered(self) -> bool:
+        """Whether setsockopt is limited to ``socket_options`` (not allowed outright)."""
+        return not any(r.name == "setsockopt" and not r.alternatives and r.errno is None for r in self.syscalls)
+
+    def to_json(self) -> str:
+        def enc(o: Any) -> Any:
+            if isinstance(o, Access):
+                return o.names()
+            if isinstance(o, Span):
+                return str(o)
+            raise TypeError(type(o).__name__)
+
+        return json.dumps(asdict(self), default=enc, indent=2)
+
+
+__all__ = [
+    "ANY_PORT",
+    "IR",
+    "PATH_ACCESS",
+    "Access",
+    "ArgCmp",
+    "AuditRule",
+    "CapabilityRule",
+    "FileRule",
+    "PortRule",
+    "Rule",
+    "SocketOptionRule",
+    "SocketRule",
+    "SyscallRule",
+]

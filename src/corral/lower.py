@@ -1,0 +1,199 @@
+"""Lower a loaded Policy into the IR, applying deny-overrides-allow once.
+
+Rules of the language, applied here and nowhere else:
+
+* A flag in ``Flags`` grants everything it names. A flag in ``DenyFlags``
+  denies everything it names, whatever else grants it: its syscalls, paths,
+  protocols, ports, socket options and capabilities.
+* Deny is by whole syscall: a syscall some flag allows only with certain
+  arguments and another denies is denied outright (the safe direction).
+* Among allows, the wider wins: an unconditional allow absorbs argument
+  filters, and an allow absorbs an ``Errno`` stub of the same syscall.
+* ``socket(2)`` is always limited to the (family, type) pairs of the
+  allowed protocols; ``setsockopt(2)`` to the allowed socket options unless
+  something allows it outright.
+* An allow path wholly inside a deny path is dropped; a deny inside an
+  allow stays a deny rule for the backends that can express it.
+* Nothing is allowed that no key or flag allows: an empty policy lowers to
+  an IR with no rules at all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+from . import _seccomp
+from .errors import Span
+from .ir import (
+    ANY_PORT,
+    IR,
+    PATH_ACCESS,
+    Access,
+    AuditRule,
+    CapabilityRule,
+    FileRule,
+    PortRule,
+    SocketOptionRule,
+    SocketRule,
+    SyscallRule,
+)
+from .policy import catalog, globs
+from .policy.model import CATEGORIES, Alternative, ArgCmp, FlagDef, Item, Policy
+
+#: SOCK_TYPE_MASK: socket(2)'s type argument also carries SOCK_NONBLOCK/CLOEXEC.
+_SOCK_TYPE_MASK = 0xF
+
+
+class _Grants:
+    """Everything one side (allow or deny) names, with origins."""
+
+    def __init__(self) -> None:
+        self.syscalls: dict[str, tuple[str, Span]] = {}
+        self.args: dict[str, list[tuple[Alternative, str, Span]]] = defaultdict(list)
+        self.errno: dict[str, tuple[int, str, Span]] = {}
+        self.paths: dict[str, tuple[Access, str, Span]] = {}
+        self.protocols: dict[str, tuple[str, Span]] = {}
+        self.ports: dict[tuple[str, int], tuple[str, Span]] = {}
+        self.sockopts: dict[str, tuple[str, Span]] = {}
+        self.caps: dict[str, tuple[str, Span]] = {}
+
+    def add_flag(self, flag: FlagDef, origin: str, span: Span) -> None:
+        for name in flag.syscalls:
+            self.syscalls.setdefault(name, (origin, span))
+        for name, alternatives in flag.args:
+            self.args[name].extend((alt, origin, span) for alt in alternatives)
+        for name, err in flag.errno:
+            self.errno.setdefault(name, (_seccomp.errno_number(err), origin, span))
+        for key, access in PATH_ACCESS.items():
+            for item in flag.list(key):
+                self.add_path(item.value, access, origin, span)
+        self.add_lists(flag.list, origin, span)
+
+    def add_lists(self, get: Callable[[str], Sequence[Item]], origin: str, span: Span | None) -> None:
+        for item in get("Protocols"):
+            self.protocols.setdefault(item.value, (origin, span or item.span))
+        for direction in ("Connect", "Bind"):
+            for item in get(direction):
+                for port in _ports(item.value):
+                    self.ports.setdefault((direction.lower(), port), (origin, span or item.span))
+        for item in get("SocketOptions"):
+            self.sockopts.setdefault(item.value, (origin, span or item.span))
+        for item in get("Capabilities"):
+            self.caps.setdefault(item.value, (origin, span or item.span))
+
+    def add_path(self, path: str, access: Access, origin: str, span: Span) -> None:
+        if path in self.paths:
+            old, o, s = self.paths[path]
+            self.paths[path] = (old | access, o, s)
+        else:
+            self.paths[path] = (access, origin, span)
+
+
+def _ports(spec: str) -> list[int]:
+    value = spec.split(":", 1)[1]
+    if value == "*":
+        return [ANY_PORT]
+    low, _, high = value.partition("-")
+    return list(range(int(low), int(high or low) + 1))
+
+
+def _collect(policy: Policy) -> tuple[_Grants, _Grants]:
+    allow, deny = _Grants(), _Grants()
+    for section in CATEGORIES:
+        for side, key in ((allow, "Flags"), (deny, "DenyFlags")):
+            for item in policy.get(f"{section}.{key}"):
+                side.add_flag(policy.flags[item.value], f"flag {item.value}", item.span)
+    for key, access in PATH_ACCESS.items():
+        for item in policy.get(f"Filesystem.{key}"):
+            allow.add_path(item.value, access, f"Filesystem.{key}", item.span)
+    for item in policy.get("Filesystem.Deny"):
+        deny.add_path(item.value, Access.everything(), "Filesystem.Deny", item.span)
+    allow.add_lists(lambda k: policy.get(f"{'User' if k == 'Capabilities' else 'Networking'}.{k}"), "", None)
+    for item in policy.get("User.DenyCapabilities"):
+        deny.caps.setdefault(item.value, ("User.DenyCapabilities", item.span))
+    for item in policy.get("Misc.Syscalls"):
+        allow.syscalls.setdefault(item.value, ("Misc.Syscalls", item.span))
+    for item in policy.get("Misc.DenySyscalls"):
+        deny.syscalls.setdefault(item.value, ("Misc.DenySyscalls", item.span))
+    return allow, deny
+
+
+def lower(policy: Policy) -> IR:
+    """Resolve a loaded policy into the IR."""
+    allow, deny = _collect(policy)
+    protos, families, types = catalog.protocol_tables()
+
+    # -- files ---------------------------------------------------------------
+    denies = sorted(FileRule(p, Access.everything(), True, o or "Filesystem.Deny", s) for p, (_, o, s) in deny.paths.items())
+    files = [
+        FileRule(p, a, False, o, s)
+        for p, (a, o, s) in allow.paths.items()
+        if not any(globs.covers(d.path, p) for d in denies)
+    ]
+    audits = [AuditRule(i.value, "Filesystem.LogOnWrite", i.span) for i in policy.get("Filesystem.LogOnWrite")]
+
+    # -- network ------------------------------------------------------------
+    denied_pairs = {pair for name in deny.protocols for pair in protos[name].sockets}
+    sockets: dict[tuple[str, str], SocketRule] = {}
+    for name, (origin, span) in allow.protocols.items():
+        for fam, typ in protos[name].sockets:
+            if (fam, typ) not in denied_pairs:
+                sockets.setdefault((fam, typ), SocketRule(fam, typ, origin or "Networking.Protocols", span))
+    ports = [
+        PortRule(d, p, o or f"Networking.{d.capitalize()}", s)
+        for (d, p), (o, s) in allow.ports.items()
+        if (d, p) not in deny.ports and (d, ANY_PORT) not in deny.ports
+    ]
+    options = catalog.socket_options()
+    sockopts = [
+        SocketOptionRule(n, options[n].level, options[n].optname, o or "Networking.SocketOptions", s)
+        for n, (o, s) in allow.sockopts.items()
+        if n not in deny.sockopts
+    ]
+
+    # -- syscalls -----------------------------------------------------------
+    denied_names = set(deny.syscalls) | set(deny.args) | set(deny.errno)
+    rules: dict[str, SyscallRule] = {}
+    for name, (origin, span) in allow.syscalls.items():
+        rules[name] = SyscallRule(name, (), None, origin, span)
+    for name, alts in allow.args.items():
+        if name in rules:
+            continue  # an unconditional allow absorbs argument filters
+        unique = tuple(dict.fromkeys(a for a, _, _ in alts))
+        rules[name] = SyscallRule(name, unique, None, alts[0][1], alts[0][2])
+    if "socket" in rules:
+        alts = tuple(
+            (ArgCmp(0, "eq", families[r.family]), ArgCmp(1, "masked_eq", types[r.type], _SOCK_TYPE_MASK))
+            for r in sorted(sockets.values())
+        )
+        socket = rules.pop("socket")
+        if alts:
+            rules["socket"] = SyscallRule("socket", alts, None, socket.origin, socket.span)
+    if sockopts and "setsockopt" not in rules:
+        alts = tuple((ArgCmp(1, "eq", r.level), ArgCmp(2, "eq", r.optname)) for r in sorted(sockopts))
+        rules["setsockopt"] = SyscallRule("setsockopt", alts, None, sockopts[0].origin, sockopts[0].span)
+    for name, (err, origin, span) in allow.errno.items():
+        rules.setdefault(name, SyscallRule(name, (), err, origin, span))
+    denied_rules = tuple(sorted(SyscallRule(n, (), None, *(deny.syscalls.get(n) or ("", Span(""))) ) for n in denied_names))
+    syscalls = sorted(r for n, r in rules.items() if n not in denied_names)
+    if "setsockopt" in denied_names:
+        sockopts = []
+
+    # -- capabilities ---------------------------------------------------------
+    caps = [CapabilityRule(n, False, o or "User.Capabilities", s) for n, (o, s) in allow.caps.items() if n not in deny.caps]
+    caps += [CapabilityRule(n, True, o, s) for n, (o, s) in deny.caps.items()]
+
+    return IR(
+        name=policy.name,
+        description=policy.description,
+        source=policy.path,
+        files=tuple(sorted(denies + files)),
+        audits=tuple(sorted(audits)),
+        sockets=tuple(sorted(sockets.values())),
+        ports=tuple(sorted(ports)),
+        socket_options=tuple(sorted(sockopts)),
+        syscalls=tuple(syscalls),
+        capabilities=tuple(sorted(caps)),
+        denied_syscalls=denied_rules,
+    )

@@ -1,0 +1,106 @@
+"""The shipped data: flag catalogue, capabilities, socket options, protocols.
+
+Everything here is read from TOML files under ``corral/data`` once per
+process and cached; nothing about a flag lives in code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from ..errors import DiagnosticCollector, InternalError, PolicyError
+
+DATA = resources.files("corral") / "data"
+
+
+def _load(name: str) -> dict[str, Any]:
+    return tomllib.loads((DATA / name).read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class SocketOption:
+    name: str
+    level_name: str
+    level: int
+    optname: int
+
+
+@lru_cache(maxsize=1)
+def socket_options() -> dict[str, SocketOption]:
+    data = _load("socket_options.toml")
+    levels: dict[str, int] = data.pop("levels")
+    out: dict[str, SocketOption] = {}
+    for level_name, options in data.items():
+        for name, number in options.items():
+            out[name] = SocketOption(name, level_name, levels[level_name], number)
+    return out
+
+
+@lru_cache(maxsize=1)
+def capabilities() -> dict[str, dict[str, Any]]:
+    caps: dict[str, dict[str, Any]] = _load("capabilities.toml")["capabilities"]
+    return caps
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    meaning: str
+    sockets: tuple[tuple[str, str], ...]
+
+
+@lru_cache(maxsize=1)
+def protocol_tables() -> tuple[dict[str, Protocol], dict[str, int], dict[str, int]]:
+    """Protocols by name, and the family and type numbers by name."""
+    data = _load("protocols.toml")
+    protos = {
+        name: Protocol(name, p["meaning"], tuple((f, t) for f, t in p["sockets"]))
+        for name, p in data["protocols"].items()
+    }
+    return protos, data["families"], data["types"]
+
+
+def protocols() -> dict[str, Protocol]:
+    return protocol_tables()[0]
+
+
+@lru_cache(maxsize=1)
+def flags() -> dict[str, Any]:
+    """The built-in flags, by name, as FlagDef (see policy.model)."""
+    from .flagdefs import parse_flag_table
+    from .locate import locate
+    from .reader import Reader
+
+    out: dict[str, Any] = {}
+    collector = DiagnosticCollector()
+    for entry in sorted((DATA / "flags").iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        category = entry.name.removesuffix(".toml").capitalize()
+        text = entry.read_text(encoding="utf-8")
+        path = f"corral/data/flags/{entry.name}"
+        collector.add_source(path, text)
+        reader = Reader(path, text, tomllib.loads(text), locate(text), collector)
+        for name, table in reader.data.items():
+            flag = parse_flag_table(reader, (name,), table, name=name, category=category, builtin=True)
+            if flag is not None:
+                out[name] = flag
+    try:
+        collector.raise_if_any()
+    except PolicyError as exc:  # the shipped catalogue is ours: a bug, not user error
+        raise InternalError(f"the shipped flag catalogue is invalid:\n{exc}") from exc
+    return out
+
+
+@lru_cache(maxsize=None)
+def template_text(name: str) -> str | None:
+    entry = DATA / "templates" / f"{name}.toml"
+    return entry.read_text(encoding="utf-8") if entry.is_file() else None
+
+
+def template_names() -> list[str]:
+    return sorted(e.name.removesuffix(".toml") for e in (DATA / "templates").iterdir() if e.name.endswith(".toml"))

@@ -1,0 +1,227 @@
+"""AppArmor path globs: validation, expansion, matching and containment.
+
+The policy's path lists use AppArmor's glob syntax (the proposal's table):
+``*`` any characters but ``/``; ``**`` any characters including ``/``;
+``?`` one character but ``/``; ``[abc]`` and ``[^abc]`` character classes;
+``{a,b}`` alternatives; a trailing ``/`` names a directory.
+
+Validation is strict on purpose: a path ends up inside an AppArmor profile,
+so anything that could change the profile's structure (a quote, a newline,
+an unbalanced brace, a variable) is rejected here, with the column of the
+offending character, before any backend sees it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+#: Characters with glob meaning; a backslash may escape exactly these.
+GLOB_CHARS = frozenset("*?[]{}")
+_ESCAPABLE = frozenset("*?[]{}\\,^")
+#: Brace expansions beyond this are refused: a policy is meant to be read.
+MAX_EXPANSIONS = 64
+
+
+@dataclass(frozen=True)
+class GlobError(Exception):
+    """A path is not a valid glob; ``offset`` is 0-based into the path."""
+
+    offset: int
+    message: str
+    hint: str = ""
+
+
+def validate(path: str) -> None:
+    """Raise ``GlobError`` unless ``path`` is a safe, well-formed AppArmor glob."""
+    if not path.startswith("/"):
+        raise GlobError(0, f"path {path!r} is not absolute", "paths start with '/'")
+    depth = 0
+    in_class = False
+    brace_items: list[int] = []
+    i = 0
+    while i < len(path):
+        c = path[i]
+        if c == "\0" or ord(c) < 0x20 or ord(c) == 0x7F:
+            raise GlobError(i, f"control character {c!r} in path", "paths are one line of printable characters")
+        if c == '"':
+            raise GlobError(i, "double quote in path", "a quote would end the path inside the AppArmor profile")
+        if c == "\\":
+            if i + 1 >= len(path) or path[i + 1] not in _ESCAPABLE:
+                raise GlobError(i, "backslash that escapes nothing", "a backslash may only escape one of * ? [ ] { } , ^ \\")
+            i += 2
+            continue
+        if c == "@" and path.startswith("@{", i):
+            raise GlobError(i, "AppArmor variables are not supported in paths", "write the path out; Landlock and seccomp know no variables")
+        if in_class:
+            if c == "]":
+                in_class = False
+            elif c == "[":
+                raise GlobError(i, "'[' inside a character class", "close the class with ']' first")
+        elif c == "[":
+            close = path.find("]", i + 1)
+            body = path[i + 1 : close] if close != -1 else ""
+            if close == -1 or body in ("", "^"):
+                raise GlobError(i, "unclosed or empty character class", "write a class as [abc] or [^abc]")
+            in_class = True
+        elif c == "]":
+            raise GlobError(i, "unbalanced ']'", "escape a literal bracket as \\]")
+        elif c == "{":
+            depth += 1
+            brace_items.append(0)
+        elif c == "}":
+            if depth == 0:
+                raise GlobError(i, "unbalanced '}'", "escape a literal brace as \\}")
+            if brace_items.pop() == 0:
+                raise GlobError(i, "alternatives need at least two items", "write {a,b}, or {,b} for 'nothing or b'")
+            depth -= 1
+        elif c == "," and depth:
+            brace_items[-1] += 1
+        i += 1
+    if in_class:
+        raise GlobError(len(path) - 1, "unclosed character class", "close it with ']'")
+    if depth:
+        raise GlobError(path.rfind("{"), "unbalanced '{'", "close the alternatives with '}'")
+    for segment in ("/../", "/./"):
+        if segment in path + "/":
+            at = (path + "/").find(segment)
+            raise GlobError(at, f"'{segment.strip('/')}' path segment", "paths are matched after resolution, so '.' and '..' never match; write the resolved path")
+    if "//" in path:
+        raise GlobError(path.find("//"), "empty path segment '//'", "remove the doubled slash")
+    if len(expand(path)) > MAX_EXPANSIONS:
+        raise GlobError(0, f"more than {MAX_EXPANSIONS} alternatives after expanding braces", "split the path into several entries")
+
+
+@lru_cache(maxsize=4096)
+def expand(path: str) -> tuple[str, ...]:
+    """Expand ``{a,b}`` alternatives (nested too) into plain globs."""
+    start = _find_unescaped(path, "{")
+    if start == -1:
+        return (path,)
+    depth = 0
+    items: list[str] = []
+    last = start + 1
+    i = start
+    while i < len(path):
+        c = path[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                items.append(path[last:i])
+                break
+        elif c == "," and depth == 1:
+            items.append(path[last:i])
+            last = i + 1
+        i += 1
+    head, tail = path[:start], path[i + 1 :]
+    out: list[str] = []
+    for item in items:
+        for expanded in expand(head + item + tail):
+            if expanded not in out:
+                out.append(expanded)
+            if len(out) > MAX_EXPANSIONS:
+                return tuple(out)
+    return tuple(out)
+
+
+def _find_unescaped(text: str, char: str) -> int:
+    i = 0
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == char:
+            return i
+        i += 1
+    return -1
+
+
+def has_glob(path: str) -> bool:
+    """Whether the (expanded) path contains an unescaped glob character."""
+    return any(_find_unescaped(path, c) != -1 for c in GLOB_CHARS)
+
+
+def literal_prefix(path: str) -> str:
+    """The part of one expanded glob before its first glob character."""
+    cut = min((i for i in (_find_unescaped(path, c) for c in GLOB_CHARS) if i != -1), default=len(path))
+    return path[:cut].replace("\\", "")
+
+
+@lru_cache(maxsize=4096)
+def to_regex(path: str) -> re.Pattern[str]:
+    """Compile a glob to a regex with AppArmor's matching rules."""
+    out: list[str] = []
+    depth = 0
+    i = 0
+    while i < len(path):
+        c = path[i]
+        if c == "\\":
+            out.append(re.escape(path[i + 1]))
+            i += 2
+            continue
+        if path.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            close = path.index("]", i + 1)
+            body = path[i + 1 : close]
+            negate = body.startswith("^")
+            body = re.escape(body[1:] if negate else body).replace("\\-", "-")
+            out.append(f"[^/{body}]" if negate else f"[{body}]")
+            i = close + 1
+            continue
+        elif c == "{":
+            out.append("(?:")
+            depth += 1
+        elif c == "}":
+            out.append(")")
+            depth -= 1
+        elif c == "," and depth:
+            out.append("|")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out))
+
+
+def matches(glob: str, path: str) -> bool:
+    """Whether a concrete path matches the glob."""
+    return to_regex(glob).fullmatch(path) is not None
+
+
+def covers(outer: str, inner: str) -> bool:
+    """Conservatively decide whether every path ``inner`` matches, ``outer`` matches too.
+
+    True only when it can be shown cheaply: equal globs, an inner literal
+    path the outer glob matches, or an outer ``PREFIX/**`` with every
+    expansion of inner starting with PREFIX/. False means "not shown".
+    """
+    if outer == inner:
+        return True
+    for inner_alt in expand(inner):
+        if not has_glob(inner_alt):
+            if not matches(outer, inner_alt.replace("\\", "")):
+                return False
+            continue
+        if not any(_prefix_covers(o, inner_alt) for o in expand(outer)):
+            return False
+    return True
+
+
+def _prefix_covers(outer: str, inner: str) -> bool:
+    if outer == inner:
+        return True
+    if outer.endswith("/**") and not has_glob(outer[:-2]):
+        return literal_prefix(inner).startswith(outer[:-2])
+    return False

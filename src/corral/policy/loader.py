@@ -1,0 +1,202 @@
+"""Load a policy file: parse, locate, validate every key, resolve Extends.
+
+Grammar (TOML)::
+
+    Name = "..."                 # optional; defaults to the file's stem
+    Description = "..."          # optional, one line
+    Extends = ["base", "other.toml"]
+    [Networking] / [Filesystem] / [Runtime] / [User] / [Misc]   # see schema.SECTIONS
+    [[Flag]]                     # user-defined flags, see flagdefs
+
+Every error found in a file is collected and raised together as one
+``PolicyError`` whose diagnostics carry file, line and column.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ..errors import Diagnostic, DiagnosticCollector, PolicyError, Span
+from . import catalog
+from .flagdefs import parse_flag_table
+from .locate import locate
+from .model import CATEGORIES, FlagDef, Item, Policy
+from .reader import Reader, did_you_mean, dotted
+from .schema import SECTIONS, TOP
+
+_TOML_POS = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+_TOML_HINTS = {
+    "Unclosed array": "is a ',' missing after the previous item? Every array item but the last needs one",
+    "Unclosed inline table": "is a ',' or a '}' missing? An inline table stays on one line",
+    "Invalid value": "strings need double quotes, as in \"dns\"",
+    "Expected newline or end of document after a statement": "one key = value per line; is a ',' missing or a string unquoted?",
+    "Cannot overwrite a value": "this key is set twice; set it once",
+    "Cannot declare": "this table is declared twice; declare it once",
+    "Invalid statement": "a line is either [Section], [[Table]] or key = value",
+}
+
+
+def _toml_error(file: str, text: str, exc: tomllib.TOMLDecodeError) -> PolicyError:
+    m = _TOML_POS.match(str(exc))
+    message, line, col = (m["msg"], int(m["line"]), int(m["col"])) if m else (str(exc), 0, 0)
+    hint = next((h for k, h in _TOML_HINTS.items() if message.startswith(k)), "see https://toml.io for the syntax")
+    diag = Diagnostic(Span(file, line, col), "E001", f"invalid TOML: {message}", hint)
+    return PolicyError([diag], {file: text})
+
+
+def _parse(file: str, text: str, collector: DiagnosticCollector) -> Reader:
+    collector.add_source(file, text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _toml_error(file, text, exc) from None
+    return Reader(file, text, data, locate(text), collector)
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load and fully validate the policy at ``path`` (and what it extends)."""
+    return _Loader().load_file(Path(path), stack=())
+
+
+def load_policy_text(text: str, file: str = "<policy>") -> Policy:
+    """Load a policy from a string; ``file`` names it in errors."""
+    return _Loader().load_text(text, file, base_dir=Path.cwd(), stack=())
+
+
+class _Loader:
+    def __init__(self) -> None:
+        self.collector = DiagnosticCollector()
+
+    def load_file(self, path: Path, stack: tuple[str, ...]) -> Policy:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise PolicyError([Diagnostic(Span(str(path)), "E000", f"cannot read policy: {reason}", "check the path")]) from None
+        return self.load_text(text, str(path), base_dir=path.parent, stack=stack)
+
+    def load_text(self, text: str, file: str, base_dir: Path, stack: tuple[str, ...]) -> Policy:
+        reader = _parse(file, text, self.collector)
+        policy = self._read(reader, base_dir, stack + (file,))
+        if not stack:  # the outermost file: check what needs the merged picture
+            self._check_flag_names(policy)
+            self._check_protocols(policy)
+            self.collector.raise_if_any()
+            policy.sources = self.collector.sources
+        return policy
+
+    # -- one file ----------------------------------------------------------
+    def _read(self, r: Reader, base_dir: Path, stack: tuple[str, ...]) -> Policy:
+        data = r.data
+        r.check_keys((), data, TOP, "the policy's top level")
+        top = {k.name: k for k in TOP}
+        good = {k: v for k, v in data.items() if k in top and r.typed((k,), v, top[k])}
+        name = good.get("Name") or re.sub(r"[^A-Za-z0-9._-]", "-", Path(r.file).stem) or "policy"
+        if "Name" in good:
+            r.item_ok(("Name",), good["Name"], "name")
+        description = good.get("Description", "")
+        if description:
+            r.item_ok(("Description",), description, "text")
+        policy = Policy(name=name, description=description, path=r.file, span=Span(r.file, 1, 1))
+
+        for i, target in enumerate(good.get("Extends", [])):
+            parent = self._extend(r, ("Extends", i), target, base_dir, stack)
+            if parent is not None:
+                policy.extends.append(parent.path)
+                for key, items in parent.values.items():
+                    policy.values.setdefault(key, []).extend(items)
+                policy.flags.update(parent.flags)
+
+        for section in CATEGORIES:
+            if section not in good:
+                continue
+            table = good[section]
+            keys = SECTIONS[section]
+            r.check_keys((section,), table, keys, f"[{section}]")
+            kinds = {k.name: k for k in keys}
+            for key, value in table.items():
+                if key in kinds and r.typed((section, key), value, kinds[key]):
+                    # flag names are checked once every [[Flag]] is known
+                    kind = "" if kinds[key].item == "flag" else kinds[key].item
+                    items = r.items((section, key), value, kind)
+                    policy.values.setdefault(f"{section}.{key}", []).extend(items)
+
+        for i, table in enumerate(good.get("Flag", [])):
+            flag = self._user_flag(r, ("Flag", i), table)
+            if flag is None:
+                continue
+            if flag.name in policy.flags and policy.flags[flag.name].span.file == r.file:
+                r.error(("Flag", i, "Name"), "E014", f"flag '{flag.name}' is defined twice", f"the first definition is at {policy.flags[flag.name].span}")
+            elif flag.name in catalog.flags():
+                r.error(("Flag", i, "Name"), "E014", f"flag '{flag.name}' is already a built-in flag", "choose another name; `corral flags` lists the built-in ones")
+            else:
+                policy.flags[flag.name] = flag
+        return policy
+
+    def _user_flag(self, r: Reader, path: tuple[str | int, ...], table: dict[str, Any]) -> FlagDef | None:
+        name = table.get("Name")
+        if not isinstance(name, str):
+            r.error(path, "E003", f"{dotted(path)} has no Name", "add Name = \"my-flag\"", key=True)
+            return None
+        if not r.item_ok(path + ("Name",), name, "name"):
+            return None
+        return parse_flag_table(r, path, table, name=name, category=None, builtin=False)
+
+    def _extend(self, r: Reader, path: tuple[str | int, ...], target: str, base_dir: Path, stack: tuple[str, ...]) -> Policy | None:
+        is_file = "/" in target or target.endswith(".toml")
+        if is_file:
+            file = base_dir / target
+            key = str(file)
+            if key in stack or any(Path(s).resolve() == file.resolve() for s in stack if not s.startswith("<")):
+                r.error(path, "E010", f"Extends cycle: {' -> '.join(stack)} -> {target}", "remove one of the Extends entries")
+                return None
+            if not file.is_file():
+                r.error(path, "E010", f"extended policy '{target}' not found (looked for {file})", "paths are relative to the extending policy's directory")
+                return None
+            try:
+                return self.load_file(file, stack)
+            except PolicyError as exc:  # a TOML error in the parent: keep it with our others
+                self.collector.diagnostics.extend(exc.diagnostics)
+                self.collector.sources.update(exc.sources)
+                return None
+        text = catalog.template_text(target)
+        if text is None:
+            hint = did_you_mean(target, catalog.template_names()) or f"shipped templates: {', '.join(catalog.template_names())}; a file path needs a '/' or '.toml'"
+            r.error(path, "E010", f"unknown template '{target}'", hint)
+            return None
+        label = f"<template {target}>"
+        if label in stack:
+            r.error(path, "E010", f"Extends cycle through template '{target}'", "remove the Extends entry")
+            return None
+        return self.load_text(text, label, base_dir=base_dir, stack=stack)
+
+    # -- the merged policy ---------------------------------------------------
+    def _check_flag_names(self, policy: Policy) -> None:
+        known: dict[str, FlagDef] = {**catalog.flags(), **policy.flags}
+        for section in CATEGORIES:
+            for key in ("Flags", "DenyFlags"):
+                for item in policy.get(f"{section}.{key}"):
+                    flag = known.get(item.value)
+                    if flag is None:
+                        in_section = sorted(n for n, f in known.items() if f.category in (section, None))
+                        hint = did_you_mean(item.value, in_section) or did_you_mean(item.value, known)
+                        self.collector.add(item.span, "E004", f"unknown flag '{item.value}' in {section}.{key}", hint or f"`corral flags` lists the flags; [{section}] takes: {', '.join(in_section)}")
+                    elif flag.category not in (None, section):
+                        self.collector.add(item.span, "E012", f"flag '{item.value}' belongs in [{flag.category}], not [{section}]", f"move it to [{flag.category}] {key}")
+        # resolve the merged policy's flag definitions
+        used = {i.value for s in CATEGORIES for k in ("Flags", "DenyFlags") for i in policy.get(f"{s}.{k}")}
+        policy.flags = {n: known[n] for n in sorted(used) if n in known}
+
+    def _check_protocols(self, policy: Policy) -> None:
+        protocols = bool(policy.get("Networking.Protocols"))
+        for section in CATEGORIES:
+            for item in policy.get(f"{section}.Flags"):
+                flag = policy.flags.get(item.value)
+                if flag is None or "socket" not in flag.syscalls:
+                    continue
+                if not protocols and not any(policy.flags[i.value].list("Protocols") for s in CATEGORIES for i in policy.get(f"{s}.Flags") if i.value in policy.flags):
+                    self.collector.add(item.span, "E015", f"flag '{item.value}' opens sockets, but the policy allows no protocol", "add Protocols = [\"tcp\"] (or udp, unix, ...) to [Networking]")
+                    return
