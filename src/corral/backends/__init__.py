@@ -1,0 +1,80 @@
+"""Backends: IR in, artifact plus coverage report out. One module each.
+
+``BACKENDS`` is the single registry: the CLI's ``-t`` choices, the docs and
+the parametrised tests all read it. To add a backend, write a module with
+
+    def emit(ir: IR) -> Output
+
+whose coverage names *every* IR rule (``Level.NONE`` with a reason where
+the mechanism cannot express it), then add one ``Target`` line below.
+Modules are imported lazily so that ``corral compile -t apparmor`` never
+loads libseccomp.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+from dataclasses import dataclass
+
+from ..ir import IR, Rule
+
+
+class Level(enum.IntEnum):
+    """How well a backend enforces one rule's restriction."""
+
+    NONE = 0
+    APPROX = 1  # enforced, but wider than the policy says
+    EXACT = 2
+
+
+@dataclass(frozen=True)
+class Coverage:
+    rule: Rule
+    level: Level
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a backend produced: file content and its coverage of the IR."""
+
+    content: bytes
+    coverage: tuple[Coverage, ...]
+    binary: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    module: str
+    suffix: str
+    mechanism: str  # targets sharing a mechanism enforce the same things
+    summary: str
+
+    def emit(self, ir: IR) -> Output:
+        module = importlib.import_module(f"{__name__}.{self.module}")
+        if self.name == "bpf":
+            return module.emit_bpf(ir)  # type: ignore[no-any-return]
+        return module.emit(ir)  # type: ignore[no-any-return]
+
+    def coverage(self, ir: IR) -> tuple[Coverage, ...]:
+        """The coverage alone, without building the artifact where that is costly."""
+        module = importlib.import_module(f"{__name__}.{self.module}")
+        if hasattr(module, "coverage"):
+            return module.coverage(ir)  # type: ignore[no-any-return]
+        return self.emit(ir).coverage
+
+
+BACKENDS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target("apparmor", "apparmor", ".apparmor", "apparmor", "AppArmor profile (ABI 3.0), for apparmor_parser"),
+        Target("seccomp", "seccomp", ".seccomp.json", "seccomp", "OCI/Docker seccomp JSON, for docker, podman and runc"),
+        Target("bpf", "seccomp", ".bpf", "seccomp", "raw seccomp BPF for the native arch, built by libseccomp"),
+        Target("capabilities", "capabilities", ".caps", "capabilities", "capability set, and the docker --cap-drop/--cap-add flags"),
+        Target("landlock", "landlock", ".landlock.json", "landlock", "Landlock ruleset document (filesystem, TCP ports, scopes)"),
+    )
+}
+
+__all__ = ["BACKENDS", "Coverage", "Level", "Output", "Target"]

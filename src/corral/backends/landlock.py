@@ -1,0 +1,132 @@
+"""Landlock backend: a ruleset document (the shape of landlockconfig's JSON).
+
+Landlock grants access beneath a directory or to one file, and nothing
+else: everything a ruleset handles and no rule grants is denied. So an
+allow glob becomes a rule on its longest literal directory (exact for
+``DIR/**`` and literal paths, wider otherwise), a deny rule is exact only
+where no allowed directory contains it, and TCP ports (ABI 4) are exact.
+
+The document lists every right corral handles; ``corral run`` (later)
+applies it with what the running kernel's ABI supports.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..ir import ANY_PORT, IR, Access, FileRule
+from ..policy import globs
+from . import Coverage, Level, Output
+
+#: Filesystem rights by Landlock ABI version that introduced them.
+FS_RIGHTS = {
+    "execute": 1, "write_file": 1, "read_file": 1, "read_dir": 1, "remove_dir": 1,
+    "remove_file": 1, "make_char": 1, "make_dir": 1, "make_reg": 1, "make_sock": 1,
+    "make_fifo": 1, "make_block": 1, "make_sym": 1, "refer": 2, "truncate": 3, "ioctl_dev": 5,
+}  # fmt: skip
+NET_RIGHTS = {"bind_tcp": 4, "connect_tcp": 4}
+SCOPES = {"abstract_unix_socket": 6, "signal": 6}
+
+_ACCESS_RIGHTS = {
+    Access.READ: ("read_file", "read_dir"),
+    Access.WRITE: ("write_file", "remove_dir", "remove_file", "make_dir", "make_reg", "make_sym", "make_sock", "make_fifo", "truncate", "refer"),
+    Access.MAP_EXEC: ("read_file",),
+    Access.EXEC: ("execute",),
+    Access.LOCK: (),
+    Access.LINK: ("refer", "make_reg"),
+}
+_SIGNAL_CALLS = {"kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_send_signal"}
+
+
+def rights(access: Access) -> list[str]:
+    out: set[str] = set()
+    for flag, names in _ACCESS_RIGHTS.items():
+        if flag in access:
+            out.update(names)
+    return sorted(out, key=list(FS_RIGHTS).index)
+
+
+def beneath(path: str) -> tuple[str, bool]:
+    """The directory (or file) a Landlock rule for one expanded glob names,
+    and whether that rule is exactly as narrow as the glob."""
+    if not globs.has_glob(path):
+        literal = path.replace("\\", "")
+        return (literal.rstrip("/") or "/", not literal.endswith("/") or literal == "/")
+    prefix = globs.literal_prefix(path)
+    parent = prefix[: prefix.rfind("/") + 1].rstrip("/") or "/"
+    exact = path.endswith("/**") and not globs.has_glob(path[:-3]) and prefix == path[:-2]
+    return parent, exact
+
+
+def _file_rules(ir: IR) -> tuple[dict[str, set[str]], list[Coverage]]:
+    grants: dict[str, set[str]] = {}
+    cov: list[Coverage] = []
+    allowed: list[str] = []
+    for rule in ir.files:
+        if rule.deny:
+            continue
+        exact = True
+        for alt in globs.expand(rule.path):
+            parent, alt_exact = beneath(alt)
+            exact = exact and alt_exact
+            grants.setdefault(parent, set()).update(rights(rule.access))
+            allowed.append(parent)
+        note = "" if exact else "Landlock grants the whole directory the glob starts in"
+        if Access.LOCK in rule.access or Access.MAP_EXEC in rule.access:
+            note = (note + "; " if note else "") + "file locks and executable mappings are not Landlock rights"
+        cov.append(Coverage(rule, Level.EXACT if exact else Level.APPROX, note))
+    for rule in ir.files:
+        if rule.deny:
+            cov.append(_deny_coverage(rule, allowed))
+    return grants, cov
+
+
+def _deny_coverage(rule: FileRule, allowed: list[str]) -> Coverage:
+    for alt in globs.expand(rule.path):
+        prefix = globs.literal_prefix(alt)
+        for parent in allowed:
+            if prefix.startswith(parent.rstrip("/") + "/") or prefix == parent:
+                return Coverage(rule, Level.NONE, f"Landlock cannot deny inside the allowed {parent}")
+    return Coverage(rule, Level.EXACT, "nothing allowed contains it, so Landlock denies it")
+
+
+def to_document(ir: IR) -> tuple[dict[str, Any], list[Coverage]]:
+    grants, cov = _file_rules(ir)
+    ports: dict[str, set[int]] = {"connect_tcp": set(), "bind_tcp": set()}
+    for p in ir.ports:
+        ports[f"{p.direction}_tcp"].add(p.port)
+    handled_net = [right for right, values in ports.items() if ANY_PORT not in values]
+    allowed_calls = {r.name for r in ir.syscalls if r.errno is None}
+    scoped = []
+    if not any(s.family == "unix" for s in ir.sockets):
+        scoped.append("abstract_unix_socket")
+    if not allowed_calls & _SIGNAL_CALLS:
+        scoped.append("signal")
+    doc: dict[str, Any] = {
+        "ruleset": [{"handledAccessFs": list(FS_RIGHTS), "handledAccessNet": sorted(handled_net), "scoped": scoped}],
+        "pathBeneath": [
+            {"allowedAccess": sorted(r, key=list(FS_RIGHTS).index), "parent": [p]} for p, r in sorted(grants.items())
+        ],
+        "netPort": [
+            {"allowedAccess": [right], "port": sorted(values)}
+            for right, values in sorted(ports.items())
+            if values and right in handled_net
+        ],
+        "abi": {"fs": FS_RIGHTS, "net": NET_RIGHTS, "scoped": SCOPES},
+    }
+    cov += [Coverage(p, Level.EXACT, "Landlock ABI 4 or later") for p in ir.ports]
+    cov += [Coverage(a, Level.NONE, "Landlock does not log") for a in ir.audits]
+    cov += [Coverage(s, Level.NONE, "Landlock does not filter socket families") for s in ir.sockets]
+    cov += [Coverage(o, Level.NONE, "Landlock cannot see socket options") for o in ir.socket_options]
+    cov += [Coverage(s, Level.NONE, "Landlock does not filter system calls") for s in ir.syscalls]
+    cov += [Coverage(c, Level.NONE, "Landlock does not manage capabilities") for c in ir.capabilities]
+    return doc, cov
+
+
+def emit(ir: IR) -> Output:
+    doc, cov = to_document(ir)
+    return Output((json.dumps(doc, indent=2) + "\n").encode(), tuple(cov))
+
+
+__all__ = ["FS_RIGHTS", "NET_RIGHTS", "SCOPES", "beneath", "emit", "rights", "to_document"]

@@ -1,0 +1,90 @@
+"""seccomp backend: OCI/Docker JSON and raw BPF, both from the same rules.
+
+The default action is ``SCMP_ACT_ERRNO`` with EPERM: a call the policy does
+not allow fails, it does not kill the program. The BPF is built by
+libseccomp (``corral._seccomp``), never by hand, with libseccomp's
+binary-tree layout where available.
+
+seccomp sees syscall numbers and register arguments only: it enforces the
+syscall allow-list, socket families and types, and (level, option) pairs of
+setsockopt exactly, and cannot see paths or the addresses behind pointers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import _seccomp
+from ..ir import IR, SyscallRule
+from . import Coverage, Level, Output
+
+_OPS = {"eq": "SCMP_CMP_EQ", "ne": "SCMP_CMP_NE", "lt": "SCMP_CMP_LT", "le": "SCMP_CMP_LE", "gt": "SCMP_CMP_GT", "ge": "SCMP_CMP_GE", "masked_eq": "SCMP_CMP_MASKED_EQ"}
+_EPERM = 1
+
+
+def coverage(ir: IR) -> tuple[Coverage, ...]:
+    cov: list[Coverage] = []
+    cov += [Coverage(f, Level.NONE, "seccomp cannot see paths") for f in ir.files]
+    cov += [Coverage(a, Level.NONE, "seccomp cannot see paths") for a in ir.audits]
+    cov += [Coverage(s, Level.EXACT) for s in ir.sockets]
+    cov += [Coverage(p, Level.NONE, "the address is behind a pointer seccomp cannot read") for p in ir.ports]
+    if ir.setsockopt_filtered:
+        cov += [Coverage(o, Level.EXACT) for o in ir.socket_options]
+    else:
+        cov += [Coverage(o, Level.EXACT, "setsockopt is allowed outright by another rule") for o in ir.socket_options]
+    cov += [Coverage(s, Level.EXACT) for s in ir.syscalls]
+    cov += [Coverage(c, Level.NONE, "capabilities are not system calls") for c in ir.capabilities]
+    return tuple(cov)
+
+
+def _entry(rule: SyscallRule, names: list[str], args: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"names": names}
+    if rule.errno is None:
+        entry["action"] = "SCMP_ACT_ALLOW"
+    else:
+        entry["action"] = "SCMP_ACT_ERRNO"
+        entry["errnoRet"] = rule.errno
+    if args:
+        entry["args"] = args
+    if rule.origin:
+        entry["comment"] = rule.origin
+    return entry
+
+
+def to_oci(ir: IR) -> dict[str, Any]:
+    """The policy as an OCI runtime-spec seccomp object (Docker's format)."""
+    unconditional = [r.name for r in ir.syscalls if not r.alternatives and r.errno is None]
+    syscalls: list[dict[str, Any]] = []
+    if unconditional:
+        syscalls.append({"names": unconditional, "action": "SCMP_ACT_ALLOW"})
+    for rule in ir.syscalls:
+        if rule.alternatives:
+            for alt in rule.alternatives:
+                args = [
+                    {"index": c.arg, "value": c.mask if c.op == "masked_eq" else c.value, "valueTwo": c.value if c.op == "masked_eq" else 0, "op": _OPS[c.op]}
+                    for c in alt
+                ]
+                syscalls.append(_entry(rule, [rule.name], args))
+        elif rule.errno is not None:
+            syscalls.append(_entry(rule, [rule.name]))
+    return {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": _EPERM,
+        "architectures": sorted(_seccomp.ARCHES.values()),
+        "syscalls": syscalls,
+    }
+
+
+def emit(ir: IR) -> Output:
+    text = json.dumps(to_oci(ir), indent=2) + "\n"
+    return Output(text.encode(), coverage(ir))
+
+
+def emit_bpf(ir: IR, arch: str | None = None) -> Output:
+    """Raw BPF from libseccomp for ``arch`` (default: this machine's)."""
+    built = _seccomp.build(ir.syscalls, arch)
+    return Output(built.export_bpf(), coverage(ir), binary=True)
+
+
+__all__ = ["coverage", "emit", "emit_bpf", "to_oci"]

@@ -1,0 +1,136 @@
+"""The ``corral`` command: parse arguments, call the library, print.
+
+Exit codes: 0 success; 1 a check found something (reserved for verify,
+lint, diff); 2 the input or the request is wrong (with a located message,
+never a traceback); 3 an internal error (a bug in corral).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import CorralError, InternalError, PolicyError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .backends import BACKENDS
+
+    p = _Parser(prog="corral", description="Compile one readable security policy to AppArmor, seccomp, Landlock and capabilities.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("check", help="validate a policy; errors name file:line:col")
+    c.add_argument("policy")
+    c.add_argument("--ir", action="store_true", help="print the lowered rules as JSON")
+
+    c = sub.add_parser("compile", help="write AppArmor, seccomp, BPF, capability and Landlock artifacts")
+    c.add_argument("policy")
+    c.add_argument("-t", "--target", action="append", choices=list(BACKENDS), help="a target (repeatable); default: all")
+    c.add_argument("-o", "--output", default=".", help="directory to write into, or - for stdout (one target)")
+    c.add_argument("--force", action="store_true", help="replace existing files with other content")
+    c.add_argument("--allow-unenforced", action="store_true", help="compile even if a restriction is enforced by no selected target")
+    c.add_argument("--arch", choices=["x86_64", "aarch64"], help="architecture of the bpf target (default: this machine's)")
+    c.add_argument("-v", "--verbose", action="store_true", help="list every approximation in the coverage report")
+
+    c = sub.add_parser("flags", help="list the flag catalogue, or show one flag")
+    c.add_argument("name", nargs="?")
+    c.add_argument("--markdown", action="store_true", help="print the catalogue as Markdown (docs/flags.md)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args.policy, args.ir)
+        if args.command == "compile":
+            return _compile(args.policy, args.target, args.output, args.force, args.allow_unenforced, args.arch, args.verbose)
+        if args.command == "flags":
+            return _flags(args.name, args.markdown)
+    except PolicyError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_USAGE
+    except InternalError as exc:
+        print(f"corral: internal error (please report it): {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except CorralError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    raise AssertionError(args.command)
+
+
+def _check(path: str, show_ir: bool) -> int:
+    from .lower import lower
+    from .policy import load_policy
+
+    ir = lower(load_policy(path))
+    if show_ir:
+        print(ir.to_json())
+        return EXIT_OK
+    print(
+        f"{path}: ok: policy '{ir.name}': {len(ir.files)} file, {len(ir.sockets)} socket, {len(ir.ports)} port, "
+        f"{len(ir.socket_options)} socket-option, {len(ir.syscalls)} syscall and {len(ir.capabilities)} capability rules"
+    )
+    return EXIT_OK
+
+
+def _compile(path: str, targets: list[str] | None, output: str, force: bool, allow_unenforced: bool, arch: str | None, verbose: bool) -> int:
+    from .backends import BACKENDS
+    from .compile import compile_ir
+    from .fsutil import write_atomic
+    from .lower import lower
+    from .policy import load_policy
+
+    selected = list(dict.fromkeys(targets or BACKENDS))
+    if output == "-" and len(selected) != 1:
+        raise CorralError("corral compile: error: -o - prints one target; choose it with -t (for example -t apparmor)")
+    ir = lower(load_policy(path))
+    result = compile_ir(ir, selected, allow_unenforced=allow_unenforced)
+    if arch and "bpf" in selected:
+        from .backends.seccomp import emit_bpf
+
+        result.outputs["bpf"] = emit_bpf(ir, arch)
+    if output == "-":
+        out = result.outputs[selected[0]]
+        if out.binary and sys.stdout.isatty():
+            raise CorralError("corral compile: error: refusing to print binary BPF to a terminal; redirect it to a file")
+        sys.stdout.buffer.write(out.content)
+        sys.stdout.flush()
+        print(result.summary(verbose), file=sys.stderr)
+        return EXIT_OK
+    directory = Path(output)
+    for name in selected:
+        target = directory / f"{ir.name}{BACKENDS[name].suffix}"
+        state = write_atomic(target, result.outputs[name].content, force=force)
+        print(f"{state:9} {target}")
+    print(result.summary(verbose))
+    return EXIT_OK
+
+
+def _flags(name: str | None, markdown: bool) -> int:
+    from .docs import flag_detail, flags_markdown, flags_table
+
+    if markdown:
+        print(flags_markdown(), end="")
+    elif name:
+        print(flag_detail(name))
+    else:
+        print(flags_table())
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

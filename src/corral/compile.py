@@ -1,0 +1,127 @@
+"""Compile an IR to the selected targets and judge their joint coverage.
+
+A restriction the policy states must be enforced by at least one selected
+target; if none enforces it, compiling fails (``UnenforcedError``) and says
+which other target would, unless the caller accepts the gap explicitly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from .backends import BACKENDS, Coverage, Level, Output
+from .errors import UnenforcedError
+from .ir import IR, Rule
+
+_KIND_NAMES = {
+    "FileRule": "files",
+    "AuditRule": "logged writes",
+    "SocketRule": "socket types",
+    "PortRule": "TCP ports",
+    "SocketOptionRule": "socket options",
+    "SyscallRule": "system calls",
+    "CapabilityRule": "capabilities",
+}
+
+
+@dataclass
+class RuleCoverage:
+    rule: Rule
+    selected: dict[str, Coverage] = field(default_factory=dict)
+    others: dict[str, Coverage] = field(default_factory=dict)
+
+    @property
+    def best(self) -> Level:
+        return max((c.level for c in self.selected.values()), default=Level.NONE)
+
+    def describe(self) -> str:
+        r = self.rule
+        name = type(r).__name__
+        if name == "FileRule":
+            return f"{'deny ' if r.deny else ''}{r.path}"  # type: ignore[union-attr]
+        if name == "AuditRule":
+            return f"log writes to {r.path}"  # type: ignore[union-attr]
+        if name == "SocketRule":
+            return f"socket {r.family} {r.type}"  # type: ignore[union-attr]
+        if name == "PortRule":
+            return f"tcp {r.direction} {r.port or '*'}"  # type: ignore[union-attr]
+        if name == "CapabilityRule":
+            return f"{'deny ' if r.deny else ''}capability {r.name}"  # type: ignore[union-attr]
+        return f"{_KIND_NAMES[name][:-1]} {r.name}"  # type: ignore[union-attr]
+
+
+@dataclass
+class CompileResult:
+    ir: IR
+    targets: list[str]
+    outputs: dict[str, Output]
+    rules: list[RuleCoverage]
+
+    @property
+    def unenforced(self) -> list[RuleCoverage]:
+        return [r for r in self.rules if r.best == Level.NONE]
+
+    def summary(self, verbose: bool = False) -> str:
+        """Per kind of rule, how each selected target enforces it."""
+        lines = [f"coverage by {', '.join(self.targets)}:"]
+        by_kind: dict[str, list[RuleCoverage]] = defaultdict(list)
+        for rc in self.rules:
+            by_kind[_KIND_NAMES[type(rc.rule).__name__]].append(rc)
+        for kind, rcs in by_kind.items():
+            parts = []
+            for target in self.targets:
+                counts = defaultdict(int)
+                for rc in rcs:
+                    counts[rc.selected[target].level] += 1
+                if counts[Level.EXACT] or counts[Level.APPROX]:
+                    words = [f"{n} {lvl.name.lower()}" for lvl, n in sorted(counts.items(), reverse=True) if n and lvl != Level.NONE]
+                    parts.append(f"{target} {', '.join(words)}")
+            lines.append(f"  {kind:15} {len(rcs):4} rules: {'; '.join(parts) or 'NOT ENFORCED'}")
+        approx = [rc for rc in self.rules if rc.best == Level.APPROX]
+        shown = approx if verbose else approx[:5]
+        if approx:
+            lines.append("  approximate (enforced, but wider than the policy):")
+            for rc in shown:
+                notes = "; ".join(f"{t}: {c.note}" for t, c in rc.selected.items() if c.level == Level.APPROX and c.note)
+                lines.append(f"    {rc.describe()} [{rc.rule.span}] {notes}")
+            if len(approx) > len(shown):
+                lines.append(f"    ... and {len(approx) - len(shown)} more (--verbose lists them)")
+        gaps = self.unenforced
+        lines.append(f"  not enforced by any selected target: {len(gaps) or 'none'}")
+        for rc in gaps:
+            lines.append(f"    {rc.describe()} [{rc.rule.span}]{_would(rc)}")
+        return "\n".join(lines)
+
+
+def _would(rc: RuleCoverage) -> str:
+    others = [t for t, c in rc.others.items() if c.level > Level.NONE]
+    return f" - would be enforced by: {', '.join(others)}" if others else " - no backend can enforce it"
+
+
+def coverage_of(ir: IR, targets: list[str]) -> list[RuleCoverage]:
+    table: dict[tuple[str, Rule], RuleCoverage] = {}
+    for rule in ir.rules():
+        table[(type(rule).__name__, rule)] = RuleCoverage(rule)
+    for name, target in BACKENDS.items():
+        for cov in target.coverage(ir):
+            rc = table[(type(cov.rule).__name__, cov.rule)]
+            (rc.selected if name in targets else rc.others)[name] = cov
+    return list(table.values())
+
+
+def compile_ir(ir: IR, targets: list[str], *, allow_unenforced: bool = False) -> CompileResult:
+    """Emit every selected target; fail if a rule is left unenforced."""
+    rules = coverage_of(ir, targets)
+    result = CompileResult(ir, targets, {}, rules)
+    if result.unenforced and not allow_unenforced:
+        lines = [f"{ir.source}: error[C001]: {len(result.unenforced)} restriction(s) of the policy would be enforced by none of the selected targets ({', '.join(targets)}):"]
+        for rc in result.unenforced[:20]:
+            lines.append(f"  {rc.rule.span}: {rc.describe()}{_would(rc)}")
+        if len(result.unenforced) > 20:
+            lines.append(f"  ... and {len(result.unenforced) - 20} more")
+        lines.append("  = hint: add the targets named above with -t, or pass --allow-unenforced to accept the gap")
+        raise UnenforcedError("\n".join(lines))
+    for name in targets:
+        result.outputs[name] = BACKENDS[name].emit(ir)
+    return result
