@@ -99,6 +99,24 @@ def _would(rc: RuleCoverage) -> str:
     return f" - would be enforced by: {', '.join(others)}" if others else " - no backend can enforce it"
 
 
+def _unenforced_message(result: CompileResult) -> str:
+    """Group the gaps by kind and by which targets would close them."""
+    groups: dict[tuple[str, str], list[RuleCoverage]] = defaultdict(list)
+    for rc in result.unenforced:
+        groups[(_KIND_NAMES[type(rc.rule).__name__], _would(rc))].append(rc)
+    count = len(result.unenforced)
+    lines = [
+        f"{result.ir.source}: error[C001]: {count} restriction{'s' if count > 1 else ''} of the policy would be "
+        f"enforced by none of the selected targets ({', '.join(result.targets)}):"
+    ]
+    for (kind, would), rcs in groups.items():
+        examples = ", ".join(f"{rc.describe()} [{rc.rule.span}]" for rc in rcs[:3])
+        more = f", ... ({len(rcs) - 3} more)" if len(rcs) > 3 else ""
+        lines.append(f"  {len(rcs)} {kind}{would}: {examples}{more}")
+    lines.append("  = hint: add the targets named above with -t, or pass --allow-unenforced to accept the gap")
+    return "\n".join(lines)
+
+
 def coverage_of(ir: IR, targets: list[str]) -> list[RuleCoverage]:
     table: dict[tuple[str, Rule], RuleCoverage] = {}
     for rule in ir.rules():
@@ -115,13 +133,7 @@ def compile_ir(ir: IR, targets: list[str], *, allow_unenforced: bool = False) ->
     rules = coverage_of(ir, targets)
     result = CompileResult(ir, targets, {}, rules)
     if result.unenforced and not allow_unenforced:
-        lines = [f"{ir.source}: error[C001]: {len(result.unenforced)} restriction(s) of the policy would be enforced by none of the selected targets ({', '.join(targets)}):"]
-        for rc in result.unenforced[:20]:
-            lines.append(f"  {rc.rule.span}: {rc.describe()}{_would(rc)}")
-        if len(result.unenforced) > 20:
-            lines.append(f"  ... and {len(result.unenforced) - 20} more")
-        lines.append("  = hint: add the targets named above with -t, or pass --allow-unenforced to accept the gap")
-        raise UnenforcedError("\n".join(lines))
+        raise UnenforcedError(_unenforced_message(result))
     for name in targets:
         result.outputs[name] = BACKENDS[name].emit(ir)
     return result

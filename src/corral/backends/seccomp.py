@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from .. import _seccomp
-from ..ir import IR, SyscallRule
+from ..ir import IR, ArgCmp, SyscallRule
 from . import Coverage, Level, Output
 
 _OPS = {"eq": "SCMP_CMP_EQ", "ne": "SCMP_CMP_NE", "lt": "SCMP_CMP_LT", "le": "SCMP_CMP_LE", "gt": "SCMP_CMP_GT", "ge": "SCMP_CMP_GE", "masked_eq": "SCMP_CMP_MASKED_EQ"}
@@ -52,6 +52,17 @@ def _entry(rule: SyscallRule, names: list[str], args: list[dict[str, Any]] | Non
     return entry
 
 
+def _arg(cmp: ArgCmp) -> dict[str, Any]:
+    """One OCI LinuxSeccompArg; for masked_eq, value is the mask and valueTwo
+    the expected result (omitted when 0, as Docker writes it)."""
+    value, value_two = (cmp.mask, cmp.value) if cmp.op == "masked_eq" else (cmp.value, 0)
+    out: dict[str, Any] = {"index": cmp.arg, "value": value}
+    if value_two:
+        out["valueTwo"] = value_two
+    out["op"] = _OPS[cmp.op]
+    return out
+
+
 def to_oci(ir: IR) -> dict[str, Any]:
     """The policy as an OCI runtime-spec seccomp object (Docker's format)."""
     unconditional = [r.name for r in ir.syscalls if not r.alternatives and r.errno is None]
@@ -61,10 +72,7 @@ def to_oci(ir: IR) -> dict[str, Any]:
     for rule in ir.syscalls:
         if rule.alternatives:
             for alt in rule.alternatives:
-                args = [
-                    {"index": c.arg, "value": c.mask if c.op == "masked_eq" else c.value, "valueTwo": c.value if c.op == "masked_eq" else 0, "op": _OPS[c.op]}
-                    for c in alt
-                ]
+                args = [_arg(c) for c in alt]
                 syscalls.append(_entry(rule, [rule.name], args))
         elif rule.errno is not None:
             syscalls.append(_entry(rule, [rule.name]))

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One entry point for people and CI on Debian 12 (run as root, or with sudo
+# available): installs what corral needs (apt packages, a venv with the
+# package in editable mode), then runs a job.
+#
+#   bash dev.sh demo     compile the shipped agent example and check it
+#   bash dev.sh test     run the test suite (extra arguments go to pytest)
+set -euo pipefail
+cd "$(dirname "$0")"
+export PATH="$PATH:/usr/sbin:/sbin"
+
+setup() {
+    local need=()
+    command -v apparmor_parser >/dev/null || need+=(apparmor)
+    command -v strace >/dev/null || need+=(strace)
+    command -v curl >/dev/null || need+=(curl)
+    command -v openssl >/dev/null || need+=(openssl)
+    ldconfig -p 2>/dev/null | grep -q 'libseccomp.so.2 ' || need+=(libseccomp2)
+    command -v python3 >/dev/null || need+=(python3)
+    python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+    if ((${#need[@]})); then
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo=sudo
+        echo "dev.sh: installing ${need[*]}" >&2
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    local stamp=.venv/.corral-installed
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+        touch "$stamp"
+    fi
+}
+
+job=${1:-}
+shift || true
+case "$job" in
+    demo)
+        setup
+        mkdir -p build
+        .venv/bin/corral compile examples/agent-http2.toml -o build --force
+        echo
+        echo "== build/agent-http2.apparmor, checked by the real apparmor_parser:"
+        apparmor_parser -Q -S build/agent-http2.apparmor >/dev/null 2>build/apparmor_parser.log && echo "apparmor_parser: compiled OK"
+        ;;
+    test)
+        setup
+        exec .venv/bin/python -m pytest "$@"
+        ;;
+    setup)
+        setup
+        ;;
+    *)
+        echo "usage: bash dev.sh demo|test|setup [pytest arguments]" >&2
+        exit 2
+        ;;
+esac
