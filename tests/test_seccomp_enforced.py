@@ -130,7 +130,7 @@ def test_oci_json_has_docker_shape() -> None:
     oci_arg_keys = {"index", "value", "valueTwo", "op"}  # runtime-spec LinuxSeccompArg
     assert {k for e in docker["syscalls"] for a in e.get("args") or [] for k in a} <= oci_arg_keys
     assert {k for e in oci["syscalls"] for a in e.get("args", []) for k in a} <= oci_arg_keys
-    assert set(oci["architectures"]) <= {a for m in docker["archMap"] for a in [m["architecture"], *m["subArchitectures"]]}
+    assert set(oci["architectures"]) <= {a for m in docker["archMap"] for a in [m["architecture"], *(m["subArchitectures"] or [])]}
 
 
 def test_bpf_for_both_arches() -> None:
