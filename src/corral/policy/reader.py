@@ -153,9 +153,9 @@ class Reader:
         try:
             globs.validate(value)
         except globs.GlobError as exc:
-            line, col, _ = self.loc.of_value(path)
-            # point at the offending character: the value starts with its quote
-            self.errors.add(Span(self.file, line, col + 1 + exc.offset, 1), "E008", f"invalid path {value!r}: {exc.message}", exc.hint)
+            line, col, length = self.loc.of_value(path)
+            raw = self.text.splitlines()[line - 1][col - 1 : col - 1 + length] if line else ""
+            self.errors.add(Span(self.file, line, col + _raw_offset(raw, exc.offset), 1), "E008", f"invalid path {value!r}: {exc.message}", exc.hint)
             return ("", "", "")  # already reported with a precise column
         return None
 
@@ -168,6 +168,24 @@ class Reader:
         if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
             return ("E011", "text must be one line of printable characters", "remove newlines and control characters")
         return None
+
+
+def _raw_offset(raw: str, offset: int) -> int:
+    """Column offset, within a TOML string token, of decoded character ``offset``.
+
+    Basic strings count an escape sequence as one decoded character, so the
+    caret lands on the character the user wrote, escapes and all.
+    """
+    if not raw or raw[0] not in "\"'":
+        return offset
+    i, decoded = 1, 0
+    while i < len(raw) and decoded < offset:
+        if raw[0] == '"' and raw[i] == "\\":
+            i += {"u": 6, "U": 10}.get(raw[i + 1 : i + 2], 2)
+        else:
+            i += 1
+        decoded += 1
+    return i
 
 
 def _example(key: Key) -> str:

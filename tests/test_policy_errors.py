@@ -1,0 +1,225 @@
+"""Located errors, asserted as the full messages a user sees."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from corral import PolicyError, load_policy
+from corral.errors import MAX_ERRORS
+
+PROPOSAL_RAW = """\
+[Networking]
+Flags = [
+    # this will allow sendto(2), recvfrom(2), socket(2), connect(2)
+    "dns",
+    # adds CAP_NET_RAW
+    "ping"
+
+    # very high-level
+    "incoming"
+    "outgoing"
+]
+"""
+
+
+def error_of(tmp_path: Path, text: str, name: str = "p.toml") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    return str(info.value).replace(str(tmp_path) + "/", "")
+
+
+def test_proposal_raw_example_is_invalid_toml_with_a_hint(tmp_path: Path) -> None:
+    assert error_of(tmp_path, PROPOSAL_RAW) == (
+        'p.toml:9:5: error[E001]: invalid TOML: Unclosed array\n'
+        ' 9 |     "incoming"\n'
+        '   |     ^\n'
+        '  = hint: is a \',\' missing after "ping" on line 6? Every array item but the last needs one'
+    )
+
+
+def test_proposal_example_with_commas_loads() -> None:
+    policy = load_policy(ROOT / "examples/proposal.toml")
+    assert [i.value for i in policy.get("Networking.Flags")] == ["dns", "ping", "incoming", "outgoing"]
+
+
+def test_unknown_key_did_you_mean(tmp_path: Path) -> None:
+    assert error_of(tmp_path, 'Descripton = "x"\n') == (
+        "p.toml:1:1: error[E002]: unknown key 'Descripton' in the policy's top level\n"
+        ' 1 | Descripton = "x"\n'
+        "   | ^^^^^^^^^^\n"
+        "  = hint: did you mean 'Description'?"
+    )
+
+
+def test_unknown_section(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "[Runtim]\nFlags = []\n") == (
+        "p.toml:1:2: error[E002]: unknown key 'Runtim' in the policy's top level\n"
+        " 1 | [Runtim]\n"
+        "   |  ^^^^^^\n"
+        "  = hint: did you mean 'Runtime'?"
+    )
+
+
+def test_unknown_key_in_section_lists_what_it_takes(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "[Runtime]\nFoo = 1\n") == (
+        "p.toml:2:1: error[E002]: unknown key 'Foo' in [Runtime]\n"
+        " 2 | Foo = 1\n"
+        "   | ^^^\n"
+        "  = hint: [Runtime] takes: Flags, DenyFlags"
+    )
+
+
+def test_unknown_flag(tmp_path: Path) -> None:
+    assert error_of(tmp_path, '[Networking]\nFlags = ["dsn"]\n') == (
+        "p.toml:2:10: error[E004]: unknown flag 'dsn' in Networking.Flags\n"
+        ' 2 | Flags = ["dsn"]\n'
+        "   |          ^^^^^\n"
+        "  = hint: did you mean 'dns'?"
+    )
+
+
+def test_flag_in_the_wrong_section(tmp_path: Path) -> None:
+    assert error_of(tmp_path, '[Filesystem]\nFlags = ["malloc"]\n') == (
+        "p.toml:2:10: error[E012]: flag 'malloc' belongs in [Runtime], not [Filesystem]\n"
+        ' 2 | Flags = ["malloc"]\n'
+        "   |          ^^^^^^^^\n"
+        "  = hint: move it to [Runtime] Flags"
+    )
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    assert error_of(tmp_path, '[Networking]\nFlags = "dns"\n') == (
+        "p.toml:2:9: error[E003]: Networking.Flags must be a list of strings, found str\n"
+        ' 2 | Flags = "dns"\n'
+        "   |         ^^^^^\n"
+        '  = hint: for example: Flags = ["...", "..."]'
+    )
+
+
+def test_capability_with_cap_prefix(tmp_path: Path) -> None:
+    assert error_of(tmp_path, '[User]\nCapabilities = ["CAP_NET_RAW"]\n') == (
+        "p.toml:2:17: error[E006]: unknown capability 'CAP_NET_RAW'\n"
+        ' 2 | Capabilities = ["CAP_NET_RAW"]\n'
+        "   |                 ^^^^^^^^^^^^^\n"
+        "  = hint: did you mean 'net_raw'? (lower case, without CAP_)"
+    )
+
+
+def test_unknown_syscall(tmp_path: Path) -> None:
+    assert error_of(tmp_path, '[Misc]\nSyscalls = ["getpid", "opne"]\n') == (
+        "p.toml:2:23: error[E005]: unknown system call 'opne'\n"
+        ' 2 | Syscalls = ["getpid", "opne"]\n'
+        "   |                       ^^^^^^\n"
+        "  = hint: did you mean 'open'?"
+    )
+
+
+def test_socket_option_case(tmp_path: Path) -> None:
+    assert error_of(tmp_path, '[Networking]\nSocketOptions = ["TCP_NODELAY"]\n') == (
+        "p.toml:2:18: error[E007]: unknown socket option 'TCP_NODELAY'\n"
+        ' 2 | SocketOptions = ["TCP_NODELAY"]\n'
+        "   |                  ^^^^^^^^^^^^^\n"
+        "  = hint: did you mean 'tcp_nodelay'? (names are case-sensitive)"
+    )
+
+
+def test_path_error_points_at_the_character(tmp_path: Path) -> None:
+    assert error_of(tmp_path, '[Filesystem]\nWritable = ["/run/a/**", "/etc/a}b"]\n') == (
+        "p.toml:2:33: error[E008]: invalid path '/etc/a}b': unbalanced '}'\n"
+        ' 2 | Writable = ["/run/a/**", "/etc/a}b"]\n'
+        "   |                                 ^\n"
+        "  = hint: escape a literal brace as \\}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("port", "message"),
+    [
+        ("udp:53", "UDP ports cannot be restricted: 'udp:53'"),
+        ("tcp:0", "port out of range in 'tcp:0'"),
+        ("tcp:9-3", "port out of range in 'tcp:9-3'"),
+        ("443", "invalid port '443'"),
+    ],
+)
+def test_bad_ports(tmp_path: Path, port: str, message: str) -> None:
+    first = error_of(tmp_path, f'[Networking]\nConnect = ["{port}"]\n').splitlines()[0]
+    assert first == f"p.toml:2:12: error[E009]: {message}"
+
+
+def test_sockets_without_protocols(tmp_path: Path) -> None:
+    assert error_of(tmp_path, '[Networking]\nFlags = ["outgoing"]\n').splitlines()[0] == (
+        "p.toml:2:10: error[E015]: flag 'outgoing' opens sockets, but the policy allows no protocol"
+    )
+
+
+def test_all_errors_in_one_run(tmp_path: Path) -> None:
+    text = '[Networking]\nFlags = ["dsn"]\nProtocols = ["sctp"]\n[Misc]\nSyscalls = ["opne"]\n'
+    lines = [l for l in error_of(tmp_path, text).splitlines() if "error[" in l]
+    assert [l.split(": error")[0] for l in lines] == ["p.toml:2:10", "p.toml:3:14", "p.toml:5:13"]
+
+
+def test_error_count_is_capped(tmp_path: Path) -> None:
+    names = ", ".join(f'"nosuch{i}"' for i in range(MAX_ERRORS + 5))
+    message = error_of(tmp_path, f"[Misc]\nSyscalls = [{names}]\n")
+    assert message.count("error[E005]") == MAX_ERRORS
+    assert message.endswith("... and 5 more errors")
+
+
+def test_extends_unknown_template_and_missing_file(tmp_path: Path) -> None:
+    message = error_of(tmp_path, 'Extends = ["bsae", "./nope.toml"]\n')
+    assert "p.toml:1:12: error[E010]: unknown template 'bsae'" in message
+    assert "did you mean 'base'?" in message
+    assert "p.toml:1:20: error[E010]: extended policy './nope.toml' not found" in message
+
+
+def test_extends_cycle(tmp_path: Path) -> None:
+    (tmp_path / "b.toml").write_text('Extends = ["./p.toml"]\n')
+    message = error_of(tmp_path, 'Extends = ["./b.toml"]\n')
+    assert "error[E010]: Extends cycle" in message
+
+
+def test_errors_in_an_extended_file_name_that_file(tmp_path: Path) -> None:
+    (tmp_path / "parent.toml").write_text('[Runtime]\nFlags = ["mallco"]\n')
+    message = error_of(tmp_path, 'Extends = ["./parent.toml"]\n')
+    assert message.startswith("parent.toml:2:10: error[E004]: unknown flag 'mallco' in Runtime.Flags")
+
+
+def test_user_flag_errors(tmp_path: Path) -> None:
+    text = """\
+    [[Flag]]
+    Name = "grpc"
+    Description = "gRPC keepalives"
+    Syscalls = ["setsockopt"]
+    SocketOptions = ["so_keepalive", "tcp_keepidl"]
+    Paths = ["/x"]
+    [[Flag]]
+    Name = "dns"
+    Description = "mine"
+    """
+    message = error_of(tmp_path, text)
+    assert "p.toml:5:34: error[E007]: unknown socket option 'tcp_keepidl'" in message
+    assert "p.toml:6:1: error[E002]: unknown key 'Paths' in flag 'grpc'" in message
+    assert "p.toml:8:8: error[E014]: flag 'dns' is already a built-in flag" in message
+
+
+def test_cli_exits_2_without_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(PROPOSAL_RAW)
+    proc = subprocess.run([sys.executable, "-m", "corral.cli", "check", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"{path}:9:5: error[E001]: invalid TOML: Unclosed array")
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError) as info:
+        load_policy(tmp_path / "none.toml")
+    assert str(info.value).endswith("none.toml: error[E000]: cannot read policy: No such file or directory\n  = hint: check the path")
