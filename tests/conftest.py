@@ -41,7 +41,8 @@ def apparmor_compile(profile: str | bytes, tmp_path: Path) -> subprocess.Complet
     """Compile a profile with the real parser, offline (-Q -S); return the result."""
     path = tmp_path / "profile.apparmor"
     path.write_bytes(profile if isinstance(profile, bytes) else profile.encode())
-    return subprocess.run([apparmor_parser(), "-Q", "-S", str(path)], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    # -S writes the compiled binary policy to stdout: discard it, keep stderr
+    return subprocess.run([apparmor_parser(), "-Q", "-S", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
 
 LIBC = ctypes.CDLL(None, use_errno=True)

@@ -43,12 +43,10 @@ def _sections(flag: FlagDef) -> list[tuple[str, list[str]]]:
     for key in ("Capabilities", "Protocols", "Connect", "Bind", "SocketOptions"):
         if flag.list(key):
             out.append((key, [", ".join(i.value for i in flag.list(key))]))
-    path_lines = []
     for key, access in PATH_ACCESS.items():
-        for item in flag.list(key):
-            path_lines.append(f'{key}: "{item.value}" {perms(access)} (Landlock: {", ".join(rights(access))})')
-    if path_lines:
-        out.append(("Paths (AppArmor rule, Landlock rights)", path_lines))
+        if flag.list(key):
+            title = f"{key} paths (AppArmor {perms(access)}; Landlock {', '.join(rights(access)) or 'none'})"
+            out.append((title, [", ".join(i.value for i in flag.list(key))]))
     return out
 
 

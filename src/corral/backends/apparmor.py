@@ -95,14 +95,15 @@ def emit(ir: IR) -> Output:
         body.append("  # operations AppArmor mediates beyond system calls")
         body += [f"  {rule}" for rule in mediated]
 
-    if ir.files:
+    allows = [f for f in ir.files if not f.deny]
+    denies = [f for f in ir.files if f.deny]
+    if allows:
         body.append("  # files")
-        for f in ir.files:
-            if f.deny:
-                body.append(f"  deny {_quote(f.path)} rwlkmx,")
-            else:
-                body.append(f"  {_quote(f.path)} {perms(f.access)},")
-            coverage.append(Coverage(f, Level.EXACT))
+        body += [f"  {_quote(f.path)} {perms(f.access)}," for f in allows]
+    if denies:
+        body.append("  # denied files: deny rules win over every allow")
+        body += [f"  deny {_quote(f.path)} rwlkmx," for f in denies]
+    coverage += [Coverage(f, Level.EXACT) for f in ir.files]
     audit_lines, audit_cov = _audit_lines(ir)
     if audit_lines:
         body.append("  # writes logged to the audit log")

@@ -1,0 +1,48 @@
+"""Hypothesis strategies for policies: shared by the law tests."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import strategies as st
+
+from corral.policy import catalog
+from corral.policy.model import CATEGORIES
+
+FLAGS = catalog.flags()
+FLAGS_BY_CATEGORY = {c: sorted(n for n, f in FLAGS.items() if f.category == c) for c in CATEGORIES}
+SYSCALL_POOL = ["getpid", "getppid", "read", "write", "openat", "socket", "setsockopt", "ptrace", "mount", "clone", "execve", "kill", "mmap", "unshare"]
+CAPS = sorted(catalog.capabilities())
+PATHS = ["/etc/**", "/etc/ssl/**", "/tmp/**", "/tmp/", "/var/tmp/**", "/run/app/**", "/run/app/{,**}", "/usr/lib/**", "/srv/*.txt", "/home/[^.]*", "/etc/passwd", "/dev/null"]
+PROTOCOLS = sorted(catalog.protocols())
+
+
+def _toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> str:
+    """A policy text mixing allows and denies of every kind."""
+    sections: dict[str, dict[str, list[str]]] = {c: {} for c in CATEGORIES}
+    for category, names in FLAGS_BY_CATEGORY.items():
+        sections[category]["Flags"] = draw(st.lists(st.sampled_from(names), unique=True, max_size=4))
+        sections[category]["DenyFlags"] = draw(st.lists(st.sampled_from(names), unique=True, max_size=2))
+    fs = sections["Filesystem"]
+    for key in ("ReadOnly", "Writable", "Exec", "Deny"):
+        fs[key] = draw(st.lists(st.sampled_from(PATHS), unique=True, max_size=3))
+    net = sections["Networking"]
+    net["Protocols"] = draw(st.lists(st.sampled_from(PROTOCOLS), unique=True, min_size=1, max_size=3))
+    net["Connect"] = draw(st.lists(st.sampled_from(["tcp:443", "tcp:80", "tcp:*"]), unique=True, max_size=2))
+    net["SocketOptions"] = draw(st.lists(st.sampled_from(["tcp_nodelay", "so_keepalive", "ip_tos", "so_debug"]), unique=True, max_size=3))
+    user = sections["User"]
+    user["Capabilities"] = draw(st.lists(st.sampled_from(CAPS), unique=True, max_size=3))
+    user["DenyCapabilities"] = draw(st.lists(st.sampled_from(CAPS), unique=True, max_size=3))
+    misc = sections["Misc"]
+    misc["Syscalls"] = draw(st.lists(st.sampled_from(SYSCALL_POOL), unique=True, max_size=4))
+    misc["DenySyscalls"] = draw(st.lists(st.sampled_from(SYSCALL_POOL), unique=True, max_size=3))
+    lines = ['Name = "law"']
+    for category, keys in sections.items():
+        lines.append(f"[{category}]")
+        lines += [f"{k} = {_toml_list(v)}" for k, v in keys.items()]
+    return "\n".join(lines) + "\n"
