@@ -65,3 +65,18 @@ def test_ping_carries_net_raw() -> None:
 
 def test_docs_flags_md_is_fresh() -> None:
     assert (ROOT / "docs/flags.md").read_text() == flags_markdown(), "regenerate: corral flags --markdown > docs/flags.md"
+
+
+def test_catalogue_passes_every_user_check() -> None:
+    """At run time the shipped catalogue is trusted; here it gets the full
+    checks a user's policy gets (syscall names, paths, options, ...)."""
+    assert catalog.validate_flags().keys() == FLAGS.keys()
+
+
+def test_shipped_syscall_table_matches_libseccomp() -> None:
+    """Validation reads a shipped table; libseccomp must know every name in
+    it, on the arch it is listed for."""
+    table = _seccomp.table_from_libseccomp()
+    shipped = _seccomp._table()
+    for arch, names in shipped.items():
+        assert sorted(names) == table[arch], f"regenerate with: python -m corral._seccomp ({arch})"

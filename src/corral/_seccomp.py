@@ -28,8 +28,31 @@ _OPTIMIZE_BINARY_TREE = 2
 
 
 def _lib() -> Any:
-    import pyseccomp
+    """Import pyseccomp without its ~30 ms ``find_library`` subprocess.
 
+    pyseccomp locates libseccomp with ``ctypes.util.find_library``, which
+    runs ``ldconfig -p`` in a child process. Where the stable soname loads
+    directly we answer that lookup ourselves while pyseccomp imports.
+    """
+    import sys
+
+    if "pyseccomp" in sys.modules:
+        return sys.modules["pyseccomp"]
+    import ctypes
+    import ctypes.util
+
+    real = ctypes.util.find_library
+    known = {"seccomp": "libseccomp.so.2", "c": "libc.so.6"}
+    try:
+        for soname in known.values():
+            ctypes.CDLL(soname)
+    except OSError:
+        known = {}
+    ctypes.util.find_library = lambda name: known.get(name) or real(name)
+    try:
+        import pyseccomp
+    finally:
+        ctypes.util.find_library = real
     return pyseccomp
 
 
@@ -46,24 +69,40 @@ def resolve(name: str, arch: str) -> int:
     return int(lib.resolve_syscall(getattr(lib.Arch, _PY_ARCH[arch]), name))
 
 
-def is_known(name: str) -> bool:
-    """Whether libseccomp knows the name, and it exists on some supported arch."""
-    return all(resolve(name, a) != -1 for a in ARCHES) and any(resolve(name, a) >= 0 for a in ARCHES)
-
-
 @lru_cache(maxsize=1)
+def _table() -> dict[str, frozenset[str]]:
+    import tomllib
+    from pathlib import Path
+
+    data = tomllib.loads((Path(__file__).resolve().parent / "data" / "syscalls.toml").read_text())
+    return {arch: frozenset(data[arch]) for arch in ARCHES}
+
+
+def is_known(name: str) -> bool:
+    """Whether the syscall exists on some supported arch (from the shipped
+    table of libseccomp's names, so validation never loads libseccomp)."""
+    return any(name in names for names in _table().values())
+
+
 def known_names() -> tuple[str, ...]:
     """Every syscall name of the supported arches, for "did you mean" hints."""
+    return tuple(sorted(frozenset().union(*_table().values())))
+
+
+def table_from_libseccomp() -> dict[str, list[str]]:
+    """Ask libseccomp for every name it knows per arch (regenerates the table)."""
     lib = _lib()
-    names: set[str] = set()
+    out: dict[str, list[str]] = {}
     for arch in ARCHES:
         code = getattr(lib.Arch, _PY_ARCH[arch])
-        for nr in range(0, 600):
+        names = set()
+        for nr in range(0, 1024):
             try:
                 names.add(lib.resolve_syscall(code, nr).decode())
             except ValueError:
                 continue
-    return tuple(sorted(names))
+        out[arch] = sorted(names)
+    return out
 
 
 def errno_number(name: str) -> int:
@@ -135,5 +174,25 @@ def build(rules: "tuple[SyscallRule, ...]", arch: str | None = None, *, log_deni
             ctx.add_rule(action, nr, *args)
     return BuiltFilter(ctx, arch)
 
+
+def _write_table() -> None:
+    from pathlib import Path
+
+    lines = [
+        "# System call names per architecture, as libseccomp knows them: regenerate",
+        "# with `python -m corral._seccomp` after a libseccomp upgrade. corral",
+        "# validates policy syscall names against this table without loading",
+        "# libseccomp; tests check that libseccomp resolves every name in it.",
+        "",
+    ]
+    for arch, names in table_from_libseccomp().items():
+        lines.append(f"{arch} = [")
+        lines += ["  " + ", ".join(f'"{n}"' for n in names[i : i + 6]) + "," for i in range(0, len(names), 6)]
+        lines.append("]")
+    (Path(__file__).resolve().parent / "data" / "syscalls.toml").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    _write_table()
 
 __all__ = ["ARCHES", "BuiltFilter", "build", "errno_number", "is_known", "known_names", "native_arch", "resolve"]

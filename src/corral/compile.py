@@ -96,7 +96,7 @@ class CompileResult:
 
 def _would(rc: RuleCoverage) -> str:
     others = [t for t, c in rc.others.items() if c.level > Level.NONE]
-    return f" - would be enforced by: {', '.join(others)}" if others else " - no backend can enforce it"
+    return f" (would be enforced by {', '.join(others)})" if others else " (no backend can enforce it)"
 
 
 def _unenforced_message(result: CompileResult) -> str:

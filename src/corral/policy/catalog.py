@@ -9,12 +9,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from ..errors import DiagnosticCollector, InternalError, PolicyError
 
-DATA = resources.files("corral") / "data"
+#: Shipped data files (package data, installed beside the code).
+DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -70,9 +71,21 @@ def protocols() -> dict[str, Protocol]:
 
 @lru_cache(maxsize=1)
 def flags() -> dict[str, Any]:
-    """The built-in flags, by name, as FlagDef (see policy.model)."""
+    """The built-in flags, by name, as FlagDef (see policy.model).
+
+    Loaded as trusted data: keys and types are checked on every load, item
+    names (syscalls, paths, ...) by ``validate_flags`` in the test suite.
+    """
+    return _load_flags(trusted=True)
+
+
+def validate_flags() -> dict[str, Any]:
+    """Load the catalogue with every check a user's policy gets."""
+    return _load_flags(trusted=False)
+
+
+def _load_flags(trusted: bool) -> dict[str, Any]:
     from .flagdefs import parse_flag_table
-    from .locate import locate
     from .reader import Reader
 
     out: dict[str, Any] = {}
@@ -84,7 +97,7 @@ def flags() -> dict[str, Any]:
         text = entry.read_text(encoding="utf-8")
         path = f"corral/data/flags/{entry.name}"
         collector.add_source(path, text)
-        reader = Reader(path, text, tomllib.loads(text), locate(text), collector)
+        reader = Reader(path, text, tomllib.loads(text), collector, trusted=trusted)
         for name, table in reader.data.items():
             flag = parse_flag_table(reader, (name,), table, name=name, category=category, builtin=True)
             if flag is not None:

@@ -22,7 +22,6 @@ from typing import Any
 from ..errors import Diagnostic, DiagnosticCollector, PolicyError, Span
 from . import catalog
 from .flagdefs import parse_flag_table
-from .locate import locate
 from .model import CATEGORIES, FlagDef, Item, Policy
 from .reader import Reader, did_you_mean, dotted
 from .schema import SECTIONS, TOP
@@ -70,7 +69,7 @@ def _parse(file: str, text: str, collector: DiagnosticCollector) -> Reader:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _toml_error(file, text, exc) from None
-    return Reader(file, text, data, locate(text), collector)
+    return Reader(file, text, data, collector)
 
 
 def load_policy(path: str | Path) -> Policy:

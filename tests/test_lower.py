@@ -1,0 +1,104 @@
+"""Lowering: flags, user flags, deny-overrides and the network rules."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+from conftest import ir_of
+
+from corral.backends import BACKENDS, Level
+from corral.backends.landlock import to_document
+from corral.ir import ANY_PORT, Access
+
+
+def test_user_defined_flag_end_to_end() -> None:
+    ir = ir_of(
+        """
+        [Networking]
+        Flags = ["grpc-keepalive"]
+        Protocols = ["tcp"]
+
+        [[Flag]]
+        Name = "grpc-keepalive"
+        Description = "gRPC keepalive probes"
+        Category = "Networking"
+        Syscalls = ["getsockopt"]
+        SocketOptions = ["so_keepalive", "tcp_keepidle", "tcp_keepintvl", "tcp_keepcnt"]
+        Writable = ["/run/grpc/**"]
+        [Flag.Args]
+        fcntl = [[{ arg = 1, in = [1, 2] }]]
+        """.replace("\n        ", "\n")
+    )
+    assert [o.name for o in ir.socket_options] == ["so_keepalive", "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl"]
+    setsockopt = next(r for r in ir.syscalls if r.name == "setsockopt")
+    assert {(a[0].value, a[1].value) for a in setsockopt.alternatives} == {(1, 9), (6, 4), (6, 5), (6, 6)}
+    fcntl = next(r for r in ir.syscalls if r.name == "fcntl")
+    assert [str(c) for alt in fcntl.alternatives for c in alt] == ["arg1 == 0x1", "arg1 == 0x2"]
+    assert [(f.path, f.access) for f in ir.files] == [("/run/grpc/**", Access.READ | Access.WRITE | Access.LOCK)]
+    assert all(r.origin == "flag grpc-keepalive" for r in ir.syscalls)
+
+
+def test_deny_flag_denies_everything_it_names() -> None:
+    ir = ir_of('[Misc]\nFlags = ["chroot"]\nSyscalls = ["ptrace", "getpid"]\nDenyFlags = ["ptrace"]\n[User]\nCapabilities = ["sys_ptrace", "kill"]\n')
+    assert [r.name for r in ir.syscalls] == ["chroot", "getpid"]
+    assert [(c.name, c.deny) for c in ir.capabilities] == [("kill", False), ("sys_chroot", False), ("sys_ptrace", True)]
+    assert "ptrace" in {r.name for r in ir.denied_syscalls}
+
+
+def test_unconditional_allow_absorbs_filters_and_errno_stubs() -> None:
+    ir = ir_of('[Runtime]\nFlags = ["threads"]\n[Misc]\nFlags = ["namespaces"]\n')
+    clone, clone3 = (next(r for r in ir.syscalls if r.name == n) for n in ("clone", "clone3"))
+    assert clone.alternatives == () and clone3.errno is None
+
+
+def test_errno_stub_survives_when_nothing_allows_the_call() -> None:
+    ir = ir_of('[Runtime]\nFlags = ["threads"]\n')
+    assert next(r for r in ir.syscalls if r.name == "clone3").errno == errno.ENOSYS
+
+
+def test_setsockopt_allowed_outright_is_not_filtered() -> None:
+    ir = ir_of('[Networking]\nFlags = ["ping"]\nSocketOptions = ["tcp_nodelay"]\n')
+    assert not ir.setsockopt_filtered
+    assert next(r for r in ir.syscalls if r.name == "setsockopt").alternatives == ()
+
+
+def test_socket_is_limited_to_protocols() -> None:
+    ir = ir_of('[Networking]\nFlags = ["outgoing"]\nProtocols = ["unix"]\n')
+    socket = next(r for r in ir.syscalls if r.name == "socket")
+    assert [(a[0].value, a[1].value, a[1].mask) for a in socket.alternatives] == [(1, 2, 0xF), (1, 5, 0xF), (1, 1, 0xF)]
+
+
+def test_ports_and_landlock() -> None:
+    ir = ir_of('[Networking]\nFlags = ["outgoing", "incoming"]\nProtocols = ["tcp"]\nConnect = ["tcp:443", "tcp:8000-8002"]\nBind = ["tcp:*"]\n')
+    assert [(p.direction, p.port) for p in ir.ports] == [("bind", ANY_PORT), ("connect", 443), ("connect", 8000), ("connect", 8001), ("connect", 8002)]
+    doc, _ = to_document(ir)
+    assert doc["ruleset"][0]["handledAccessNet"] == ["connect_tcp"]  # any bind port: not handled
+    assert doc["netPort"] == [{"allowedAccess": ["connect_tcp"], "port": [443, 8000, 8001, 8002]}]
+
+
+def test_landlock_maps_globs_to_directories() -> None:
+    ir = ir_of('[Filesystem]\nReadOnly = ["/etc/ssl/**", "/srv/*.txt", "/etc/hosts"]\nWritable = ["/run/app/{,**}"]\nDeny = ["/etc/ssl/private/**", "/home/**"]\n')
+    doc, cov = to_document(ir)
+    assert [(g["parent"][0], "write_file" in g["allowedAccess"]) for g in doc["pathBeneath"]] == [
+        ("/etc/hosts", False), ("/etc/ssl", False), ("/run/app", True), ("/srv", False)]  # fmt: skip
+    levels = {getattr(c.rule, "path", None): c.level for c in cov if hasattr(c.rule, "path")}
+    assert levels["/etc/ssl/**"] == Level.EXACT
+    assert levels["/srv/*.txt"] == Level.APPROX
+    assert levels["/run/app/{,**}"] == Level.APPROX  # the bare directory /run/app/ widens to beneath
+    assert levels["/etc/ssl/private/**"] == Level.NONE  # deny inside an allowed directory
+    assert levels["/home/**"] == Level.EXACT  # nothing allowed contains it
+
+
+def test_ir_json_round_trip_is_stable() -> None:
+    a = ir_of('[Runtime]\nFlags = ["stdio", "malloc"]\n').to_json()
+    b = ir_of('[Runtime]\nFlags = ["malloc", "stdio"]\n').to_json()
+    assert json.loads(a)["syscalls"] and [s["name"] for s in json.loads(a)["syscalls"]] == [s["name"] for s in json.loads(b)["syscalls"]]
+
+
+def test_template_extends_merges_with_deny_overrides(tmp_path) -> None:
+    ir = ir_of('Extends = ["base"]\n[Runtime]\nDenyFlags = ["threads"]\n')
+    names = {r.name for r in ir.syscalls}
+    assert "futex" not in names and "read" in names and "mmap" in names
+    out = json.loads(BACKENDS["seccomp"].emit(ir).content)
+    assert "futex" not in {n for e in out["syscalls"] for n in e["names"]}
