@@ -137,14 +137,16 @@ class BuiltFilter:
         self.ctx.load()
 
 
-def build(rules: "tuple[SyscallRule, ...]", arch: str | None = None, *, log_denied: bool = False) -> BuiltFilter:
+def build(rules: "tuple[SyscallRule, ...]", arch: str | None = None, *, log_denied: bool = False, notify: bool = False) -> BuiltFilter:
     """Build a filter: default EPERM, one rule per allowed alternative.
 
-    ``log_denied`` makes the default action LOG instead (learning mode).
+    ``log_denied`` makes the default action LOG (the kernel's audit log);
+    ``notify`` makes it USER_NOTIF, for a supervisor that records and allows
+    each call (learning mode).
     """
     lib = _lib()
     arch = arch or native_arch()
-    default = lib.LOG if log_denied else lib.ERRNO(errno_mod.EPERM)
+    default = lib.NOTIFY if notify else lib.LOG if log_denied else lib.ERRNO(errno_mod.EPERM)
     ctx = lib.SyscallFilter(default)
     if arch != native_arch():
         ctx.add_arch(getattr(lib.Arch, _PY_ARCH[arch]))

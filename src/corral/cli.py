@@ -7,25 +7,25 @@ never a traceback); 3 an internal error (a bug in corral).
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
-from typing import Sequence
-
-from .errors import CorralError, InternalError, PolicyError
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time on `corral run`'s path
+    import argparse
+    from collections.abc import Sequence
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+def _parser() -> "argparse.ArgumentParser":
+    import argparse
 
-
-def _parser() -> argparse.ArgumentParser:
     from .backends import BACKENDS
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            self.print_usage(sys.stderr)
+            print(f"{self.prog}: error: {message}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE)
 
     p = _Parser(prog="corral", description="Compile one readable security policy to AppArmor, seccomp, Landlock and capabilities.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -43,13 +43,21 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--arch", choices=["x86_64", "aarch64"], help="architecture of the bpf target (default: this machine's)")
     c.add_argument("-v", "--verbose", action="store_true", help="list every approximation in the coverage report")
 
+    sub.add_parser("run", help="run a command confined by a policy (corral run --help)", add_help=False)
     c = sub.add_parser("flags", help="list the flag catalogue, or show one flag")
     c.add_argument("name", nargs="?")
     c.add_argument("--markdown", action="store_true", help="print the catalogue as Markdown (docs/flags.md)")
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: "Sequence[str] | None" = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"]:  # the start-up path of confined commands: no argparse
+        from .sandbox.runner import main as run_main
+
+        return run_main(argv[1:])
+    from .errors import CorralError, InternalError, PolicyError
+
     args = _parser().parse_args(argv)
     try:
         if args.command == "check":
@@ -111,6 +119,8 @@ def _compile(path: str, targets: list[str] | None, output: str, force: bool, all
         sys.stdout.flush()
         print(result.summary(verbose), file=sys.stderr)
         return EXIT_OK
+    from pathlib import Path
+
     directory = Path(output)
     for name in selected:
         target = directory / f"{ir.name}{BACKENDS[name].suffix}"

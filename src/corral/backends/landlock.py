@@ -31,7 +31,7 @@ SCOPES = {"abstract_unix_socket": 6, "signal": 6}
 _ACCESS_RIGHTS = {
     Access.READ: ("read_file", "read_dir"),
     Access.WRITE: ("write_file", "remove_dir", "remove_file", "make_dir", "make_reg", "make_sym", "make_sock", "make_fifo", "truncate", "refer"),
-    Access.MAP_EXEC: ("read_file",),
+    Access.MAP_EXEC: ("read_file", "execute"),  # ld.so is opened for execution
     Access.EXEC: ("execute",),
     Access.LOCK: (),
     Access.LINK: ("refer", "make_reg"),

@@ -1,0 +1,1 @@
+"""Confined execution: plans, the kernel calls that apply them, and `corral run`."""

@@ -1,0 +1,222 @@
+"""Apply a plan to the calling process: no_new_privs, capabilities,
+Landlock, seccomp, then a self-check. Irreversible by design.
+
+Order matters: capabilities are dropped and Landlock rules added while the
+process may still make those calls; seccomp comes last because after it
+only what the policy allows works (the final ``execve`` included).
+
+Deny inside allow: Landlock only grants, beneath a directory. When a deny
+path lies inside an allowed directory, the grant is split at run time: the
+directory's entries are granted one by one, except the denied ones (and
+recursively down to them). The allowed directory itself can then not be
+listed or added to: narrower than the policy, never wider.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+
+from . import kernel
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # no typing or dataclasses on the start-up path
+    from typing import Any
+
+#: Where the Landlock self-probe may look for a directory nothing grants.
+_PROBE_DIRS = ("/", "/proc", "/etc", "/usr", "/var", "/sys", "/dev")
+MAX_SPLIT_ENTRIES = 4096
+
+
+class SandboxError(Exception):
+    """The plan cannot be enforced as asked; ``hint`` says what to do."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.hint = hint
+
+    def render(self) -> str:
+        return f"corral run: error: {self}" + (f"\n  = hint: {self.hint}" if self.hint else "")
+
+
+class Report:
+    """What was (or would be) applied; ``--dry-run`` and ``-v`` print it."""
+
+    def __init__(self, abi: int, best_effort: bool) -> None:
+        self.abi = abi
+        self.best_effort = best_effort
+        self.not_enforced: list[str] = []
+        self.rules: list[tuple[str, list[str]]] = []
+        self.skipped: list[str] = []
+
+
+def check(plan: "dict[str, Any]", *, best_effort: bool) -> Report:
+    """Fail closed: refuse when the kernel cannot enforce what the plan needs."""
+    abi = kernel.landlock_abi()
+    report = Report(abi, best_effort)
+    unmet = [(need, what) for need, what in plan["requirements"] if need > abi]
+    if unmet:
+        have = f"Landlock ABI {abi}" if abi else "no Landlock (absent or disabled)"
+        lines = "; ".join(f"{what} needs ABI {need}" for need, what in unmet)
+        if not best_effort:
+            raise SandboxError(f"this kernel has {have}: {lines}", "pass --best-effort to run anyway with what the kernel can enforce")
+        report.not_enforced += [f"{what} (needs Landlock ABI {need}, kernel has {abi})" for need, what in unmet]
+    if kernel.seccomp_mode() < 0:
+        raise SandboxError("this kernel cannot install seccomp filters", "a kernel with CONFIG_SECCOMP_FILTER is needed")
+    if plan["deny_unsupported"]:
+        what = ", ".join(plan["deny_unsupported"])
+        if not best_effort:
+            raise SandboxError(
+                f"Landlock cannot deny {what} inside an allowed directory, and this form of glob cannot be split around",
+                "deny a directory (DIR/**), a file, or a pattern in one directory (DIR/*.key); or pass --best-effort",
+            )
+        report.not_enforced.append(f"deny {what} (inside an allowed directory)")
+    for kind, what, span, others in plan["unenforced"]:
+        if kind == "FileRule":
+            continue  # deny inside allow: split at apply time (see module docstring)
+        report.not_enforced.append(f"{what} [{span}]" + (f" (only {others} can)" if others else ""))
+    return report
+
+
+def landlock_rules(plan: "dict[str, Any]", report: Report) -> list[tuple[str, list[str]]]:
+    """The (path, rights) rules to add, with grants split around denies."""
+    nodes: list[str] = plan["deny_nodes"]
+    patterns = [(d, re.compile(rx)) for d, rx in plan["deny_patterns"]]
+    out: list[tuple[str, list[str]]] = []
+    budget = [MAX_SPLIT_ENTRIES]
+
+    def grant(path: str, rights: list[str]) -> None:
+        if path in nodes:
+            report.skipped.append(f"{path}: denied")
+            return
+        below = path.rstrip("/") + "/"
+        if not any(n.startswith(below) for n in nodes) and not any(d == path or d.startswith(below) for d, _ in patterns):
+            out.append((path, rights))
+            return
+        try:
+            entries = sorted(e.name for e in os.scandir(path))
+        except OSError as exc:
+            report.skipped.append(f"{path}: {exc.strerror}")
+            return
+        budget[0] -= len(entries)
+        if budget[0] < 0:
+            raise SandboxError(
+                f"splitting {path} around a deny rule needs more than {MAX_SPLIT_ENTRIES} Landlock rules",
+                "deny a path nearer the top of the allowed directory, or allow narrower paths",
+            )
+        for name in entries:
+            if any(d == path and rx.fullmatch(name) for d, rx in patterns):
+                report.skipped.append(f"{below}{name}: denied")
+                continue
+            grant(below + name, rights)
+
+    for path, rights in plan["paths"]:
+        grant(path, rights)
+    return out
+
+
+def _open_path(path: str) -> int | None:
+    try:
+        return os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def apply_landlock(plan: "dict[str, Any]", report: Report) -> None:
+    abi = report.abi
+    if abi == 0:
+        return
+    handled_fs = kernel.mask(plan["handled_fs"], kernel.FS_BITS, abi)
+    handled_net = kernel.mask(plan["handled_net"], kernel.NET_BITS, abi)
+    scoped = kernel.mask(plan["scoped"], kernel.SCOPE_BITS, abi)
+    ruleset = kernel.landlock_create(handled_fs, handled_net, scoped, abi)
+    try:
+        for path, rights in landlock_rules(plan, report):
+            fd = _open_path(path)
+            if fd is None:
+                report.skipped.append(f"{path}: does not exist")
+                continue
+            try:
+                names = rights
+                if not os.path.isdir(f"/proc/self/fd/{fd}"):
+                    names = [r for r in rights if r in kernel.FILE_RIGHTS]
+                allowed = kernel.mask(names, kernel.FS_BITS, abi) & handled_fs
+                if allowed:
+                    kernel.landlock_add_path(ruleset, fd, allowed)
+                    report.rules.append((path, names))
+            finally:
+                os.close(fd)
+        if handled_net:
+            for right, port in plan["ports"]:
+                allowed = kernel.mask([right], kernel.NET_BITS, abi) & handled_net
+                if allowed:
+                    kernel.landlock_add_port(ruleset, port, allowed)
+        kernel.landlock_restrict(ruleset)
+    finally:
+        os.close(ruleset)
+
+
+def drop_capabilities(plan: "dict[str, Any]") -> None:
+    """Keep only the plan's capabilities, in every set (root) or simply
+    clear the effective and permitted sets (an ordinary user has none)."""
+    keep = 0
+    for cap in plan["caps"]:
+        keep |= 1 << cap
+    kernel.clear_ambient()
+    effective, permitted, _ = kernel.capget()
+    if permitted & (1 << 8):  # CAP_SETPCAP: may shrink the bounding set
+        for cap in range(kernel.last_cap() + 1):
+            if not keep & (1 << cap) and kernel.in_bounding(cap):
+                kernel.drop_bounding(cap)
+    kept = permitted & keep
+    kernel.capset(kept, kept, kept)
+    for cap in plan["caps"]:
+        if kept & (1 << cap) and os.geteuid() != 0:
+            kernel.raise_ambient(cap)  # survive execve as a non-root user
+
+
+def _probe_dir(report: Report) -> str | None:
+    granted = [p for p, rights in report.rules if "read_dir" in rights]
+    for candidate in _PROBE_DIRS:
+        if not any(candidate == g or candidate.startswith(g.rstrip("/") + "/") for g in granted):
+            return candidate
+    return None
+
+
+def check_landlock(report: Report) -> None:
+    """Self-probe: a directory nothing grants must now answer EACCES."""
+    probe = _probe_dir(report)
+    if probe is None:
+        return  # the policy lets the program read every probe directory
+    try:
+        fd = os.open(probe, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.EACCES:
+            return
+        raise SandboxError(f"self-check failed: reading {probe} gave {exc.strerror}, not Landlock's EACCES") from None
+    os.close(fd)
+    raise SandboxError(f"self-check failed: Landlock did not deny reading {probe}")
+
+
+def check_seccomp() -> None:
+    mode = kernel.seccomp_mode()
+    if mode != 2 and mode != -errno.EPERM:
+        raise SandboxError("self-check failed: no seccomp filter is active")
+
+
+def apply(plan: "dict[str, Any]", report: Report, *, bpf: bytes | None = None) -> None:
+    """Confine the calling process according to ``plan``; raise SandboxError
+    (before anything is half-applied where possible) if it cannot."""
+    try:
+        kernel.set_no_new_privs()
+        drop_capabilities(plan)
+        if report.abi:
+            apply_landlock(plan, report)
+            check_landlock(report)
+        if not kernel.no_new_privs():
+            raise SandboxError("self-check failed: no_new_privs is not set")
+        kernel.seccomp_load(bpf if bpf is not None else plan["bpf"])
+    except kernel.KernelError as exc:
+        raise SandboxError(f"could not apply the policy: {exc.strerror}") from None
+    check_seccomp()

@@ -1,0 +1,195 @@
+"""A run plan: everything ``corral run`` applies, computed once from the IR.
+
+The plan is plain data (str, int, bytes, lists, dicts) so it can be cached
+with ``marshal`` and applied by ``sandbox.apply`` without importing the
+policy loader, the backends or libseccomp: the BPF inside was built by
+libseccomp when the plan was made. A cached plan is used only while every
+file it was made from is unchanged, it belongs to the caller and nobody
+else can write it.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # no typing or pathlib on the start-up path
+    from pathlib import Path
+    from typing import Any
+
+PLAN_VERSION = 3
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+Plan = dict
+
+
+def _stamp(paths: list[str]) -> list[tuple[str, int, int]]:
+    out = []
+    for p in paths:
+        p = os.path.abspath(p)
+        st = os.stat(p)
+        out.append((p, st.st_mtime_ns, st.st_size))
+    return out
+
+
+def _package_files() -> list[str]:
+    """Files whose change must invalidate every cached plan: corral's data
+    and the modules that compute plans."""
+    from pathlib import Path
+
+    package = Path(_PACKAGE)
+    return [str(p) for p in sorted(package.rglob("*.toml"))] + [str(p) for p in sorted(package.rglob("*.py"))]
+
+
+def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan:
+    """Compute a plan from an IR (imports the backends and libseccomp)."""
+    from .. import _seccomp
+    from ..backends.landlock import to_document
+    from ..compile import coverage_of
+    from ..ir import Access
+    from ..policy import catalog, globs
+
+    doc, _ = to_document(ir)
+    syscalls = {r.name: r for r in ir.syscalls}
+    unconditional = {n for n, r in syscalls.items() if not r.alternatives and r.errno is None}
+    tcp_allowed = any(s.type == "stream" and s.family in ("inet", "inet6") for s in ir.sockets)
+    ruleset = doc["ruleset"][0]
+
+    requirements: list[tuple[int, str]] = [(1, "filesystem rules")]
+    if unconditional & {"truncate", "ftruncate", "open", "openat", "creat"}:
+        requirements.append((3, "restricting truncation of files (truncate right)"))
+    if tcp_allowed and ruleset["handledAccessNet"]:
+        requirements.append((4, "TCP port rules (Networking.Connect / Networking.Bind)"))
+    if "ioctl" in unconditional:
+        requirements.append((5, "restricting ioctl on devices (ioctl_dev right)"))
+
+    deny_nodes, deny_patterns, deny_unsupported = _split_denies(ir, coverage_of(ir, ["landlock"]))
+    exec_rules = [f.path for f in ir.files if not f.deny and Access.EXEC in f.access]
+    caps = catalog.capabilities()
+    gaps = [rc for rc in coverage_of(ir, ["seccomp", "landlock", "capabilities"]) if rc.best == 0]
+
+    plan: Plan = {
+        "version": PLAN_VERSION,
+        "python": sys.version,
+        "name": ir.name,
+        "source": ir.source,
+        "sources": _stamp(source_files + _package_files()),
+        "handled_fs": ruleset["handledAccessFs"],
+        "handled_net": ruleset["handledAccessNet"],
+        "scoped": ruleset["scoped"],
+        "paths": [(g["parent"][0], g["allowedAccess"]) for g in doc["pathBeneath"]],
+        "ports": [(p["allowedAccess"][0], port) for p in doc["netPort"] for port in p["port"]],
+        "deny_nodes": deny_nodes,
+        "deny_patterns": deny_patterns,
+        "deny_unsupported": deny_unsupported,
+        "exec": [globs.to_regex(alt).pattern for p in exec_rules for alt in globs.expand(p)],
+        "exec_syscall": "execve" in syscalls,
+        "requirements": requirements,
+        "caps": sorted(caps[c.name]["number"] for c in ir.capabilities if not c.deny),
+        "cap_names": [c.name for c in ir.capabilities if not c.deny],
+        "bpf": _seccomp.build(ir.syscalls, log_denied=False).export_bpf(),
+        "syscall_count": len(ir.syscalls),
+        "filtered_count": sum(1 for r in ir.syscalls if r.alternatives),
+        "unenforced": [
+            (type(rc.rule).__name__, rc.describe(), str(rc.rule.span), ", ".join(t for t, c in rc.others.items() if c.level)) for rc in gaps
+        ],
+        "syscall_names": sorted(syscalls),
+    }
+    if log_mode:
+        plan["bpf_log"] = _seccomp.build(ir.syscalls, notify=True).export_bpf()
+    return plan
+
+
+def _split_denies(ir: "Any", landlock_cov: "list[Any]") -> tuple[list[str], list[tuple[str, str]], list[str]]:
+    """Deny rules Landlock cannot express by default-deny (they lie inside an
+    allowed directory), in the forms ``apply`` can split grants around:
+    whole nodes (DIR/**, a literal path) and one-directory patterns (DIR/*.key)."""
+    from ..policy import globs
+
+    nodes: list[str] = []
+    patterns: list[tuple[str, str]] = []
+    unsupported: list[str] = []
+    for rc in landlock_cov:
+        rule = rc.rule
+        if type(rule).__name__ != "FileRule" or not rule.deny or rc.best:
+            continue
+        for alt in globs.expand(rule.path):
+            literal = alt.replace("\\", "")
+            if not globs.has_glob(alt):
+                nodes.append(literal.rstrip("/") or "/")
+            elif alt.endswith("/**") and not globs.has_glob(alt[:-3]):
+                nodes.append(alt[:-3].replace("\\", "") or "/")
+            elif "/" not in alt[len(globs.literal_prefix(alt)) :] and "**" not in alt:
+                directory, _, name = alt.rpartition("/")
+                patterns.append((directory.replace("\\", "") or "/", globs.to_regex(name).pattern))
+            else:
+                unsupported.append(rule.path)
+    return sorted(set(nodes)), sorted(set(patterns)), sorted(set(unsupported))
+
+
+def _cache_file(policy: str) -> str | None:
+    base = os.environ.get("XDG_CACHE_HOME") or (os.path.join(os.environ["HOME"], ".cache") if os.environ.get("HOME") else "")
+    if not base:
+        return None
+    key = os.path.abspath(policy).replace("%", "%25").replace("/", "%2F")
+    return os.path.join(base, "corral", "plans", f"{key}.plan")
+
+
+def load_cached(policy: str, *, log_mode: bool = False) -> Plan | None:
+    """A cached plan for ``policy`` if it is still valid and safe to trust."""
+    path = _cache_file(policy)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                return None  # someone else could have written it: never trust it
+            plan = marshal.load(fh)
+        if not isinstance(plan, dict) or plan.get("version") != PLAN_VERSION or plan.get("python") != sys.version:
+            return None
+        if log_mode and "bpf_log" not in plan:
+            return None
+        for name, mtime, size in plan["sources"]:
+            st = os.stat(name)
+            if (st.st_mtime_ns, st.st_size) != (mtime, size):
+                return None
+        return plan
+    except (OSError, ValueError, EOFError, TypeError, KeyError):
+        return None
+
+
+def save(policy: str, plan: Plan) -> None:
+    """Cache a plan, best effort: a cache that cannot be written is skipped."""
+    path = _cache_file(policy)
+    if path is None:
+        return
+    try:
+        from pathlib import Path
+
+        from ..fsutil import write_atomic
+
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(target, marshal.dumps(plan), force=True, mode=0o600)
+    except OSError:
+        pass
+
+
+def get(policy: str, *, use_cache: bool = True, log_mode: bool = False) -> Plan:
+    """The plan for a policy file: cached, or built (and then cached)."""
+    if use_cache:
+        cached = load_cached(policy, log_mode=log_mode)
+        if cached is not None:
+            return cached
+    from ..lower import lower
+    from ..policy import load_policy
+
+    loaded = load_policy(policy)
+    files = [f for f in loaded.sources if not f.startswith("<")]
+    plan = build(lower(loaded), files, log_mode=log_mode)
+    if use_cache:
+        save(policy, plan)
+    return plan

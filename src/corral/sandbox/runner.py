@@ -1,0 +1,153 @@
+"""``corral run POLICY [--] CMD [ARGS...]``: confine, then become CMD.
+
+This is the start-up path of every confined command, so it avoids argparse
+and every heavy import while a cached plan is valid: on a cache hit it
+imports only ``os``, ``marshal``, ``re`` and ``ctypes``.
+
+Usage::
+
+    corral run [--dry-run] [--best-effort] [--log] [--no-cache] [-q] [-v] POLICY [--] CMD [ARGS...]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+USAGE = "usage: corral run [--dry-run] [--best-effort] [--log] [--no-cache] [-q] [-v] POLICY [--] CMD [ARGS...]"
+_FLAGS = {"--dry-run", "--best-effort", "--log", "--no-cache", "-q", "--quiet", "-v", "--verbose"}
+EXIT_USAGE, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND = 2, 126, 127
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse(argv: list[str]) -> tuple[set[str], str, list[str]]:
+    flags: set[str] = set()
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+        if argv[i] in ("-h", "--help"):
+            raise UsageError("")
+        if argv[i] not in _FLAGS:
+            raise UsageError(f"unknown option {argv[i]!r}")
+        flags.add({"-q": "--quiet", "-v": "--verbose"}.get(argv[i], argv[i]))
+        i += 1
+    if i >= len(argv) or argv[i] == "--":
+        raise UsageError("a policy file is required")
+    policy = argv[i]
+    rest = argv[i + 1 :]
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    if not rest and "--dry-run" not in flags:
+        raise UsageError("a command to run is required")
+    return flags, policy, rest
+
+
+def resolve(cmd: str) -> str | None:
+    """CMD as execvp would find it, as an absolute, resolved path."""
+    if "/" in cmd:
+        return os.path.realpath(cmd) if os.path.isfile(cmd) else None
+    for directory in os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(os.pathsep):
+        candidate = os.path.join(directory or ".", cmd)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return os.path.realpath(candidate)
+    return None
+
+
+def exec_allowed(plan: "dict[str, Any]", path: str) -> str | None:
+    """Why the policy would stop CMD from starting, or None if it would not."""
+    import re
+
+    if not plan["exec_syscall"]:
+        return "the policy does not allow execve (add the exec flag to [Runtime])"
+    if not any(re.fullmatch(p, path) for p in plan["exec"]):
+        return f"the policy does not allow executing {path} (add it to Filesystem.Exec)"
+    return None
+
+
+def describe(plan: "dict[str, Any]", report: "Any") -> str:
+    """The --dry-run text: what each mechanism would apply."""
+    lines = [f"corral run: policy '{plan['name']}' ({plan['source']})", "  no_new_privs: set"]
+    caps = ", ".join(plan["cap_names"]) or "none"
+    lines.append(f"  capabilities: keep {caps}; every other capability is dropped from all sets")
+    if report.abi:
+        lines.append(f"  landlock (kernel ABI {report.abi}): handles {len(plan['handled_fs'])} filesystem rights"
+                     + (f", {' and '.join(plan['handled_net'])}" if plan["handled_net"] else "")
+                     + (f"; scoped: {', '.join(plan['scoped'])}" if plan["scoped"] else ""))  # fmt: skip
+        lines += [f"    {path}: {', '.join(rights)}" for path, rights in report.rules]
+        lines += [f"    skipped {s}" for s in report.skipped]
+        ports: dict[str, list[int]] = {}
+        for right, port in plan["ports"]:
+            ports.setdefault(right, []).append(port)
+        lines += [f"    {right}: {', '.join(map(str, sorted(p)))}" for right, p in sorted(ports.items())]
+    else:
+        lines.append("  landlock: not available on this kernel")
+    lines.append(f"  seccomp: {plan['syscall_count']} system calls allowed ({plan['filtered_count']} with argument filters), "
+                 f"everything else fails with EPERM; BPF of {len(plan['bpf']) // 8} instructions built by libseccomp")  # fmt: skip
+    if report.not_enforced:
+        lines.append("  not enforced by corral run:")
+        lines += [f"    {n}" for n in report.not_enforced]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    try:
+        flags, policy, cmd = parse(argv)
+    except UsageError as exc:
+        print(USAGE if not str(exc) else f"{USAGE}\ncorral run: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if str(exc) else 0
+    from . import apply as applying
+    from . import plan as plans
+
+    try:
+        plan = plans.get(policy, use_cache="--no-cache" not in flags, log_mode="--log" in flags)
+        report = applying.check(plan, best_effort="--best-effort" in flags)
+        if "--dry-run" in flags:
+            report.rules = applying.landlock_rules(plan, report)  # the splits, without applying
+            print(describe(plan, report))
+            return 0
+        path = resolve(cmd[0])
+        if path is None:
+            print(f"corral run: error: {cmd[0]}: command not found", file=sys.stderr)
+            return EXIT_NOT_FOUND
+        why = exec_allowed(plan, path)
+        if why is not None:
+            raise applying.SandboxError(f"{cmd[0]} could not start under this policy: {why}", "or run it through a program the policy allows")
+        if report.not_enforced and "--quiet" not in flags:
+            print("corral run: not enforced here: " + "; ".join(report.not_enforced), file=sys.stderr)
+        if "--log" in flags:
+            from .learn import run_logged
+
+            return run_logged(plan, report, path, cmd)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        applying.apply(plan, report)
+        if "--verbose" in flags:
+            os.write(2, f"corral run: confined by '{plan['name']}'; exec {path}\n".encode())
+    except applying.SandboxError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # PolicyError and friends: located, no traceback
+        from ..errors import CorralError, PolicyError
+
+        if isinstance(exc, PolicyError):
+            print(exc.render(), file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, CorralError):
+            print(str(exc), file=sys.stderr)
+            return EXIT_USAGE
+        raise
+    try:
+        os.execv(path, cmd)
+    except OSError as exc:
+        # Already confined: the message may not get out if write is denied.
+        try:
+            os.write(2, f"corral run: cannot execute {path}: {exc.strerror}\n".encode())
+        except OSError:
+            pass
+        os._exit(EXIT_CANNOT_EXEC)
