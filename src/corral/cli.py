@@ -98,6 +98,7 @@ def _check(path: str, show_ir: bool) -> int:
 def _compile(path: str, targets: list[str] | None, output: str, force: bool, allow_unenforced: bool, arch: str | None, verbose: bool) -> int:
     from .backends import BACKENDS
     from .compile import compile_ir
+    from .errors import CorralError
     from .fsutil import write_atomic
     from .lower import lower
     from .policy import load_policy
