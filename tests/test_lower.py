@@ -36,7 +36,17 @@ def test_user_defined_flag_end_to_end() -> None:
     fcntl = next(r for r in ir.syscalls if r.name == "fcntl")
     assert [str(c) for alt in fcntl.alternatives for c in alt] == ["arg1 == 0x1", "arg1 == 0x2"]
     assert [(f.path, f.access) for f in ir.files] == [("/run/grpc/**", Access.READ | Access.WRITE | Access.LOCK)]
-    assert all(r.origin == "flag grpc-keepalive" for r in ir.syscalls)
+    assert {r.name: r.origin for r in ir.syscalls}["getsockopt"] == "flag grpc-keepalive"
+    # the writable path implies the operations it needs: seccomp cannot see paths
+    assert {r.name: r.origin for r in ir.syscalls}["unlink"] == "flag cpath (implied by flag grpc-keepalive)"
+
+
+def test_writable_and_exec_paths_imply_their_operations_unless_denied() -> None:
+    ir = ir_of('[Filesystem]\nWritable = ["/run/x/**"]\nExec = ["/usr/bin/true"]\n')
+    names = {r.name for r in ir.syscalls}
+    assert {"openat", "unlinkat", "execve", "ftruncate"} <= names
+    denied = ir_of('[Filesystem]\nWritable = ["/run/x/**"]\nDenyFlags = ["cpath"]\n')
+    assert "unlinkat" not in {r.name for r in denied.syscalls}
 
 
 def test_deny_flag_denies_everything_it_names() -> None:

@@ -44,6 +44,9 @@ def _parser() -> "argparse.ArgumentParser":
     c.add_argument("-v", "--verbose", action="store_true", help="list every approximation in the coverage report")
 
     sub.add_parser("run", help="run a command confined by a policy (corral run --help)", add_help=False)
+    c = sub.add_parser("verify", help="compile every backend and run the policy's [[Test]] entries under real enforcement")
+    c.add_argument("policy")
+    c.add_argument("--json", action="store_true", help="print the results as JSON")
     c = sub.add_parser("flags", help="list the flag catalogue, or show one flag")
     c.add_argument("name", nargs="?")
     c.add_argument("--markdown", action="store_true", help="print the catalogue as Markdown (docs/flags.md)")
@@ -66,6 +69,8 @@ def main(argv: "Sequence[str] | None" = None) -> int:
             return _compile(args.policy, args.target, args.output, args.force, args.allow_unenforced, args.arch, args.verbose)
         if args.command == "flags":
             return _flags(args.name, args.markdown)
+        if args.command == "verify":
+            return _verify(args.policy, args.json)
     except PolicyError as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_USAGE
@@ -129,6 +134,14 @@ def _compile(path: str, targets: list[str] | None, output: str, force: bool, all
         print(f"{state:9} {target}")
     print(result.summary(verbose))
     return EXIT_OK
+
+
+def _verify(path: str, as_json: bool) -> int:
+    from .verify import verify
+
+    result = verify(path)
+    print(result.to_json() if as_json else result.table())
+    return EXIT_FINDINGS if result.failed else EXIT_OK
 
 
 def _flags(name: str | None, markdown: bool) -> int:

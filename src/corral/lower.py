@@ -14,6 +14,9 @@ Rules of the language, applied here and nowhere else:
   something allows it outright.
 * An allow path wholly inside a deny path is dropped; a deny inside an
   allow stays a deny rule for the backends that can express it.
+* Writable paths imply the wpath and cpath flags, Exec paths the exec
+  flag: paths say where, and seccomp cannot see paths, so the operations
+  must be allowed for the paths to be usable (a DenyFlags still wins).
 * Nothing is allowed that no key or flag allows: an empty policy lowers to
   an IR with no rules at all.
 """
@@ -116,6 +119,14 @@ def _collect(policy: Policy) -> tuple[_Grants, _Grants]:
         allow.syscalls.setdefault(item.value, ("Misc.Syscalls", item.span))
     for item in policy.get("Misc.DenySyscalls"):
         deny.syscalls.setdefault(item.value, ("Misc.DenySyscalls", item.span))
+    # Paths say where; these flags give the operations the paths need.
+    flags = catalog.flags()
+    for access, implied in ((Access.WRITE, ("wpath", "cpath")), (Access.EXEC, ("exec",))):
+        granting = [(o, s) for a, o, s in allow.paths.values() if access in a]
+        if granting:
+            origin, span = granting[0]
+            for name in implied:
+                allow.add_flag(flags[name], f"flag {name} (implied by {origin})", span)
     return allow, deny
 
 

@@ -22,9 +22,10 @@ from typing import Any
 from ..errors import Diagnostic, DiagnosticCollector, PolicyError, Span
 from . import catalog
 from .flagdefs import parse_flag_table
-from .model import CATEGORIES, FlagDef, Item, Policy
+from .model import CATEGORIES, FlagDef, Item, Policy, TestCase
 from .reader import Reader, did_you_mean, dotted
-from .schema import SECTIONS, TOP
+from .schema import SECTIONS, TEST_KEYS, TOP
+from .testspec import FAMILIES, PROBES, TYPES
 
 _TOML_POS = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")
 _TOML_HINTS = {
@@ -140,6 +141,8 @@ class _Loader:
                     items = r.items((section, key), value, kind)
                     policy.values.setdefault(f"{section}.{key}", []).extend(items)
 
+        policy.tests = [t for i, table in enumerate(good.get("Test", [])) if (t := self._test(r, ("Test", i), table)) is not None]
+
         for i, table in enumerate(good.get("Flag", [])):
             flag = self._user_flag(r, ("Flag", i), table)
             if flag is None:
@@ -151,6 +154,49 @@ class _Loader:
             else:
                 policy.flags[flag.name] = flag
         return policy
+
+    def _test(self, r: Reader, path: tuple[str | int, ...], table: dict[str, Any]) -> TestCase | None:
+        """A [[Test]]: exactly one of Probe and Run, the probe's parameters, Expect."""
+        before = len(self.collector.diagnostics)
+        r.check_keys(path, table, TEST_KEYS, "[[Test]]")
+        kinds = {k.name: k for k in TEST_KEYS}
+        v = {k: val for k, val in table.items() if k in kinds and r.typed(path + (k,), val, kinds[k])}
+        if ("Probe" in v) == ("Run" in v):
+            r.error(path, "E016", "a [[Test]] needs exactly one of Probe and Run", 'for example: Probe = "write" with Path = "/tmp/x", or Run = ["cat", "/etc/shadow"]', key=True)
+        if v.get("Expect") not in ("allow", "deny"):
+            r.error(path + ("Expect",) if "Expect" in v else path, "E016", "a [[Test]] needs Expect = \"allow\" or \"deny\"", "Expect says what the kernel should answer", key="Expect" not in v)
+        params: list[tuple[str, str | int]] = []
+        if "Probe" in v:
+            kind = PROBES.get(v["Probe"])
+            if kind is None:
+                r.error(path + ("Probe",), "E016", f"unknown probe '{v['Probe']}'", did_you_mean(v["Probe"], PROBES) or f"one of: {', '.join(PROBES)}")
+            else:
+                for name in kind.params:
+                    if name not in v:
+                        r.error(path, "E016", f"probe '{kind.name}' needs {name}", f"{kind.name}: {kind.doc}", key=True)
+                        continue
+                    params.append((name, v[name]))
+                for name in ("Path", "Port", "Option", "Family", "Type"):
+                    if name in v and name not in kind.params:
+                        r.error(path + (name,), "E016", f"probe '{kind.name}' takes no {name}", f"{kind.name} takes: {', '.join(kind.params) or 'nothing'}", key=True)
+                self._check_params(r, path, v)
+        if "Run" in v and not v["Run"]:
+            r.error(path + ("Run",), "E016", "Run needs a command", 'for example: Run = ["cat", "/etc/shadow"]')
+        if len(self.collector.diagnostics) > before:
+            return None
+        return TestCase(v.get("Name", ""), v["Expect"], r.span(path, key=True), v.get("Probe", ""), tuple(params), tuple(v.get("Run", ())))
+
+    def _check_params(self, r: Reader, path: tuple[str | int, ...], v: dict[str, Any]) -> None:
+        if "Path" in v and (not v["Path"].startswith("/") or any(ord(c) < 0x20 for c in v["Path"])):
+            r.error(path + ("Path",), "E016", f"probe path {v['Path']!r} must be an absolute path on one line", "for example: Path = \"/tmp/x\"")
+        if "Port" in v and not 1 <= v["Port"] <= 65535:
+            r.error(path + ("Port",), "E016", f"port {v['Port']} out of range", "ports run from 1 to 65535")
+        if "Option" in v:
+            r.item_ok(path + ("Option",), v["Option"], "sockopt")
+        if "Family" in v and v["Family"] not in FAMILIES:
+            r.error(path + ("Family",), "E016", f"unknown socket family '{v['Family']}'", f"one of: {', '.join(FAMILIES)}")
+        if "Type" in v and v["Type"] not in TYPES:
+            r.error(path + ("Type",), "E016", f"unknown socket type '{v['Type']}'", f"one of: {', '.join(TYPES)}")
 
     def _user_flag(self, r: Reader, path: tuple[str | int, ...], table: dict[str, Any]) -> FlagDef | None:
         name = table.get("Name")

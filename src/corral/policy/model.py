@@ -73,6 +73,25 @@ class FlagDef:
         return dict(self.lists).get(key, ())
 
 
+@dataclass(frozen=True)
+class TestCase:
+    """One [[Test]]: a probe with parameters, or a command; and the expectation."""
+
+    name: str
+    expect: str  # "allow" | "deny"
+    span: Span
+    probe: str = ""
+    params: tuple[tuple[str, str | int], ...] = ()
+    run: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.name:
+            return self.name
+        if self.run:
+            return " ".join(self.run)
+        return " ".join([self.probe, *(str(v) for _, v in self.params)])
+
+
 @dataclass
 class Policy:
     """A loaded policy: its own values plus everything it extends, merged.
@@ -89,6 +108,7 @@ class Policy:
     flags: dict[str, FlagDef] = field(default_factory=dict)
     extends: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    tests: list[TestCase] = field(default_factory=list)
 
     def get(self, key: str) -> list[Item]:
         return self.values.get(key, [])

@@ -75,6 +75,20 @@ TOP: tuple[Key, ...] = (
     Key("Extends", "strings", "extends", "shipped templates (by name) or policy files (by path) merged into this one"),
     *(Key(s, "table", doc=f"the {s} category") for s in SECTIONS),
     Key("Flag", "tables", doc="a user-defined flag"),
+    Key("Test", "tables", doc="a policy test, run by `corral verify`"),
+)
+
+#: Keys of a [[Test]]: a probe (with its parameters) or a command, and the expectation.
+TEST_KEYS: tuple[Key, ...] = (
+    Key("Name", "str", "text", "what the test checks, in a few words"),
+    Key("Probe", "str", "probe", "a shipped probe: read, write, create, exec, connect, setsockopt, ..."),
+    Key("Run", "strings", "", "a command to run under `corral run` (exit 0 means allowed)"),
+    Key("Path", "str", "", "the path a file probe uses"),
+    Key("Port", "int", "", "the TCP port of a connect or bind probe"),
+    Key("Option", "str", "sockopt", "the socket option of a setsockopt probe"),
+    Key("Family", "str", "", "the socket family of a socket probe"),
+    Key("Type", "str", "", "the socket type of a socket probe"),
+    Key("Expect", "str", "", "allow or deny"),
 )
 
 #: Keys of a flag, in the catalogue and in a policy's [[Flag]].
