@@ -152,6 +152,8 @@ def load_cached(policy: str, *, log_mode: bool = False) -> Plan | None:
             return None
         if log_mode and "bpf_log" not in plan:
             return None
+        if plan.get("given") != [os.getcwd(), policy]:
+            return None  # messages cite the path as typed: rebuild for another spelling
         for name, mtime, size in plan["sources"]:
             st = os.stat(name)
             if (st.st_mtime_ns, st.st_size) != (mtime, size):
@@ -190,6 +192,7 @@ def get(policy: str, *, use_cache: bool = True, log_mode: bool = False) -> Plan:
     loaded = load_policy(policy)
     files = [f for f in loaded.sources if not f.startswith("<")]
     plan = build(lower(loaded), files, log_mode=log_mode)
+    plan["given"] = [os.getcwd(), policy]
     if use_cache:
         save(policy, plan)
     return plan
