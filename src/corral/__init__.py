@@ -12,13 +12,15 @@ if TYPE_CHECKING:
     from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["CorralError", "InternalError", "Policy", "PolicyError", "UnenforcedError", "load_policy", "load_policy_text"]
+__all__ = ["CorralError", "InternalError", "Policy", "PolicyError", "Sandbox", "SandboxError", "UnenforcedError", "load_policy", "load_policy_text"]
 
 _LAZY = {
     "CorralError": "errors",
     "InternalError": "errors",
     "PolicyError": "errors",
     "UnenforcedError": "errors",
+    "Sandbox": "sandbox.api",
+    "SandboxError": "sandbox.apply",
     "Policy": "policy",
     "load_policy": "policy",
     "load_policy_text": "policy",

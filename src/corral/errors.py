@@ -6,6 +6,7 @@ Two kinds of failure share one root, so the CLI can tell them apart::
      ├── PolicyError        the user's input is wrong (exit 2, no traceback);
      │                      carries one or more located Diagnostics
      ├── UnenforcedError    the selected targets leave a restriction unenforced
+     ├── SandboxError       corral run cannot enforce the policy here (sandbox.apply)
      └── InternalError      a broken invariant in corral itself (a bug)
 
 Every user-facing message has the same anatomy (see ``Diagnostic.render``):
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from ._base import CorralError
 
 #: How many diagnostics one run reports before it says "... and N more".
 MAX_ERRORS = 20
@@ -66,10 +69,6 @@ class Diagnostic:
         if self.hint:
             lines.append(f"  = hint: {self.hint}")
         return "\n".join(lines)
-
-
-class CorralError(Exception):
-    """Root of every error corral raises on purpose."""
 
 
 class PolicyError(CorralError, ValueError):

@@ -18,6 +18,7 @@ import errno
 import os
 import re
 
+from .._base import CorralError
 from . import kernel
 
 TYPE_CHECKING = False
@@ -29,7 +30,7 @@ _PROBE_DIRS = ("/", "/proc", "/etc", "/usr", "/var", "/sys", "/dev")
 MAX_SPLIT_ENTRIES = 4096
 
 
-class SandboxError(Exception):
+class SandboxError(CorralError):
     """The plan cannot be enforced as asked; ``hint`` says what to do."""
 
     def __init__(self, message: str, hint: str = ""):

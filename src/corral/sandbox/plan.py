@@ -180,6 +180,17 @@ def save(policy: str, plan: Plan) -> None:
         pass
 
 
+def read_fd(fd: int) -> Plan:
+    """A plan handed over on a file descriptor (by ``corral.Sandbox.popen``)."""
+    with os.fdopen(fd, "rb") as fh:
+        plan = marshal.load(fh)
+    if not isinstance(plan, dict) or plan.get("version") != PLAN_VERSION:
+        from .._base import CorralError
+
+        raise CorralError("corral run: error: the plan on --plan-fd is not a plan of this corral version")
+    return plan
+
+
 def get(policy: str, *, use_cache: bool = True, log_mode: bool = False) -> Plan:
     """The plan for a policy file: cached, or built (and then cached)."""
     if use_cache:

@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-USAGE = "usage: corral run [--dry-run] [--best-effort] [--log] [--no-cache] [-q] [-v] POLICY [--] CMD [ARGS...]"
+USAGE = "usage: corral run [--dry-run] [--best-effort] [--log] [--no-cache] [-q] [-v] (POLICY | --plan-fd FD) [--] CMD [ARGS...]"
 _FLAGS = {"--dry-run", "--best-effort", "--log", "--no-cache", "-q", "--quiet", "-v", "--verbose"}
 EXIT_USAGE, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND = 2, 126, 127
 
@@ -27,20 +27,33 @@ class UsageError(Exception):
     pass
 
 
-def parse(argv: list[str]) -> tuple[set[str], str, list[str]]:
+def parse(argv: list[str]) -> tuple[set[str], str | int, list[str]]:
+    """Flags, the policy (a path, or the fd of a plan from the Python API), CMD."""
     flags: set[str] = set()
+    plan_fd: int | None = None
     i = 0
     while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
         if argv[i] in ("-h", "--help"):
             raise UsageError("")
+        if argv[i] == "--plan-fd":
+            if i + 1 >= len(argv) or not argv[i + 1].isdigit():
+                raise UsageError("--plan-fd takes a file descriptor number")
+            plan_fd = int(argv[i + 1])
+            i += 2
+            continue
         if argv[i] not in _FLAGS:
             raise UsageError(f"unknown option {argv[i]!r}")
         flags.add({"-q": "--quiet", "-v": "--verbose"}.get(argv[i], argv[i]))
         i += 1
-    if i >= len(argv) or argv[i] == "--":
-        raise UsageError("a policy file is required")
-    policy = argv[i]
-    rest = argv[i + 1 :]
+    policy: str | int
+    if plan_fd is not None:
+        policy = plan_fd
+        rest = argv[i:]
+    else:
+        if i >= len(argv) or argv[i] == "--":
+            raise UsageError("a policy file is required")
+        policy = argv[i]
+        rest = argv[i + 1 :]
     if rest[:1] == ["--"]:
         rest = rest[1:]
     if not rest and "--dry-run" not in flags:
@@ -105,7 +118,10 @@ def main(argv: list[str]) -> int:
     from . import plan as plans
 
     try:
-        plan = plans.get(policy, use_cache="--no-cache" not in flags, log_mode="--log" in flags)
+        if isinstance(policy, int):
+            plan = plans.read_fd(policy)
+        else:
+            plan = plans.get(policy, use_cache="--no-cache" not in flags, log_mode="--log" in flags)
         report = applying.check(plan, best_effort="--best-effort" in flags)
         if "--dry-run" in flags:
             report.rules = applying.landlock_rules(plan, report)  # the splits, without applying
