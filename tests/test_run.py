@@ -176,3 +176,23 @@ def test_verify_fails_when_an_expectation_is_wrong(tmp_path: Path) -> None:
     result = json.loads(proc.stdout)
     assert result["failed"] == 1
     assert result["tests"] == [{"what": "claims raw sockets are fine", "expect": "allow", "got": "deny", "detail": "EPERM", "span": f"{policy}:3:3", "ok": False}]
+
+
+def test_log_mode_allows_records_and_suggests(tmp_path: Path) -> None:
+    policy = tmp_path / "learn.toml"
+    policy.write_text(f'Extends = ["{SHELL}"]\n[Misc]\nDenySyscalls = ["getppid"]\n')
+    enforced = corral("run", "-q", str(policy), "--", "sh", "-c", "echo $PPID; exit 4")
+    assert (enforced.returncode, enforced.stdout) == (4, "-1\n")  # getppid: EPERM, dash says -1
+    learning = corral("run", "-q", "--log", str(policy), "--", "sh", "-c", "echo $PPID; exit 4")
+    assert learning.returncode == 4 and int(learning.stdout) > 1  # allowed, and logged
+    assert learning.stderr == (
+        "corral run --log: 1 call(s) the policy would have denied:\n"
+        "  getppid is denied by Misc.DenySyscalls: remove it there to allow it  x1\n"
+    )
+
+
+def test_log_mode_names_socket_options_and_flags(tmp_path: Path) -> None:
+    policy = tmp_path / "learn.toml"
+    policy.write_text(f'Extends = ["{AGENT}"]\n[Filesystem]\nExec = ["/usr/bin/curl"]\n')
+    proc = corral("run", "-q", "--log", str(policy), "--", "curl", "-s", "--max-time", "5", "--tcp-fastopen", "http://127.0.0.1:443/")
+    assert 'add "tcp_fastopen_connect" to [Networking] SocketOptions (setsockopt)' in proc.stderr

@@ -206,9 +206,10 @@ def check_seccomp() -> None:
         raise SandboxError("self-check failed: no seccomp filter is active")
 
 
-def apply(plan: "dict[str, Any]", report: Report, *, bpf: bytes | None = None) -> None:
+def apply(plan: "dict[str, Any]", report: Report, *, seccomp: bool = True) -> None:
     """Confine the calling process according to ``plan``; raise SandboxError
-    (before anything is half-applied where possible) if it cannot."""
+    (before anything is half-applied where possible) if it cannot.
+    ``seccomp=False`` leaves the filter to the caller (learning mode)."""
     try:
         kernel.set_no_new_privs()
         drop_capabilities(plan)
@@ -217,7 +218,9 @@ def apply(plan: "dict[str, Any]", report: Report, *, bpf: bytes | None = None) -
             check_landlock(report)
         if not kernel.no_new_privs():
             raise SandboxError("self-check failed: no_new_privs is not set")
-        kernel.seccomp_load(bpf if bpf is not None else plan["bpf"])
+        if seccomp:
+            kernel.seccomp_load(plan["bpf"])
     except kernel.KernelError as exc:
         raise SandboxError(f"could not apply the policy: {exc.strerror}") from None
-    check_seccomp()
+    if seccomp:
+        check_seccomp()

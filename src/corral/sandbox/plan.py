@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # no typing or pathlib on the start-up path
     from pathlib import Path
     from typing import Any
 
-PLAN_VERSION = 3
+PLAN_VERSION = 4
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 Plan = dict
@@ -96,6 +96,7 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
             (type(rc.rule).__name__, rc.describe(), str(rc.rule.span), ", ".join(t for t, c in rc.others.items() if c.level)) for rc in gaps
         ],
         "syscall_names": sorted(syscalls),
+        "denied_syscalls": {r.name: r.origin for r in ir.denied_syscalls},
     }
     if log_mode:
         plan["bpf_log"] = _seccomp.build(ir.syscalls, notify=True).export_bpf()

@@ -1,0 +1,180 @@
+"""``corral run --log``: learning mode for system calls.
+
+The program runs under the policy's filter with one change: where the
+filter would answer EPERM it asks a supervisor instead (seccomp user
+notification). The supervisor (corral, the parent) records the call, lets
+it proceed, and when the program exits prints what would have been denied
+in policy terms: a flag to add, a socket option, a protocol, a syscall.
+
+Landlock, capabilities and no_new_privs stay enforced: this mode learns
+system calls, not paths (``corral trace`` learns those). Because corral
+must stay alive to answer, the program runs as corral's child here, not in
+its place; its exit status is passed on.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import select
+import signal
+import struct
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+from . import kernel
+
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
+SECCOMP_IOCTL_NOTIF_RECV = 0xC0502100
+SECCOMP_IOCTL_NOTIF_SEND = 0xC0182101
+SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
+NR_PIDFD_OPEN, NR_PIDFD_GETFD = 434, 438
+
+
+class _Data(ctypes.Structure):
+    _fields_ = [("nr", ctypes.c_int), ("arch", ctypes.c_uint32), ("ip", ctypes.c_uint64), ("args", ctypes.c_uint64 * 6)]
+
+
+class _Notif(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_uint64), ("pid", ctypes.c_uint32), ("flags", ctypes.c_uint32), ("data", _Data)]
+
+
+class _Resp(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_uint64), ("val", ctypes.c_int64), ("error", ctypes.c_int32), ("flags", ctypes.c_uint32)]
+
+
+def _syscall(nr: int, *args: int) -> int:
+    ret = int(kernel._libc.syscall(ctypes.c_long(nr), *(ctypes.c_long(a) for a in args)))
+    if ret < 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    return ret
+
+
+def _load_with_listener(bpf: bytes) -> int:
+    buf = ctypes.create_string_buffer(bpf, len(bpf))
+    prog = kernel._SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    nr = kernel._NR["seccomp"]
+    return kernel._check(int(kernel._libc.syscall(ctypes.c_long(nr), ctypes.c_uint(kernel.SECCOMP_SET_MODE_FILTER), ctypes.c_uint(SECCOMP_FILTER_FLAG_NEW_LISTENER), ctypes.byref(prog))), "seccomp(NEW_LISTENER)")
+
+
+def _supervise(listener: int, pid: int) -> tuple[Counter[tuple[int, int, int, int]], int]:
+    """Answer notifications until the child exits; count what was asked."""
+    seen: Counter[tuple[int, int, int, int]] = Counter()
+    notif, resp = _Notif(), _Resp()
+    poller = select.poll()
+    poller.register(listener, select.POLLIN)
+    status = 0
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return seen, status
+        for _, event in poller.poll(100):
+            if event & select.POLLIN:
+                ctypes.memset(ctypes.byref(notif), 0, ctypes.sizeof(notif))
+                if kernel._libc.ioctl(listener, ctypes.c_ulong(SECCOMP_IOCTL_NOTIF_RECV), ctypes.byref(notif)) < 0:
+                    continue  # the caller went away meanwhile
+                a = notif.data.args
+                seen[(notif.data.nr, int(a[0]), int(a[1]), int(a[2]))] += 1
+                resp.id, resp.val, resp.error, resp.flags = notif.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE
+                kernel._libc.ioctl(listener, ctypes.c_ulong(SECCOMP_IOCTL_NOTIF_SEND), ctypes.byref(resp))
+            elif event & (select.POLLHUP | select.POLLERR):
+                _, status = os.waitpid(pid, 0)
+                return seen, status
+
+
+def run_logged(plan: dict[str, Any], report: Any, path: str, cmd: list[str]) -> int:
+    """Run CMD as a child in learning mode; print the summary; pass its status on."""
+    from .apply import SandboxError, apply
+
+    shared = mmap.mmap(-1, 16)
+    shared[0:16] = struct.pack("qq", -1, 0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            apply(plan, report, seccomp=False)  # the filter comes with a listener, below
+        except SandboxError as exc:
+            os.write(2, (exc.render() + "\n").encode())
+            os._exit(2)
+        except BaseException:
+            os._exit(2)
+        listener = _load_with_listener(plan["bpf_log"])
+        shared[0:8] = struct.pack("q", listener)  # memory, not a syscall: nothing to notify
+        # The listener is close-on-exec: wait (in memory) until the supervisor
+        # holds its own copy. A system call made meanwhile just blocks on it.
+        while shared[8:16] == b"\0" * 8:
+            pass
+        try:
+            os.execv(path, cmd)  # blocks on the supervisor if execve is outside the policy
+        finally:
+            os._exit(126)
+    deadline = time.monotonic() + 10
+    while struct.unpack("q", shared[0:8])[0] < 0:
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return 2
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            raise SandboxError("learning mode: the child never installed its filter")
+        time.sleep(0.0005)
+    child_fd = struct.unpack("q", shared[0:8])[0]
+    try:
+        pidfd = _syscall(NR_PIDFD_OPEN, pid, 0)
+        listener = _syscall(NR_PIDFD_GETFD, pidfd, child_fd, 0)
+        os.close(pidfd)
+    except OSError as exc:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise SandboxError(f"learning mode: cannot take the child's seccomp listener: {exc.strerror}", "learning mode needs Linux 5.6 or later (pidfd_getfd)") from None
+    shared[8:16] = struct.pack("q", 1)
+    seen, status = _supervise(listener, pid)
+    os.close(listener)
+    print(summarize(plan, seen), file=sys.stderr)
+    if os.WIFSIGNALED(status):
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    return os.WEXITSTATUS(status)
+
+
+def summarize(plan: dict[str, Any], seen: "Counter[tuple[int, int, int, int]]") -> str:
+    """What would have been denied, as changes to the policy."""
+    from .. import _seccomp
+    from ..policy import catalog
+
+    if not seen:
+        return "corral run --log: nothing was outside the policy's system calls"
+    arch = _seccomp.native_arch()
+    names: dict[int, str] = {}
+    for nr in {k[0] for k in seen}:
+        try:
+            names[nr] = _seccomp._lib().resolve_syscall(getattr(_seccomp._lib().Arch, arch.upper()), nr).decode()
+        except ValueError:
+            names[nr] = f"syscall #{nr}"
+    flags = catalog.flags()
+    options = {(o.level, o.optname): o.name for o in catalog.socket_options().values()}
+    _, families, types = catalog.protocol_tables()
+    family_names = {v: k for k, v in families.items()}
+    type_names = {v: k for k, v in types.items()}
+    suggestions: Counter[str] = Counter()
+    for (nr, a0, a1, a2), count in seen.items():
+        name = names[nr]
+        if name in plan["denied_syscalls"]:
+            origin = plan["denied_syscalls"][name] or "a DenyFlags entry"
+            suggestions[f"{name} is denied by {origin}: remove it there to allow it"] += count
+        elif name == "setsockopt" and (a1, a2) in options:
+            suggestions[f'add "{options[(a1, a2)]}" to [Networking] SocketOptions (setsockopt)'] += count
+        elif name == "socket" and name in plan["syscall_names"]:
+            sock = f"{family_names.get(a0, a0)} {type_names.get(a1 & 0xF, a1 & 0xF)}"
+            suggestions[f"allow {sock} sockets: add its protocol to [Networking] Protocols (socket)"] += count
+        else:
+            owners = sorted((f for f in flags.values() if name in f.syscalls), key=lambda f: len(f.syscalls))
+            if owners:
+                flag = owners[0]
+                suggestions[f'add flag "{flag.name}" to [{flag.category}] Flags ({name}), or "{name}" to [Misc] Syscalls'] += count
+            else:
+                suggestions[f'add "{name}" to [Misc] Syscalls'] += count
+    lines = [f"corral run --log: {sum(seen.values())} call(s) the policy would have denied:"]
+    lines += [f"  {what}  x{count}" for what, count in suggestions.most_common()]
+    return "\n".join(lines)
