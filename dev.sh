@@ -3,7 +3,7 @@
 # available): installs what corral needs (apt packages, a venv with the
 # package in editable mode), then runs a job.
 #
-#   bash dev.sh demo     compile the shipped agent example and check it
+#   bash dev.sh demo     compile the shipped agent example, check it, run its tests
 #   bash dev.sh test     run the test suite (extra arguments go to pytest)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -44,6 +44,10 @@ case "$job" in
         echo
         echo "== build/agent-http2.apparmor, checked by the real apparmor_parser:"
         apparmor_parser -Q -S build/agent-http2.apparmor >/dev/null 2>build/apparmor_parser.log && echo "apparmor_parser: compiled OK"
+        echo
+        echo "== the policy's own tests, under real enforcement (Landlock + seccomp):"
+        mkdir -p /run/agent-http2
+        .venv/bin/corral verify examples/agent-http2.toml
         ;;
     test)
         setup
