@@ -44,6 +44,17 @@ def _parser() -> "argparse.ArgumentParser":
     c.add_argument("-v", "--verbose", action="store_true", help="list every approximation in the coverage report")
 
     sub.add_parser("run", help="run a command confined by a policy (corral run --help)", add_help=False)
+    c = sub.add_parser("trace", help="run a command under strace and write the policy it needs")
+    c.add_argument("-o", "--output", help="policy file to write (default: stdout)")
+    c.add_argument("--base", help="a policy to start from: only what it lacks is added")
+    c.add_argument("--force", action="store_true", help="replace an existing output file")
+    c.add_argument("cmd", nargs=argparse.REMAINDER, help="the command (after --)")
+
+    c = sub.add_parser("learn", help="turn AppArmor/seccomp audit logs or strace output into policy additions")
+    c.add_argument("logs", nargs="+", help="log files (- for stdin)")
+    c.add_argument("--into", help="merge the additions into this policy (never removing anything)")
+    c.add_argument("--dry-run", action="store_true", help="print the change, write nothing")
+
     c = sub.add_parser("verify", help="compile every backend and run the policy's [[Test]] entries under real enforcement")
     c.add_argument("policy")
     c.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -71,6 +82,15 @@ def main(argv: "Sequence[str] | None" = None) -> int:
             return _flags(args.name, args.markdown)
         if args.command == "verify":
             return _verify(args.policy, args.json)
+        if args.command == "learn":
+            from .learn.merge import main as learn_main
+
+            return learn_main(args.logs, args.into, args.dry_run)
+        if args.command == "trace":
+            from .learn.trace import main as trace_main
+
+            cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+            return trace_main(args.output, args.base, args.force, cmd)
     except PolicyError as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_USAGE

@@ -78,9 +78,10 @@ def load_policy(path: str | Path) -> Policy:
     return _Loader().load_file(Path(path), stack=())
 
 
-def load_policy_text(text: str, file: str = "<policy>") -> Policy:
-    """Load a policy from a string; ``file`` names it in errors."""
-    return _Loader().load_text(text, file, base_dir=Path.cwd(), stack=())
+def load_policy_text(text: str, file: str = "<policy>", base_dir: Path | None = None) -> Policy:
+    """Load a policy from a string; ``file`` names it in errors, relative
+    Extends resolve against ``base_dir`` (default: the current directory)."""
+    return _Loader().load_text(text, file, base_dir=base_dir or Path.cwd(), stack=())
 
 
 class _Loader:

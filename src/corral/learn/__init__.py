@@ -1,0 +1,1 @@
+"""Learning policies from what programs do: strace and audit-log readers, synthesis."""

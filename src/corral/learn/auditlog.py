@@ -1,0 +1,160 @@
+"""Read audit logs, detecting the format line by line.
+
+* AppArmor events (``apparmor="ALLOWED|DENIED|AUDIT"``) as the kernel writes
+  them to dmesg / kern.log / syslog (``audit: type=1400 audit(...)``), as
+  auditd writes them (``type=AVC msg=audit(...)``) and as journald shows
+  them (short output, and ``-o json`` / ``-o export`` with MESSAGE);
+* seccomp events (``type=SECCOMP`` / ``type=1326``), the syscall number
+  mapped to its name by the event's ``arch``;
+* strace output (``-f``, ``-o``, ``-ff``).
+
+Lines nothing understands are counted, with samples, and never fatal.
+Only lines carrying an event are parsed field by field: the rest are
+recognised by a substring test, which keeps large logs fast.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterable
+
+from .events import Capability, Collected, File, Port, Socket, Syscall
+from .strace import StraceReader
+
+_FIELD = re.compile(r'(\w+)=("[^"]*"|\S+)')
+_ARCH = {"c000003e": "x86_64", "c00000b7": "aarch64"}
+_FILE_OPS = {
+    "open", "getattr", "file_mmap", "exec", "mkdir", "rmdir", "unlink", "rename_src", "rename_dest", "link",
+    "symlink", "mknod", "truncate", "chmod", "chown", "file_perm", "file_lock", "file_receive", "file_inherit", "setattr",
+}  # fmt: skip
+_NET_OPS = {"create", "connect", "bind", "listen", "accept", "sendmsg", "recvmsg", "getsockname", "getpeername", "getsockopt", "setsockopt", "shutdown", "file_perm"}
+_IGNORED = {"STATUS"}
+PROGRESS_EVERY = 200_000
+
+
+#: Fields AppArmor writes hex-encoded (unquoted) when they hold odd characters.
+_HEX_FIELDS = {"name", "name2", "target", "profile", "peer", "comm", "path", "addr"}
+
+
+def _value(key: str, raw: str) -> str:
+    if raw.startswith('"'):
+        return raw[1:-1]
+    if key in _HEX_FIELDS and len(raw) % 2 == 0 and len(raw) >= 2 and all(c in "0123456789ABCDEFabcdef" for c in raw):
+        try:
+            return bytes.fromhex(raw).decode("utf-8", "replace")  # AppArmor hex-encodes odd names
+        except ValueError:
+            return raw
+    return raw
+
+
+def _mode(mask: str, operation: str) -> str:
+    if "x" in mask or operation == "exec":
+        return "x"
+    if "c" in mask or "d" in mask or operation in ("mkdir", "rmdir", "unlink", "rename_src", "rename_dest", "link", "symlink", "mknod"):
+        return "c"
+    if "w" in mask or "a" in mask or "k" in mask or "l" in mask:
+        return "w"
+    if "m" in mask:
+        return "m"
+    return "r"
+
+
+class AuditReader:
+    def __init__(self, collected: Collected) -> None:
+        self.c = collected
+        self.strace = StraceReader(collected)
+        self.seccomp_names: dict[tuple[str, int], str] = {}
+
+    def feed(self, line: str) -> None:
+        c = self.c
+        c.lines += 1
+        at = line.find('apparmor="')
+        if at != -1:
+            self._apparmor(line[at:], line)
+            return
+        if "type=1326" in line or "type=SECCOMP" in line:
+            self._seccomp(line)
+            return
+        stripped = line.lstrip()
+        if stripped.startswith("{"):
+            self._journal_json(stripped, line)
+            return
+        if stripped.startswith("__CURSOR=") or stripped.startswith("_") and "=" in stripped[:40]:
+            return  # journalctl -o export: a field of an entry; MESSAGE lines are handled above
+        if not stripped or not self.strace.feed(line):
+            if stripped:
+                c.skip(line)
+
+    def _journal_json(self, text: str, line: str) -> None:
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            self.c.skip(line)
+            return
+        message = entry.get("MESSAGE") if isinstance(entry, dict) else None
+        if isinstance(message, list):  # journald encodes non-UTF-8 messages as byte arrays
+            message = bytes(message).decode("utf-8", "replace")
+        if not isinstance(message, str):
+            self.c.skip(line)
+            return
+        self.c.lines -= 1
+        self.feed(message)
+
+    def _apparmor(self, text: str, line: str) -> None:
+        fields = {k: _value(k, v) for k, v in _FIELD.findall(text)}
+        verdict = fields.get("apparmor")
+        if verdict in _IGNORED:
+            return
+        op = fields.get("operation", "")
+        by = f"apparmor {verdict} {op}"
+        c = self.c
+        if op == "capable" and "capname" in fields:
+            c.add(Capability(fields["capname"]), by)
+        elif "family" in fields and (op in _NET_OPS):
+            sock_type = fields.get("sock_type", "")
+            if sock_type:
+                c.add(Socket(fields["family"], sock_type), by)
+            proto = {"stream": "tcp", "dgram": "udp"}.get(sock_type, "")
+            if proto and op in ("bind", "listen", "accept") and fields.get("lport", "0").isdigit() and int(fields.get("lport", "0")):
+                c.add(Port("bind", proto, int(fields["lport"])), by)
+            if proto and op == "connect" and fields.get("fport", "").isdigit():
+                c.add(Port("connect", proto, int(fields["fport"])), by)
+        elif op in _FILE_OPS and "name" in fields and fields["name"].startswith("/"):
+            c.add(File(fields["name"], _mode(fields.get("requested_mask", ""), op)), by)
+        else:
+            c.skip(line)
+
+    def _seccomp(self, line: str) -> None:
+        fields = dict(_FIELD.findall(line))
+        arch = _ARCH.get(fields.get("arch", "").lower())
+        nr = fields.get("syscall", "")
+        if arch is None or not nr.isdigit():
+            self.c.skip(line)
+            return
+        key = (arch, int(nr))
+        name = self.seccomp_names.get(key)
+        if name is None:
+            from .. import _seccomp
+
+            lib = _seccomp._lib()
+            try:
+                name = lib.resolve_syscall(getattr(lib.Arch, arch.upper()), int(nr)).decode()
+            except ValueError:
+                self.c.skip(line)
+                return
+            self.seccomp_names[key] = name
+        self.c.add(Syscall(name), "seccomp")
+
+
+def read_logs(streams: Iterable[Iterable[str]], collected: Collected, *, progress: bool = False) -> None:
+    """Stream every line of every input into ``collected``."""
+    for stream in streams:
+        reader = AuditReader(collected)
+        for line in stream:
+            reader.feed(line)
+            if progress and collected.lines % PROGRESS_EVERY == 0:
+                print(f"\rcorral learn: {collected.lines:,} lines, {len(collected.events):,} distinct events", end="", file=sys.stderr, flush=True)
+    if progress and collected.lines >= PROGRESS_EVERY:
+        print(file=sys.stderr)

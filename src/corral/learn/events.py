@@ -1,0 +1,77 @@
+"""What learning sees, whatever the source: one small set of normalised
+events. Readers (strace, audit logs) produce them; ``synth`` turns a
+collection of them into policy additions.
+
+Memory grows with the number of *distinct* events, not input lines: the
+collector counts repeats instead of storing them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class File:
+    """An access to a path. ``mode``: r read, w write, c create (in its
+    directory), x exec, m map executable, d list a directory."""
+
+    path: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class Syscall:
+    name: str
+
+
+@dataclass(frozen=True)
+class Socket:
+    family: str  # inet, inet6, unix, netlink, packet
+    type: str  # stream, dgram, raw, seqpacket
+
+
+@dataclass(frozen=True)
+class Port:
+    direction: str  # connect | bind
+    protocol: str  # tcp | udp
+    port: int
+
+
+@dataclass(frozen=True)
+class SockOpt:
+    name: str  # corral's name, e.g. tcp_nodelay; or LEVEL/OPTION when unknown
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str
+
+
+Event = File | Syscall | Socket | Port | SockOpt | Capability
+
+
+@dataclass
+class Collected:
+    """Distinct events, each with how often and by what it was seen."""
+
+    events: Counter[Event] = field(default_factory=Counter)
+    evidence: dict[Event, Counter[str]] = field(default_factory=dict)
+    lines: int = 0
+    unknown: int = 0
+    samples: list[str] = field(default_factory=list)
+
+    def add(self, event: Event, by: str) -> None:
+        self.events[event] += 1
+        self.evidence.setdefault(event, Counter())[by] += 1
+
+    def skip(self, line: str) -> None:
+        """A line no reader understood: counted, and a few kept as samples."""
+        self.unknown += 1
+        if len(self.samples) < 5:
+            self.samples.append(line.rstrip("\n")[:200])
+
+    def why(self, event: Event) -> str:
+        """Evidence for a generated line: 'openat x3, execve x1'."""
+        return ", ".join(f"{by} x{n}" for by, n in self.evidence.get(event, Counter()).most_common(3))
