@@ -1,0 +1,253 @@
+"""Learning: strace and audit logs in, valid policies out; and the round
+trip: what `corral trace` wrote lets the same command run under `corral run`."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from corral.learn.auditlog import read_logs
+from corral.learn.events import Capability, Collected, File, Port, SockOpt, Socket, Syscall
+from corral.learn.merge import merge_text
+from corral.learn.strace import read_strace
+from corral.learn.synth import synthesize
+from corral.policy import load_policy_text
+
+WORK = Path("/srv/corral-learn-test")
+
+
+def corral(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "corral.cli", *args], capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+
+
+# -- readers ------------------------------------------------------------------
+
+STRACE = """\
+4321  execve("/usr/bin/curl", ["curl", "http://x"], 0x7ffc /* 3 vars */) = 0
+4321  openat(AT_FDCWD</home/u>, "/etc/ld.so.cache", O_RDONLY|O_CLOEXEC) = 3</etc/ld.so.cache>
+4321  openat(AT_FDCWD</home/u>, "notes.txt", O_WRONLY|O_CREAT|O_TRUNC, 0666) = 4</home/u/notes.txt>
+4321  openat(AT_FDCWD</home/u>, "/nope", O_RDONLY) = -1 ENOENT (No such file or directory)
+4321  socket(AF_INET6, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP) = 5<TCPv6:[99]>
+4321  setsockopt(5<TCPv6:[99]>, SOL_TCP, TCP_USER_TIMEOUT, [30000], 4) = 0
+4321  connect(5<TCPv6:[99]>, {sa_family=AF_INET6, sin6_port=htons(443), sin6_flowinfo=htonl(0), inet_pton(AF_INET6, "::1", &sin6_addr), sin6_scope_id=0}, 28 <unfinished ...>
+4322  read(7</x>,  <unfinished ...>
+4321  <... connect resumed>) = -1 EINPROGRESS (Operation now in progress)
+4322  <... read resumed>"abc", 3) = 3
+4321  mkdir("/run/app/cache", 0700) = 0
+4321  +++ exited with 0 +++
+"""
+
+
+def test_strace_reader() -> None:
+    c = Collected()
+    read_strace(STRACE.splitlines(True), c)
+    assert c.unknown == 0
+    assert {e for e in c.events if isinstance(e, File)} == {
+        File("/usr/bin/curl", "x") if not os.path.exists("/usr/bin/curl") else File(os.path.realpath("/usr/bin/curl"), "x"),
+        File("/etc/ld.so.cache", "r"),
+        File("/home/u/notes.txt", "w"),
+        File("/run/app/cache", "c"),
+    }  # /nope failed: Landlock and AppArmor never see a missing path
+    assert Socket("inet6", "stream") in c.events
+    assert SockOpt("tcp_user_timeout") in c.events
+    assert Port("connect", "tcp", 443) in c.events
+    assert {Syscall("connect"), Syscall("read"), Syscall("mkdir")} <= set(c.events)
+
+
+AUDIT = """\
+Nov 22 10:00:01 host kernel: [ 1234.567890] audit: type=1400 audit(1700000000.123:456): apparmor="DENIED" operation="open" profile="agent" name="/etc/shadow" pid=123 comm="cat" requested_mask="r" denied_mask="r" fsuid=0 ouid=0
+type=AVC msg=audit(1700000000.124:457): apparmor="ALLOWED" operation="capable" profile="agent" pid=124 comm="ping" capability=13  capname="net_raw"
+type=AVC msg=audit(1700000000.124:458): apparmor="AUDIT" operation="open" profile="agent" name=2F746D702F6120622E747874 pid=1 comm="a" requested_mask="wc" fsuid=0 ouid=0
+type=SECCOMP msg=audit(1700000000.125:458): auid=0 uid=0 gid=0 ses=1 pid=125 comm="curl" exe="/usr/bin/curl" sig=0 arch=c000003e syscall=54 compat=0 ip=0x7f0000 code=0x7ffc0000
+[   99.1] audit: type=1326 audit(1700000000.126:459): auid=0 uid=0 gid=0 ses=1 pid=126 comm="x" exe="/x" sig=0 arch=c00000b7 syscall=56 compat=0 ip=0x1 code=0x7ffc0000
+{"__CURSOR": "s=1", "MESSAGE": "audit: type=1400 audit(1.0:1): apparmor=\\"ALLOWED\\" operation=\\"accept\\" profile=\\"n\\" pid=5 comm=\\"node\\" lport=8000 family=\\"inet6\\" sock_type=\\"stream\\" protocol=6 requested_mask=\\"accept\\" denied_mask=\\"accept\\"", "_PID": "5"}
+Nov 22 10:00:02 host kernel: audit: type=1400 audit(1700000000.2:460): apparmor="STATUS" operation="profile_load" profile="unconfined" name="agent" pid=9 comm="apparmor_parser"
+this line is not a log line
+"""
+
+
+def test_audit_reader_formats() -> None:
+    c = Collected()
+    read_logs([AUDIT.splitlines(True)], c)
+    assert File("/etc/shadow", "r") in c.events
+    assert File("/tmp/a b.txt", "c") in c.events  # hex-encoded name
+    assert Capability("net_raw") in c.events
+    assert Syscall("setsockopt") in c.events  # x86_64 54
+    assert Syscall("openat") in c.events  # aarch64 56
+    assert Port("bind", "tcp", 8000) in c.events and Socket("inet6", "stream") in c.events
+    assert (c.lines, c.unknown, c.samples) == (8, 1, ["this line is not a log line"])
+
+
+def test_learn_cli_merges_keeps_comments_and_prints_a_diff(tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    log.write_text(AUDIT)
+    policy = tmp_path / "p.toml"
+    policy.write_text('# my policy\nName = "p"\n\n[Filesystem]\n# read this\nReadOnly = ["/etc/hosts"]\n')
+    dry = corral("learn", str(log), "--into", str(policy), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert '+    "/etc/shadow", # apparmor DENIED open x1' in dry.stdout
+    assert policy.read_text().startswith("# my policy")
+    assert "/etc/shadow" not in policy.read_text()  # dry run wrote nothing
+    assert "8 lines, " in dry.stderr and "1 lines not understood" in dry.stderr
+    real = corral("learn", str(log), "--into", str(policy))
+    assert real.returncode == 0
+    text = policy.read_text()
+    assert text.startswith("# my policy\n") and "# read this" in text and '"/etc/hosts"' in text
+    assert load_policy_text(text, "p.toml").get("User.Capabilities")[0].value == "net_raw"
+    again = corral("learn", str(log), "--into", str(policy))
+    assert "already allows everything" in again.stderr and policy.read_text() == text
+
+
+def test_merge_never_removes() -> None:
+    c = Collected()
+    c.add(File("/srv/data/a", "r"), "test")
+    merged = merge_text('[Filesystem]\nReadOnly = ["/etc/x"]\n', synthesize(c))
+    policy = load_policy_text(merged)
+    assert [i.value for i in policy.get("Filesystem.ReadOnly")] == ["/etc/x", "/srv/data/a"]
+
+
+def test_synth_suggests_a_private_runtime_directory() -> None:
+    c = Collected()
+    c.add(File("/tmp/work/out.txt", "c"), "openat")
+    c.add(Syscall("openat"), "strace")
+    from corral.learn.synth import render
+
+    text = render(synthesize(c), name="t", description="t", header=[])
+    assert '"/tmp/work/*",  # 1 file(s) created or removed here' in text
+    assert "# NOTE: /tmp/work/* is in a shared, world-writable directory: a private runtime directory" in text
+    load_policy_text(text)
+
+
+def test_unicode_and_glob_characters_in_paths_are_escaped() -> None:
+    c = Collected()
+    c.add(File("/srv/a*b[1]/{x}", "r"), "openat")
+    c.add(File('/srv/quote"d', "r"), "openat")
+    from corral.learn.synth import render
+
+    text = render(synthesize(c), name="t", description="t", header=[])
+    policy = load_policy_text(text)
+    assert [i.value for i in policy.get("Filesystem.ReadOnly")] == ["/srv/a\\*b\\[1\\]/\\{x\\}"]
+
+
+# -- round trips ------------------------------------------------------------------
+
+pytestmark_root = pytest.mark.skipif(os.geteuid() != 0, reason="round trips write under /srv")
+
+
+def trace_then_run(tmp_path: Path, cmd: list[str], reset: "callable | None" = None, **kw: object) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str], str]:  # type: ignore[valid-type]
+    policy = tmp_path / "traced.toml"
+    traced = corral("trace", "-o", str(policy), "--", *cmd, **kw)
+    assert traced.returncode == 0, traced.stderr
+    assert "tracing with strace" in traced.stderr
+    assert corral("check", str(policy)).returncode == 0
+    if reset:
+        reset()
+    confined = corral("run", "-q", "--log", str(policy), "--", *cmd, **kw)
+    return traced, confined, policy.read_text()
+
+
+@pytestmark_root
+def test_round_trip_tar(tmp_path: Path) -> None:
+    shutil.rmtree(WORK, ignore_errors=True)
+    (WORK / "src/a").mkdir(parents=True)
+    (WORK / "src/b").mkdir()
+    (WORK / "src/a/x").write_text("1")
+    (WORK / "src/b/y").write_text("2")
+    subprocess.run(["tar", "-C", str(WORK), "-cf", str(WORK / "in.tar"), "src"], check=True)
+    (WORK / "out").mkdir()
+
+    def reset() -> None:
+        shutil.rmtree(WORK / "out")
+        (WORK / "out").mkdir()
+
+    _, confined, text = trace_then_run(tmp_path, ["tar", "-C", str(WORK / "out"), "-xf", str(WORK / "in.tar")], reset)
+    assert confined.returncode == 0, confined.stderr
+    assert confined.stderr == "corral run --log: nothing was outside the policy's system calls\n"
+    assert (WORK / "out/src/b/y").read_text() == "2"
+    assert f'"{WORK}/in.tar",  # openat x1' in text
+
+
+@pytestmark_root
+def test_round_trip_git_commit(tmp_path: Path) -> None:
+    repo = WORK / "repo"
+    shutil.rmtree(WORK, ignore_errors=True)
+    repo.mkdir(parents=True)
+    git = ["git", "-C", str(repo), "-c", "user.name=corral", "-c", "user.email=corral@example.invalid"]
+    env = {**os.environ, "HOME": str(WORK), "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run([*git, "init", "-q"], check=True, env=env)
+    (repo / "f.txt").write_text("one\n")
+    subprocess.run([*git, "add", "f.txt"], check=True, env=env)
+    traced = corral("trace", "-o", str(tmp_path / "traced.toml"), "--", *git, "commit", "-q", "-m", "first", env=env)
+    assert traced.returncode == 0, traced.stderr
+    (repo / "f.txt").write_text("two\n")  # the same command with the same kind of input: a new commit
+    subprocess.run([*git, "add", "f.txt"], check=True, env=env)
+    confined = corral("run", "-q", "--log", str(tmp_path / "traced.toml"), "--", *git, "commit", "-q", "-m", "second", env=env)
+    assert confined.returncode == 0, confined.stderr
+    assert confined.stderr == "corral run --log: nothing was outside the policy's system calls\n"
+    log = subprocess.run([*git, "log", "--format=%s"], capture_output=True, text=True, env=env, check=True).stdout
+    assert log == "second\nfirst\n"
+
+
+@pytest.fixture
+def http_server() -> "http.server.HTTPServer":
+    (WORK / "www").mkdir(parents=True, exist_ok=True)
+    (WORK / "www/hello.txt").write_text("hello\n")
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(WORK / "www"))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 18080), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytestmark_root
+def test_round_trip_curl(tmp_path: Path, http_server: object) -> None:
+    cmd = ["curl", "-sS", "http://127.0.0.1:18080/hello.txt"]
+    traced, confined, text = trace_then_run(tmp_path, cmd)
+    assert (confined.returncode, confined.stdout) == (0, "hello\n"), confined.stderr
+    assert confined.stderr == "corral run --log: nothing was outside the policy's system calls\n"
+    assert '"tcp:18080",  # connect x1' in text
+    assert '"tcp_nodelay",  # setsockopt x1' in text
+
+
+SERVE_ONE = "import http.server, sys; s = http.server.HTTPServer(('127.0.0.1', 18081), http.server.SimpleHTTPRequestHandler); s.handle_request()"
+
+
+def _serve_and_fetch(args: list[str], tmp: Path) -> tuple[subprocess.CompletedProcess[str], str]:
+    proc = subprocess.Popen(args, cwd=WORK / "www", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    body = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            import urllib.request
+
+            body = urllib.request.urlopen("http://127.0.0.1:18081/hello.txt", timeout=5).read().decode()
+            break
+        except OSError:
+            time.sleep(0.1)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(args, proc.returncode, out, err), body
+
+
+@pytestmark_root
+def test_round_trip_python_http_server(tmp_path: Path) -> None:
+    (WORK / "www").mkdir(parents=True, exist_ok=True)
+    (WORK / "www/hello.txt").write_text("hello\n")
+    python = os.path.realpath(sys.executable)
+    policy = tmp_path / "traced.toml"
+    traced, body = _serve_and_fetch([sys.executable, "-m", "corral.cli", "trace", "-o", str(policy), "--", python, "-I", "-c", SERVE_ONE], tmp_path)
+    assert traced.returncode == 0 and body == "hello\n", traced.stderr
+    text = policy.read_text()
+    assert '"tcp:18081",' in text and '"incoming",' in text
+    confined, body = _serve_and_fetch([sys.executable, "-m", "corral.cli", "run", "-q", "--log", str(policy), "--", python, "-I", "-c", SERVE_ONE], tmp_path)
+    assert confined.returncode == 0 and body == "hello\n", confined.stderr
+    assert confined.stderr.endswith("corral run --log: nothing was outside the policy's system calls\n")
