@@ -251,3 +251,15 @@ def test_round_trip_python_http_server(tmp_path: Path) -> None:
     confined, body = _serve_and_fetch([sys.executable, "-m", "corral.cli", "run", "-q", "--log", str(policy), "--", python, "-I", "-c", SERVE_ONE], tmp_path)
     assert confined.returncode == 0 and body == "hello\n", confined.stderr
     assert confined.stderr.endswith("corral run --log: nothing was outside the policy's system calls\n")
+
+
+def test_fast_file_reader_counts_like_the_line_reader(tmp_path: Path) -> None:
+    log = tmp_path / "big.log"
+    log.write_text(AUDIT * 50)
+    from corral.learn.auditlog import read_log_files
+
+    slow, fast = Collected(), Collected()
+    read_logs([(AUDIT * 50).splitlines(True)], slow)
+    read_log_files([str(log)], fast, chunk=1000)  # small chunks: lines split across reads
+    assert fast.events == slow.events
+    assert (fast.lines, fast.unknown) == (slow.lines, slow.unknown) == (400, 50)

@@ -112,3 +112,18 @@ def test_template_extends_merges_with_deny_overrides(tmp_path) -> None:
     assert "futex" not in names and "read" in names and "mmap" in names
     out = json.loads(BACKENDS["seccomp"].emit(ir).content)
     assert "futex" not in {n for e in out["syscalls"] for n in e["names"]}
+
+
+def test_imply_flags_can_be_turned_off() -> None:
+    ir = ir_of('[Filesystem]\nWritable = ["/run/x/**"]\n[Misc]\nImplyFlags = false\nSyscalls = ["openat"]\n')
+    assert [r.name for r in ir.syscalls] == ["openat"]
+
+
+def test_imply_flags_must_be_a_boolean() -> None:
+    import pytest
+
+    from corral import PolicyError
+
+    with pytest.raises(PolicyError) as info:
+        ir_of('[Misc]\nImplyFlags = "no"\n')
+    assert "test.toml:2:14: error[E003]: Misc.ImplyFlags must be true or false, found str" in str(info.value)

@@ -16,7 +16,8 @@ Rules of the language, applied here and nowhere else:
   allow stays a deny rule for the backends that can express it.
 * Writable paths imply the wpath and cpath flags, Exec paths the exec
   flag: paths say where, and seccomp cannot see paths, so the operations
-  must be allowed for the paths to be usable (a DenyFlags still wins).
+  must be allowed for the paths to be usable (a DenyFlags still wins;
+  ``Misc.ImplyFlags = false`` turns this off, as traced policies do).
 * Nothing is allowed that no key or flag allows: an empty policy lowers to
   an IR with no rules at all.
 """
@@ -121,7 +122,8 @@ def _collect(policy: Policy) -> tuple[_Grants, _Grants]:
         deny.syscalls.setdefault(item.value, ("Misc.DenySyscalls", item.span))
     # Paths say where; these flags give the operations the paths need.
     flags = catalog.flags()
-    for access, implied in ((Access.WRITE, ("wpath", "cpath")), (Access.EXEC, ("exec",))):
+    implications = ((Access.WRITE, ("wpath", "cpath")), (Access.EXEC, ("exec",)))
+    for access, implied in implications if policy.settings.get("Misc.ImplyFlags", True) else ():
         granting = [(o, s) for a, o, s in allow.paths.values() if access in a]
         if granting:
             origin, span = granting[0]

@@ -62,9 +62,9 @@ class Collected:
     unknown: int = 0
     samples: list[str] = field(default_factory=list)
 
-    def add(self, event: Event, by: str) -> None:
-        self.events[event] += 1
-        self.evidence.setdefault(event, Counter())[by] += 1
+    def add(self, event: Event, by: str, n: int = 1) -> None:
+        self.events[event] += n
+        self.evidence.setdefault(event, Counter())[by] += n
 
     def skip(self, line: str) -> None:
         """A line no reader understood: counted, and a few kept as samples."""

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from .._base import CorralError
-from .auditlog import read_logs
+from .auditlog import read_log_files
 from .events import Collected
 from .synth import Additions, render, synthesize
 
@@ -44,18 +44,10 @@ def merge_text(text: str, additions: Additions) -> str:
 
 def main(logs: list[str], into: str | None, dry_run: bool) -> int:
     collected = Collected()
-    streams = []
     try:
-        for name in logs:
-            streams.append(sys.stdin if name == "-" else open(name, encoding="utf-8", errors="replace"))
+        read_log_files(logs, collected, progress=sys.stderr.isatty())
     except OSError as exc:
         raise CorralError(f"{exc.filename}: error: cannot read log: {exc.strerror}") from None
-    try:
-        read_logs(streams, collected, progress=sys.stderr.isatty())
-    finally:
-        for s in streams:
-            if s is not sys.stdin:
-                s.close()
     summary = f"corral learn: {collected.lines:,} lines, {len(collected.events):,} distinct events"
     if collected.unknown:
         summary += f", {collected.unknown:,} lines not understood, e.g.:\n" + "\n".join(f"    {s}" for s in collected.samples)

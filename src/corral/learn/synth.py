@@ -250,7 +250,7 @@ SECTION_ORDER = ("Networking", "Filesystem", "Runtime", "User", "Misc")
 KEY_ORDER = ("Flags", "Protocols", "Connect", "Bind", "SocketOptions", "ReadOnly", "Writable", "Exec", "Libraries", "Capabilities", "Syscalls")
 
 
-def render(additions: Additions, *, name: str, description: str, header: list[str], extends: list[str] | None = None) -> str:
+def render(additions: Additions, *, name: str, description: str, header: list[str], extends: list[str] | None = None, imply_flags: bool | None = None) -> str:
     """A complete policy file for the additions, with evidence comments."""
     lines = [f"# {h}" for h in header]
     lines += [f"Name = {json.dumps(name)}", f"Description = {json.dumps(description)}"]
@@ -259,9 +259,11 @@ def render(additions: Additions, *, name: str, description: str, header: list[st
     for section in SECTION_ORDER:
         keys = [(k, additions.keys.get((section, k), [])) for k in KEY_ORDER]
         keys = [(k, v) for k, v in keys if v]
-        if not keys:
+        if not keys and not (section == "Misc" and imply_flags is not None):
             continue
         lines += ["", f"[{section}]"]
+        if section == "Misc" and imply_flags is not None:
+            lines.append(f"ImplyFlags = {str(imply_flags).lower()}  # the system calls below are exactly what was traced")
         for key, values in keys:
             lines.append(f"{key} = [")
             lines += [f"  {json.dumps(v.value)},  # {v.why}" for v in values]

@@ -53,7 +53,7 @@ def trace(cmd: list[str], *, base: str | None = None, cwd: str | None = None) ->
         "Each line's comment is its evidence. Review before use: a trace shows what one run did, not all a program may need.",
     ]
     description = f"Traced: {shlex.join(cmd)}"[:200]
-    return render(additions, name=name, description=description, header=header, extends=extends), collected, proc.returncode
+    return render(additions, name=name, description=description, header=header, extends=extends, imply_flags=False), collected, proc.returncode
 
 
 def main(output: str | None, base: str | None, force: bool, cmd: list[str]) -> int:

@@ -127,6 +127,7 @@ class _Loader:
                 for key, items in parent.values.items():
                     policy.values.setdefault(key, []).extend(items)
                 policy.flags.update(parent.flags)
+                policy.settings.update(parent.settings)
 
         for section in CATEGORIES:
             if section not in good:
@@ -136,7 +137,10 @@ class _Loader:
             r.check_keys((section,), table, keys, f"[{section}]")
             kinds = {k.name: k for k in keys}
             for key, value in table.items():
-                if key in kinds and r.typed((section, key), value, kinds[key]):
+                if key in kinds and kinds[key].kind == "bool":
+                    if r.typed((section, key), value, kinds[key]):
+                        policy.settings[f"{section}.{key}"] = value
+                elif key in kinds and r.typed((section, key), value, kinds[key]):
                     # flag names are checked once every [[Flag]] is known
                     kind = "" if kinds[key].item == "flag" else kinds[key].item
                     items = r.items((section, key), value, kind)

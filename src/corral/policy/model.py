@@ -109,6 +109,8 @@ class Policy:
     extends: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     tests: list[TestCase] = field(default_factory=list)
+    #: Boolean settings by "Section.Key"; a file's own setting beats its parents'.
+    settings: dict[str, bool] = field(default_factory=dict)
 
     def get(self, key: str) -> list[Item]:
         return self.values.get(key, [])

@@ -21,7 +21,7 @@ from .schema import Key
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 PORT_RE = re.compile(r"tcp:(\*|\d{1,5}(?:-\d{1,5})?)")
-_KIND_WORDS = {"int": "an integer", "str": "a string", "strings": "a list of strings", "table": "a table", "tables": "an array of tables ([[...]])"}
+_KIND_WORDS = {"bool": "true or false", "int": "an integer", "str": "a string", "strings": "a list of strings", "table": "a table", "tables": "an array of tables ([[...]])"}
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
@@ -85,6 +85,7 @@ class Reader:
     def typed(self, path: KeyPath, value: Any, key: Key) -> bool:
         """Whether ``value`` has the kind the schema gives ``key``; report if not."""
         ok = {
+            "bool": isinstance(value, bool),
             "int": isinstance(value, int) and not isinstance(value, bool),
             "str": isinstance(value, str),
             "strings": isinstance(value, list) and all(isinstance(v, str) for v in value),
@@ -206,6 +207,8 @@ def _raw_offset(raw: str, offset: int) -> int:
 
 
 def _example(key: Key) -> str:
+    if key.kind == "bool":
+        return f"{key.name} = false"
     if key.kind == "int":
         return f"{key.name} = 443"
     if key.kind == "str":

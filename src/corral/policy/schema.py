@@ -66,6 +66,7 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
     + (
         Key("Syscalls", "strings", "syscall", "system calls allowed beyond those of the flags"),
         Key("DenySyscalls", "strings", "syscall", "system calls denied whatever else allows them"),
+        Key("ImplyFlags", "bool", "", "whether Writable and Exec paths add the wpath, cpath and exec flags (default true)"),
     ),
 }
 
