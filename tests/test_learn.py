@@ -147,7 +147,7 @@ def trace_then_run(tmp_path: Path, cmd: list[str], reset: "callable | None" = No
     policy = tmp_path / "traced.toml"
     traced = corral("trace", "-o", str(policy), "--", *cmd, **kw)
     assert traced.returncode == 0, traced.stderr
-    assert "tracing with strace" in traced.stderr
+    assert traced.stderr.startswith("corral trace: tracing with strace, every system call")
     assert corral("check", str(policy)).returncode == 0
     if reset:
         reset()
@@ -263,3 +263,21 @@ def test_fast_file_reader_counts_like_the_line_reader(tmp_path: Path) -> None:
     read_log_files([str(log)], fast, chunk=1000)  # small chunks: lines split across reads
     assert fast.events == slow.events
     assert (fast.lines, fast.unknown) == (slow.lines, slow.unknown) == (400, 50)
+
+
+@pytestmark_root
+def test_trace_with_base_adds_only_what_is_missing(tmp_path: Path) -> None:
+    base = tmp_path / "base.toml"
+    base.write_text('Extends = ["base"]\n[Filesystem]\nExec = ["/usr/bin/cat"]\n')
+    (WORK).mkdir(parents=True, exist_ok=True)
+    (WORK / "data.txt").write_text("data\n")
+    out = tmp_path / "more.toml"
+    traced = corral("trace", "--base", str(base), "-o", str(out), "--", "cat", str(WORK / "data.txt"))
+    assert traced.returncode == 0, traced.stderr
+    assert "only what --base does not already allow (--seccomp-bpf" in traced.stderr
+    text = out.read_text()
+    assert 'Extends = ["./base.toml"]' in text
+    assert f'"{WORK}/data.txt",  # openat x1' in text
+    assert '"/usr/bin/cat"' not in text and "shared-libs" not in text  # the base has them
+    confined = corral("run", "-q", str(out), "--", "cat", str(WORK / "data.txt"))
+    assert (confined.returncode, confined.stdout) == (0, "data\n"), confined.stderr
