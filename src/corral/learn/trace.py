@@ -87,7 +87,8 @@ def main(output: str | None, base: str | None, force: bool, cmd: list[str]) -> i
         print(f"corral trace: note: {cmd[0]} exited with status {status}; the policy covers what it did until then", file=sys.stderr)
     from ..policy import load_policy_text
 
-    load_policy_text(text, output or "<trace>")  # the output must be a valid policy: a bug otherwise
+    base_dir = Path(output).resolve().parent if output and output != "-" else None
+    load_policy_text(text, output or "<trace>", base_dir=base_dir)  # the output must be a valid policy
     if output is None or output == "-":
         sys.stdout.write(text)
         return 0
