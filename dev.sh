@@ -16,6 +16,7 @@ setup() {
     command -v curl >/dev/null || need+=(curl)
     command -v openssl >/dev/null || need+=(openssl)
     command -v nghttpd >/dev/null || need+=(nghttp2-server)
+    [ -d /usr/share/apparmor/extra-profiles ] || need+=(apparmor-profiles apparmor-profiles-extra)
     ldconfig -p 2>/dev/null | grep -q 'libseccomp.so.2 ' || need+=(libseccomp2)
     command -v python3 >/dev/null || need+=(python3)
     python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)

@@ -71,7 +71,7 @@ MATRIX = [
     ("agent", "connect", {"Port": 443}, "allow", ""),
     ("agent", "connect", {"Port": 53}, "allow", ""),
     ("agent", "connect", {"Port": 22}, "deny", "EACCES"),
-    ("agent", "bind", {"Port": 9999}, "deny", "EACCES"),
+    ("agent", "bind", {"Port": 9999}, "deny", "EPERM"),  # no bind(2) at all: outbound only
     ("agent", "raw-socket", {}, "deny", "EPERM"),
     ("agent", "socket", {"Family": "packet", "Type": "raw"}, "deny", "EPERM"),
     ("agent", "setsockopt", {"Option": "tcp_keepidle"}, "allow", ""),

@@ -55,6 +55,15 @@ def _parser() -> "argparse.ArgumentParser":
     c.add_argument("--into", help="merge the additions into this policy (never removing anything)")
     c.add_argument("--dry-run", action="store_true", help="print the change, write nothing")
 
+    c = sub.add_parser("lint", help="find risky rules in corral policies and AppArmor profiles")
+    c.add_argument("files", nargs="*")
+    c.add_argument("--json", action="store_true", help="print findings as JSON")
+    c.add_argument("--severity", choices=["info", "warning", "error"], default="warning", help="exit 1 when a finding is at least this severe (default: warning)")
+    c.add_argument("--explain", metavar="CODE", help="print a rule's documentation")
+    c.add_argument("--markdown", action="store_true", help="print every rule's documentation (docs/lint-rules.md)")
+    c.add_argument("--search", action="append", help="AppArmor include directory (default: /etc/apparmor.d)")
+    c.add_argument("--included", action="store_true", help="also report findings in included abstractions")
+
     c = sub.add_parser("verify", help="compile every backend and run the policy's [[Test]] entries under real enforcement")
     c.add_argument("policy")
     c.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -82,6 +91,10 @@ def main(argv: "Sequence[str] | None" = None) -> int:
             return _flags(args.name, args.markdown)
         if args.command == "verify":
             return _verify(args.policy, args.json)
+        if args.command == "lint":
+            from .analyze.lint_cli import main as lint_main
+
+            return lint_main(args.files, args.json, args.severity, args.explain, args.markdown, tuple(args.search or ("/etc/apparmor.d",)), args.included)
         if args.command == "learn":
             from .learn.merge import main as learn_main
 

@@ -1,0 +1,1 @@
+"""Reading, judging and explaining profiles: AppArmor parsing, lint, explain, diff, import."""

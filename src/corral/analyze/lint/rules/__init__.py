@@ -1,0 +1,1 @@
+"""One module per lint rule; see corral.analyze.lint."""

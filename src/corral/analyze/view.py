@@ -1,0 +1,167 @@
+"""One view of "what does this grant" for corral policies and AppArmor
+profiles alike, so lint, explain and diff are written once.
+
+Paths are AppArmor globs with variables expanded; permissions are AppArmor
+letters (r w a l k m x) whatever the source; every grant keeps its span.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import Span
+from .aaparse import AAFile, AAProfile, parse_profile
+
+_PERM_LETTERS = "rwalkmx"
+_SIGNAL_CALLS = {"kill", "tkill", "tgkill", "rt_sigqueueinfo", "pidfd_send_signal"}
+
+
+@dataclass(frozen=True)
+class FileGrant:
+    path: str  # as written
+    paths: tuple[str, ...]  # with variables expanded
+    perms: str  # subset of "rwalkmx"
+    span: Span
+    deny: bool = False
+    audit: bool = False
+    owner: bool = False
+    exec_mode: str = ""
+
+
+@dataclass(frozen=True)
+class NetGrant:
+    family: str  # "" for any
+    type: str  # "" for any
+    span: Span
+    deny: bool = False
+
+
+@dataclass(frozen=True)
+class CapGrant:
+    name: str
+    span: Span
+    deny: bool = False
+
+
+@dataclass(frozen=True)
+class OtherGrant:
+    kind: str  # ptrace, mount, umount, remount, pivot_root, change_profile, signal, unix, dbus, userns, ...
+    text: str
+    span: Span
+    deny: bool = False
+
+
+@dataclass
+class View:
+    source: str
+    kind: str  # "corral" | "apparmor"
+    name: str
+    description: str = ""
+    abi: str = ""
+    comments: list[tuple[str, Span]] = field(default_factory=list)
+    files: list[FileGrant] = field(default_factory=list)
+    nets: list[NetGrant] = field(default_factory=list)
+    caps: list[CapGrant] = field(default_factory=list)
+    others: list[OtherGrant] = field(default_factory=list)
+    syscalls: dict[str, Span] = field(default_factory=dict)  # corral: allowed system calls
+    filtered: set[str] = field(default_factory=set)  # corral: allowed only with argument filters
+    ports: list[tuple[str, int, Span]] = field(default_factory=list)
+    socket_options: list[tuple[str, Span]] = field(default_factory=list)
+    unenforceable: list[tuple[str, Span, str]] = field(default_factory=list)
+    inbound: list[tuple[str, Span]] = field(default_factory=list)
+    span: Span = field(default_factory=lambda: Span(""))
+
+    def grants(self, perm: str) -> list[FileGrant]:
+        return [f for f in self.files if not f.deny and perm in f.perms]
+
+
+def _perm_letters(perms: str) -> str:
+    out = "".join(p for p in _PERM_LETTERS if p in perms)
+    if any(c in perms for c in "ixXuUpPcC") and "x" not in out:
+        out += "x"
+    return out
+
+
+def from_apparmor(result: AAFile, profile: AAProfile) -> View:
+    view = View(result.path, "apparmor", profile.name, abi=result.abi, span=profile.span)
+    view.comments = result.comments + profile.comments
+    for rule in profile.rules:
+        if rule.kind in ("all", "file") and not rule.path:  # `file,` or `all,`: every path
+            view.files.append(FileGrant("/**", ("/**",), "rwalkmx", rule.span, rule.deny, rule.audit))
+        elif rule.kind == "file":
+            view.files.append(FileGrant(rule.path, tuple(result.expand(rule.path)), _perm_letters(rule.perms), rule.span, rule.deny, rule.audit, rule.owner, rule.exec_mode))
+        elif rule.kind == "network":
+            args = list(rule.args)
+            family = next((a for a in args if a in ("inet", "inet6", "unix", "netlink", "packet", "bluetooth", "appletalk", "ax25", "ipx", "x25", "key", "alg")), "")
+            sock = next((a for a in args if a in ("stream", "dgram", "raw", "seqpacket", "rdm", "packet")), "")
+            sock = sock or {"tcp": "stream", "udp": "dgram", "icmp": "raw"}.get(next((a for a in args if a in ("tcp", "udp", "icmp")), ""), "")
+            view.nets.append(NetGrant(family, sock, rule.span, rule.deny))
+            if not rule.deny and family in ("", "inet", "inet6") and sock in ("", "stream", "dgram"):
+                view.inbound.append((f"`{rule.text}` also allows bind, listen and accept: AppArmor 3 network rules have no direction", rule.span))
+        elif rule.kind == "capability":
+            names = rule.args or ("ALL",)
+            view.caps += [CapGrant(n, rule.span, rule.deny) for n in names]
+        else:
+            view.others.append(OtherGrant(rule.kind, rule.text, rule.span, rule.deny))
+    return view
+
+
+def from_corral(path: str) -> View:
+    """The view of a corral policy, as its compiled backends grant it."""
+    from ..compile import coverage_of
+    from ..ir import Access
+    from ..lower import lower
+    from ..policy import load_policy
+
+    policy = load_policy(path)
+    ir = lower(policy)
+    view = View(path, "corral", ir.name, ir.description, abi="3.0", span=policy.span)
+    text = policy.sources.get(path, "")
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if "#" in line:
+            at = line.index("#")
+            view.comments.append((line[at + 1 :].strip(), Span(path, lineno, at + 1, len(line) - at)))
+    letters = {Access.READ: "r", Access.WRITE: "w", Access.LOCK: "k", Access.MAP_EXEC: "m", Access.EXEC: "x", Access.LINK: "l"}
+    for f in ir.files:
+        perms = "rwlkmx" if f.deny else "".join(v for k, v in letters.items() if k in f.access)
+        from ..policy import globs
+
+        view.files.append(FileGrant(f.path, globs.expand(f.path), perms, f.span, f.deny, exec_mode="ix" if Access.EXEC in f.access else ""))
+    for a in ir.audits:
+        view.files.append(FileGrant(a.path, (a.path,), "w", a.span, audit=True))
+    view.nets = [NetGrant(s.family, s.type, s.span) for s in ir.sockets]
+    view.caps = [CapGrant(c.name, c.span, c.deny) for c in ir.capabilities]
+    for r in ir.syscalls:
+        if r.errno is None:
+            view.syscalls[r.name] = r.span
+            if r.alternatives:
+                view.filtered.add(r.name)
+    for name, kind in (("ptrace", "ptrace"), ("mount", "mount"), ("pivot_root", "pivot_root"), ("umount2", "umount")):
+        if name in view.syscalls:
+            view.others.append(OtherGrant(kind, f"system call {name}", view.syscalls[name]))
+    if view.syscalls.keys() & _SIGNAL_CALLS:
+        view.others.append(OtherGrant("signal", "signal", next(view.syscalls[n] for n in _SIGNAL_CALLS if n in view.syscalls)))
+    view.ports = [(p.direction, p.port, p.span) for p in ir.ports]
+    view.socket_options = [(o.name, o.span) for o in ir.socket_options]
+    for call in ("bind", "listen", "accept", "accept4"):
+        if call in view.syscalls and any(s.family in ("inet", "inet6") and s.type in ("stream", "dgram") for s in ir.sockets):
+            view.inbound.append((f"system call {call} is allowed (origin: {next(r.origin for r in ir.syscalls if r.name == call)})", view.syscalls[call]))
+    for rc in coverage_of(ir, ["apparmor"]):
+        if rc.best == 0:
+            view.unenforceable.append((rc.describe(), rc.rule.span, rc.others and ", ".join(t for t, c in rc.others.items() if c.level) or ""))
+    return view
+
+
+def is_corral_policy(path: str) -> bool:
+    return path.endswith(".toml")
+
+
+def views_of(path: str, search: tuple[str, ...] = ("/etc/apparmor.d",)) -> tuple[list[View], list]:  # type: ignore[type-arg]
+    """Every profile in an AppArmor file (children included), or the one
+    policy of a corral file; with the reader's diagnostics."""
+    if is_corral_policy(path):
+        return [from_corral(path)], []
+    result = parse_profile(Path(path), search)
+    views = [from_apparmor(result, p) for top in result.profiles for p in top.all_profiles()]
+    return views, result.diagnostics
