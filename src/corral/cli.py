@@ -64,6 +64,18 @@ def _parser() -> "argparse.ArgumentParser":
     c.add_argument("--search", action="append", help="AppArmor include directory (default: /etc/apparmor.d)")
     c.add_argument("--included", action="store_true", help="also report findings in included abstractions")
 
+    c = sub.add_parser("explain", help="what a policy or profile allows, in plain words, with an exposure score")
+    c.add_argument("file")
+    c.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    c.add_argument("--profile", help="which profile of an AppArmor file (default: every one)")
+
+    c = sub.add_parser("diff", help="the permission delta between two policies or profiles; exit 1 if NEW grants more")
+    c.add_argument("old")
+    c.add_argument("new")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--old-profile", help="profile to take from OLD (AppArmor files with several)")
+    c.add_argument("--new-profile", help="profile to take from NEW")
+
     c = sub.add_parser("verify", help="compile every backend and run the policy's [[Test]] entries under real enforcement")
     c.add_argument("policy")
     c.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -95,6 +107,10 @@ def main(argv: "Sequence[str] | None" = None) -> int:
             from .analyze.lint_cli import main as lint_main
 
             return lint_main(args.files, args.json, args.severity, args.explain, args.markdown, tuple(args.search or ("/etc/apparmor.d",)), args.included)
+        if args.command == "explain":
+            return _explain(args.file, args.json, args.profile)
+        if args.command == "diff":
+            return _diff(args.old, args.new, args.json, args.old_profile, args.new_profile)
         if args.command == "learn":
             from .learn.merge import main as learn_main
 
@@ -167,6 +183,39 @@ def _compile(path: str, targets: list[str] | None, output: str, force: bool, all
         print(f"{state:9} {target}")
     print(result.summary(verbose))
     return EXIT_OK
+
+
+def _pick(path: str, profile: str | None) -> "list":  # type: ignore[type-arg]
+    from .analyze.view import views_of
+    from .errors import CorralError
+
+    views, _ = views_of(path)
+    if profile:
+        views = [v for v in views if v.name == profile]
+    if not views:
+        raise CorralError(f"{path}: error: no profile" + (f" named {profile!r}" if profile else "") + " in this file")
+    return views
+
+
+def _explain(path: str, as_json: bool, profile: str | None) -> int:
+    from .analyze.explain import markdown, summary
+
+    views = _pick(path, profile)
+    if as_json:
+        import json
+
+        print(json.dumps([summary(v) for v in views] if len(views) > 1 else summary(views[0]), indent=2))
+    else:
+        print("\n".join(markdown(v) for v in views), end="")
+    return EXIT_OK
+
+
+def _diff(old: str, new: str, as_json: bool, old_profile: str | None, new_profile: str | None) -> int:
+    from .analyze.diff import diff
+
+    delta = diff(_pick(old, old_profile)[0], _pick(new, new_profile)[0])
+    print(delta.to_json() if as_json else delta.text(old, new))
+    return EXIT_FINDINGS if delta.widens else EXIT_OK
 
 
 def _verify(path: str, as_json: bool) -> int:
