@@ -76,6 +76,13 @@ def _parser() -> "argparse.ArgumentParser":
     c.add_argument("--old-profile", help="profile to take from OLD (AppArmor files with several)")
     c.add_argument("--new-profile", help="profile to take from NEW")
 
+    c = sub.add_parser("import", help="turn a bane profile, an OCI/Docker seccomp JSON or an AppArmor profile into a corral policy")
+    c.add_argument("format", choices=["bane", "docker-seccomp", "apparmor"])
+    c.add_argument("file")
+    c.add_argument("-o", "--output", help="policy file to write (default: stdout)")
+    c.add_argument("--force", action="store_true", help="replace an existing output file")
+    c.add_argument("--profile", help="which profile of an AppArmor file")
+
     c = sub.add_parser("verify", help="compile every backend and run the policy's [[Test]] entries under real enforcement")
     c.add_argument("policy")
     c.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -107,6 +114,8 @@ def main(argv: "Sequence[str] | None" = None) -> int:
             from .analyze.lint_cli import main as lint_main
 
             return lint_main(args.files, args.json, args.severity, args.explain, args.markdown, tuple(args.search or ("/etc/apparmor.d",)), args.included)
+        if args.command == "import":
+            return _import(args.format, args.file, args.output, args.force, args.profile)
         if args.command == "explain":
             return _explain(args.file, args.json, args.profile)
         if args.command == "diff":
@@ -195,6 +204,25 @@ def _pick(path: str, profile: str | None) -> "list":  # type: ignore[type-arg]
     if not views:
         raise CorralError(f"{path}: error: no profile" + (f" named {profile!r}" if profile else "") + " in this file")
     return views
+
+
+def _import(fmt: str, path: str, output: str | None, force: bool, profile: str | None) -> int:
+    from pathlib import Path
+
+    from .analyze.importers import import_file
+    from .fsutil import write_atomic
+    from .policy import load_policy_text
+
+    text, imported = import_file(fmt, path, profile)
+    base_dir = Path(output).resolve().parent if output else None
+    load_policy_text(text, output or "<import>", base_dir=base_dir)  # what we write must load
+    if output:
+        state = write_atomic(Path(output), text.encode(), force=force)
+        print(f"{state:9} {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    print(f"corral import: {len(imported.report)} thing(s) did not map" + "".join(f"\n  - {r}" for r in imported.report), file=sys.stderr)
+    return EXIT_OK
 
 
 def _explain(path: str, as_json: bool, profile: str | None) -> int:

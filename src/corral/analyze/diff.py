@@ -121,10 +121,12 @@ def diff(old: View, new: View) -> Delta:
         elif name in new_calls and filtered is False and new_calls[name] is True:
             put(d.removed, "system calls", f"{name}: argument filter added")
 
+    old_any_option = "setsockopt" in old.syscalls and "setsockopt" not in old.filtered
     for kind, get in (("socket options", lambda v: {o for o, _ in v.socket_options}), ("ports", lambda v: {f"tcp {dr} {p or '*'}" for dr, p, _ in v.ports})):
         if old.kind == new.kind == "corral":
             for item in sorted(get(new) - get(old)):
-                put(d.added, kind, item)
+                if not (kind == "socket options" and old_any_option):  # OLD set any option already
+                    put(d.added, kind, item)
             for item in sorted(get(old) - get(new)):
                 put(d.removed, kind, item)
 

@@ -1,0 +1,283 @@
+"""`corral import FORMAT FILE`: existing artifacts as corral policies, with
+a report of everything that did not map.
+
+* ``bane``: bane's TOML (Name, Filesystem.ReadOnlyPaths / LogOnWritePaths /
+  WritablePaths / AllowExec / DenyExec, Capabilities.Allow, Network.Raw /
+  Packet / Protocols). bane profiles start from ``file,`` (every path
+  allowed) and subtract; corral policies allow only what they list, which
+  the report says.
+* ``docker-seccomp``: OCI seccomp JSON such as Docker's default. Plain
+  allows become ``Misc.Syscalls``; argument-filtered and errno entries
+  become a user-defined flag with ``Args`` / ``Errno``; entries conditional
+  on capabilities or other architectures are reported, not guessed.
+* ``apparmor``: a profile, through corral's reader: file rules become path
+  lists by permission, capability and network rules map directly; exec
+  transitions other than ``ix``, ``owner``, and signal/ptrace/unix/dbus/
+  mount rules are reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+
+from .._base import CorralError
+from ..policy import catalog, globs
+
+FORMATS = ("bane", "docker-seccomp", "apparmor")
+_NET = {("inet", "stream"): "tcp", ("inet6", "stream"): "tcp", ("inet", "dgram"): "udp", ("inet6", "dgram"): "udp",
+        ("inet", "raw"): "raw", ("inet6", "raw"): "raw", ("unix", ""): "unix", ("unix", "stream"): "unix", ("unix", "dgram"): "unix",
+        ("netlink", ""): "netlink", ("netlink", "raw"): "netlink", ("netlink", "dgram"): "netlink", ("packet", ""): "packet",
+        ("packet", "raw"): "packet", ("packet", "dgram"): "packet"}  # fmt: skip
+_OPS = {"SCMP_CMP_EQ": "eq", "SCMP_CMP_NE": "ne", "SCMP_CMP_LT": "lt", "SCMP_CMP_LE": "le", "SCMP_CMP_GT": "gt", "SCMP_CMP_GE": "ge", "SCMP_CMP_MASKED_EQ": "masked_eq"}
+
+
+@dataclass
+class Imported:
+    name: str
+    description: str
+    keys: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    flag_tables: list[str] = field(default_factory=list)
+    report: list[str] = field(default_factory=list)
+    imply_flags: bool | None = None
+
+    def add(self, section: str, key: str, value: str) -> None:
+        items = self.keys.setdefault((section, key), [])
+        if value not in items:
+            items.append(value)
+
+    def render(self, source: str, fmt: str) -> str:
+        lines = [f"# Imported by `corral import {fmt}` from {source}.", "# What did not map is listed at the end: read it before relying on this policy."]
+        lines += [f"Name = {json.dumps(self.name)}", f"Description = {json.dumps(self.description)}"]
+        for section in ("Networking", "Filesystem", "Runtime", "User", "Misc"):
+            keys = [(k, v) for (s, k), v in self.keys.items() if s == section and v]
+            if not keys and not (section == "Misc" and self.imply_flags is not None):
+                continue
+            lines += ["", f"[{section}]"]
+            if section == "Misc" and self.imply_flags is not None:
+                lines.append(f"ImplyFlags = {str(self.imply_flags).lower()}")
+            for key, values in keys:
+                lines.append(f"{key} = [")
+                lines += [f"  {json.dumps(v)}," for v in values]
+                lines.append("]")
+        lines += self.flag_tables
+        if self.report:
+            lines += ["", "# Did not map:"] + [f"#   - {r}" for r in self.report]
+        return "\n".join(lines) + "\n"
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "-", text).strip("-.") or "imported"
+
+
+def _path(imp: Imported, path: str) -> str | None:
+    try:
+        globs.validate(path)
+        return path
+    except globs.GlobError as exc:
+        imp.report.append(f"path {path!r} skipped: {exc.message}")
+        return None
+
+
+def from_bane(text: str, source: str) -> Imported:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CorralError(f"{source}: error: invalid TOML: {exc}") from None
+    imp = Imported(_safe_name(str(data.get("Name", "bane"))), f"Imported from bane profile {data.get('Name', '')}".strip())
+    fs = data.get("Filesystem", {})
+    for bane_key, key in (("ReadOnlyPaths", "ReadOnly"), ("WritablePaths", "Writable"), ("AllowExec", "Exec"), ("DenyExec", "Deny"), ("LogOnWritePaths", "LogOnWrite")):
+        for p in fs.get(bane_key, []):
+            if (q := _path(imp, p)) is not None:
+                imp.add("Filesystem", key, q)
+    imp.report.append("bane profiles start from `file,` (every path allowed) and subtract; this policy allows only the paths listed: add what the program reads and writes")
+    if fs.get("ReadOnlyPaths"):
+        imp.report.append("bane's ReadOnlyPaths deny writes to otherwise allowed paths; here they are plain read-only grants")
+    if fs.get("DenyExec"):
+        imp.report.append("DenyExec denies execution; corral's Deny denies every access to those paths")
+    for cap in data.get("Capabilities", {}).get("Allow", []):
+        name = str(cap).lower().removeprefix("cap_")
+        if name in catalog.capabilities():
+            imp.add("User", "Capabilities", name)
+        else:
+            imp.report.append(f"capability {cap!r} unknown")
+    net = data.get("Network", {})
+    for proto in net.get("Protocols", []):
+        if proto in catalog.protocols():
+            imp.add("Networking", "Protocols", proto)
+        else:
+            imp.report.append(f"protocol {proto!r} unknown")
+    if net.get("Raw"):
+        imp.add("Networking", "Protocols", "raw")
+    if net.get("Packet"):
+        imp.add("Networking", "Protocols", "packet")
+    if net.get("Protocols") or net.get("Raw") or net.get("Packet"):
+        imp.add("Networking", "Flags", "outgoing")
+        imp.add("Networking", "Flags", "incoming")
+        imp.report.append("bane's network rules have no direction: both the outgoing and incoming flags are set; name TCP ports in Connect/Bind")
+    known = {"Name", "Filesystem", "Capabilities", "Network", "ImportsStatement", "InnerStatement"}
+    imp.report += [f"key {k!r} not understood" for k in data if k not in known]
+    imp.report.append("bane profiles filter no system calls: add flags ([Runtime] stdio, malloc, ...) or Extends = [\"base\"]")
+    return imp
+
+
+def from_docker_seccomp(text: str, source: str, arch: str = "x86_64") -> Imported:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise CorralError(f"{source}: error: invalid JSON: {exc}") from None
+    imp = Imported(_safe_name(_stem(source)), f"Imported from seccomp profile {source}")
+    imp.imply_flags = False
+    if data.get("defaultAction") not in ("SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP"):
+        imp.report.append(f"defaultAction {data.get('defaultAction')!r}: corral's filters deny by default (EPERM); an allow-by-default profile does not map")
+    args_flag: dict[str, list[str]] = {}
+    errno_flag: dict[str, str] = {}
+    docker_arch = {"x86_64": "amd64", "aarch64": "arm64"}[arch]
+    for entry in data.get("syscalls", []):
+        inc, exc = entry.get("includes") or {}, entry.get("excludes") or {}
+        if inc.get("caps"):
+            imp.report.append(f"{', '.join(entry['names'][:4])}{'...' if len(entry['names']) > 4 else ''}: allowed only with capabilities {inc['caps']}: not imported (add them with the capabilities)")
+            continue
+        if inc.get("arches") and docker_arch not in inc["arches"] or exc.get("arches") and docker_arch in exc["arches"]:
+            imp.report.append(f"{', '.join(entry['names'][:4])}: conditional on architecture {inc.get('arches') or exc.get('arches')}: not imported for {arch}")
+            continue
+        if inc.get("minKernel"):
+            imp.report.append(f"{', '.join(entry['names'][:4])}: allowed from kernel {inc['minKernel']} only: imported unconditionally")
+        action = entry.get("action")
+        names = [n for n in entry.get("names", []) if _known(imp, n)]
+        if action == "SCMP_ACT_ALLOW" and not entry.get("args"):
+            for n in names:
+                imp.add("Misc", "Syscalls", n)
+        elif action == "SCMP_ACT_ALLOW":
+            alt = []
+            for a in entry["args"]:
+                op = _OPS.get(a.get("op", ""))
+                if op is None:
+                    imp.report.append(f"{names}: operator {a.get('op')!r} not supported")
+                    break
+                if op == "masked_eq":
+                    alt.append(f"{{ arg = {a['index']}, op = \"masked_eq\", mask = {a['value']}, value = {a.get('valueTwo', 0)} }}")
+                else:
+                    alt.append(f"{{ arg = {a['index']}, op = \"{op}\", value = {a['value']} }}")
+            else:
+                for n in names:
+                    args_flag.setdefault(n, []).append("[" + ", ".join(alt) + "]")
+        elif action == "SCMP_ACT_ERRNO":
+            errno = {1: "EPERM", 38: "ENOSYS", 13: "EACCES", 22: "EINVAL"}.get(entry.get("errnoRet", 1))
+            if errno is None:
+                imp.report.append(f"{names}: errno {entry.get('errnoRet')} not mapped")
+                continue
+            if errno != "EPERM":
+                for n in names:
+                    errno_flag[n] = errno
+        else:
+            imp.report.append(f"{names}: action {action} not supported (corral allows, or answers an errno)")
+    if args_flag or errno_flag:
+        imp.add("Misc", "Flags", "imported-filters")
+        tables = ["", "[[Flag]]", 'Name = "imported-filters"', f'Description = "argument filters and errno answers from {_stem(source)}"']
+        if errno_flag:
+            tables.append("Errno = { " + ", ".join(f'{n} = "{e}"' for n, e in sorted(errno_flag.items())) + " }")
+        if args_flag:
+            tables.append("[Flag.Args]")
+            tables += [f"{n} = [{', '.join(alts)}]" for n, alts in sorted(args_flag.items())]
+        imp.flag_tables = tables
+    return imp
+
+
+def _stem(source: str) -> str:
+    import os
+
+    return os.path.basename(source).split(".")[0]
+
+
+def _known(imp: Imported, name: str) -> bool:
+    from .. import _seccomp
+
+    if _seccomp.is_known(name):
+        return True
+    imp.report.append(f"system call {name!r} exists on neither x86_64 nor aarch64 (libseccomp's names): skipped")
+    return False
+
+
+def from_apparmor(path: str, profile_name: str | None = None) -> Imported:
+    from .aaparse import parse_profile
+
+    result = parse_profile(path)
+    profiles = [p for top in result.profiles for p in top.all_profiles()]
+    if profile_name:
+        profiles = [p for p in profiles if p.name == profile_name]
+    if not profiles:
+        raise CorralError(f"{path}: error: no profile" + (f" named {profile_name!r}" if profile_name else ""))
+    prof = profiles[0]
+    imp = Imported(_safe_name(prof.name), f"Imported from AppArmor profile {prof.name}")
+    imp.report += [f"{d.span}: {d.message}" for d in result.diagnostics]
+    if len(profiles) > 1 and not profile_name:
+        imp.report.append(f"{len(profiles) - 1} child profile(s)/hat(s) not imported: {', '.join(p.name for p in profiles[1:])}")
+    for rule in prof.rules:
+        where = f"{rule.span}"
+        if rule.kind == "file" and rule.path:
+            for p in result.expand(rule.path):
+                if (q := _path(imp, p)) is None:
+                    continue
+                if rule.deny:
+                    imp.add("Filesystem", "Deny", q)
+                    continue
+                if rule.audit and "w" in rule.perms:
+                    imp.add("Filesystem", "LogOnWrite", q)
+                if "w" in rule.perms or "a" in rule.perms:
+                    imp.add("Filesystem", "Writable", q)
+                    widened = "".join(p for p in "rk" if p not in rule.perms)
+                    if widened:
+                        imp.report.append(f"{where}: {q} was `{rule.perms}`; Writable also grants {' and '.join({'r': 'read', 'k': 'lock'}[p] for p in widened)}")
+                if rule.exec_mode:
+                    imp.add("Filesystem", "Exec", q)
+                    if rule.exec_mode not in ("ix", "mix"):
+                        imp.report.append(f"{where}: exec mode {rule.exec_mode} became ix (corral runs programs under the same policy)")
+                elif "m" in rule.perms:
+                    imp.add("Filesystem", "Libraries", q)
+                elif "r" in rule.perms and "w" not in rule.perms:
+                    imp.add("Filesystem", "ReadOnly", q)
+            if rule.owner:
+                imp.report.append(f"{where}: `owner` dropped (corral has no owner condition): {rule.text}")
+            if "l" in rule.perms or "k" in rule.perms and "w" not in rule.perms:
+                imp.report.append(f"{where}: link/lock permission on {rule.path} folded into Writable")
+        elif rule.kind == "capability":
+            for name in rule.args or ("ALL",):
+                if name == "ALL":
+                    imp.report.append(f"{where}: `capability,` (all) not imported: list the capabilities")
+                    continue
+                imp.add("User", "DenyCapabilities" if rule.deny else "Capabilities", name)
+        elif rule.kind == "network":
+            family = next((a for a in rule.args if a in ("inet", "inet6", "unix", "netlink", "packet")), "")
+            sock = next((a for a in rule.args if a in ("stream", "dgram", "raw", "seqpacket")), "")
+            sock = sock or {"tcp": "stream", "udp": "dgram"}.get(next((a for a in rule.args if a in ("tcp", "udp")), ""), "")
+            protos = [_NET.get((family, sock))] if family else ["tcp", "udp"]
+            for proto in protos:
+                if proto is None or rule.deny:
+                    imp.report.append(f"{where}: `{rule.text}` not mapped")
+                    continue
+                imp.add("Networking", "Protocols", proto)
+                wider = [f"{f} {t}" for f, t in catalog.protocols()[proto].sockets if (f, t) != (family, sock)]
+                if sock and wider:
+                    imp.report.append(f"{where}: `{rule.text}` became protocol {proto}, which also allows {', '.join(wider)}")
+        else:
+            imp.report.append(f"{where}: `{rule.text}` not mapped ({rule.kind} rules have no corral equivalent yet)")
+    imp.report.append("AppArmor profiles filter no system calls: add flags ([Runtime] stdio, malloc, ...) or Extends = [\"base\"] before running under seccomp")
+    return imp
+
+
+def import_file(fmt: str, path: str, profile: str | None = None) -> tuple[str, Imported]:
+    if fmt not in FORMATS:
+        raise CorralError(f"corral import: error: unknown format {fmt!r}\n  = hint: one of {', '.join(FORMATS)}")
+    if fmt == "apparmor":
+        imp = from_apparmor(path, profile)
+    else:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise CorralError(f"{path}: error: cannot read: {exc.strerror}") from None
+        imp = from_bane(text, path) if fmt == "bane" else from_docker_seccomp(text, path)
+    return imp.render(path, fmt), imp
