@@ -74,6 +74,9 @@ BACKENDS: dict[str, Target] = {
         Target("bpf", "seccomp", ".bpf", "seccomp", "raw seccomp BPF for the native arch, built by libseccomp"),
         Target("capabilities", "capabilities", ".caps", "capabilities", "capability set, and the docker --cap-drop/--cap-add flags"),
         Target("landlock", "landlock", ".landlock.json", "landlock", "Landlock ruleset document (filesystem, TCP ports, scopes)"),
+        Target("docker", "docker", ".docker.yaml", "docker", "docker run flags and a compose service using the profiles"),
+        Target("systemd", "systemd", ".systemd.conf", "systemd", "systemd drop-in: sandboxing settings for a service"),
+        Target("kubernetes", "kubernetes", ".k8s.yaml", "kubernetes", "Pod securityContext and Security Profiles Operator objects"),
     )
 }
 

@@ -1,0 +1,109 @@
+"""Kubernetes backend: a Pod whose securityContext uses the profiles, and
+the Security Profiles Operator objects that put them on every node.
+
+* Pod: ``seccompProfile`` and ``appArmorProfile`` of type Localhost (the
+  fields, Kubernetes 1.30+, and the legacy AppArmor annotation for older
+  clusters), capabilities drop ALL / add, allowPrivilegeEscalation false,
+  readOnlyRootFilesystem true.
+* ``SeccompProfile`` (security-profiles-operator.x-k8s.io/v1beta1): the
+  same rules as the OCI JSON, argument filters included: exact.
+* ``AppArmorProfile`` (v1alpha1) in its ``abstract`` form: executables,
+  libraries, read-only / read-write paths, TCP/UDP/raw, capabilities. It
+  cannot say deny rules, audit rules, exec modes, or socket types beyond
+  TCP, UDP and raw: those are reported, and the full profile is what
+  ``-t apparmor`` writes.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..ir import IR, Access
+from . import Coverage, Level, Output
+from .seccomp import to_oci
+
+SPO = "security-profiles-operator.x-k8s.io"
+
+
+def _yaml(value: object, indent: int = 0) -> list[str]:
+    """A small YAML writer for plain data (JSON scalars are valid YAML)."""
+    pad = "  " * indent
+    out: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) and v:
+                out.append(f"{pad}{k}:")
+                out += _yaml(v, indent + 1)
+            else:
+                out.append(f"{pad}{k}: {json.dumps(v)}")
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, (dict, list)) and item:
+                sub = _yaml(item, indent + 1)
+                out.append(f"{pad}- {sub[0].strip()}")
+                out += sub[1:]
+            else:
+                out.append(f"{pad}- {json.dumps(item)}")
+    return out
+
+
+def objects(ir: IR) -> tuple[list[dict[str, object]], list[Coverage]]:
+    caps = [c.name.upper() for c in ir.capabilities if not c.deny]
+    oci = to_oci(ir)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": ir.name, "annotations": {f"container.apparmor.security.beta.kubernetes.io/{ir.name}": f"localhost/{ir.name}"}},
+        "spec": {
+            "securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": f"operator/default/{ir.name}.json"}},
+            "containers": [{
+                "name": ir.name,
+                "image": "REPLACE-WITH-YOUR-IMAGE",
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "capabilities": {"drop": ["ALL"], **({"add": caps} if caps else {})},
+                    "appArmorProfile": {"type": "Localhost", "localhostProfile": ir.name},
+                    "seccompProfile": {"type": "Localhost", "localhostProfile": f"operator/default/{ir.name}.json"},
+                },
+            }],
+        },
+    }  # fmt: skip
+    seccomp = {
+        "apiVersion": f"{SPO}/v1beta1",
+        "kind": "SeccompProfile",
+        "metadata": {"name": ir.name, "namespace": "default"},
+        # the CRD has no "comment": keep each entry to its fields
+        "spec": {"defaultAction": oci["defaultAction"], "architectures": oci["architectures"], "syscalls": [{k: v for k, v in e.items() if k != "comment"} for e in oci["syscalls"]]},
+    }
+    cov: list[Coverage] = [Coverage(c, Level.EXACT) for c in ir.capabilities]
+    cov += [Coverage(r, Level.EXACT) for r in (*ir.syscalls, *ir.sockets, *ir.socket_options)]
+    files = {"ro": [], "rw": [], "exe": [], "lib": []}  # type: dict[str, list[str]]
+    for f in ir.files:
+        if f.deny:
+            cov.append(Coverage(f, Level.NONE, "the abstract AppArmorProfile has no deny rules"))
+            continue
+        key = "exe" if Access.EXEC in f.access else "rw" if Access.WRITE in f.access else "lib" if Access.MAP_EXEC in f.access else "ro"
+        files[key].append(f.path)
+        cov.append(Coverage(f, Level.EXACT))
+    protocols = {s.type for s in ir.sockets if s.family in ("inet", "inet6")}
+    abstract: dict[str, object] = {
+        "executable": {"allowedExecutables": files["exe"], "allowedLibraries": files["lib"]},
+        "filesystem": {"readOnlyPaths": files["ro"], "readWritePaths": files["rw"]},
+        "network": {"allowRaw": "raw" in protocols, "allowedProtocols": {"allowTcp": "stream" in protocols, "allowUdp": "dgram" in protocols}},
+        "capability": {"allowedCapabilities": [c.lower() for c in caps]},
+    }
+    apparmor = {"apiVersion": f"{SPO}/v1alpha1", "kind": "AppArmorProfile", "metadata": {"name": ir.name, "namespace": "default"}, "spec": {"abstract": abstract}}
+    cov += [Coverage(a, Level.NONE, "the abstract AppArmorProfile cannot log writes") for a in ir.audits]
+    cov += [Coverage(p, Level.NONE, "Kubernetes securityContext cannot restrict ports (a NetworkPolicy can, by pod)") for p in ir.ports]
+    return [pod, seccomp, apparmor], cov
+
+
+def emit(ir: IR) -> Output:
+    docs, cov = objects(ir)
+    header = [f"# Kubernetes objects generated by corral from {ir.source}.", "# The SeccompProfile and AppArmorProfile need the Security Profiles Operator."]
+    text = "\n".join(header) + "\n" + "\n---\n".join("\n".join(_yaml(d)) for d in docs) + "\n"
+    return Output(text.encode(), tuple(cov))
+
+
+__all__ = ["emit", "objects"]
