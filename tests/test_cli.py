@@ -30,7 +30,10 @@ def test_compile_writes_every_target(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["compile", AGENT, "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == sorted(f"agent-http2{s}" for s in (".apparmor", ".seccomp.json", ".bpf", ".caps", ".landlock.json"))
+    from corral.backends import BACKENDS
+
+    assert names == sorted(f"agent-http2{t.suffix}" for t in BACKENDS.values())
+    assert {".apparmor", ".seccomp.json", ".bpf", ".caps", ".landlock.json", ".docker.yaml", ".systemd.conf", ".k8s.yaml"} == {t.suffix for t in BACKENDS.values()}
     assert f"written   {tmp_path}/agent-http2.apparmor" in out
     assert "not enforced by any selected target: none" in out
     assert apparmor_compile((tmp_path / "agent-http2.apparmor").read_bytes(), tmp_path).returncode == 0
@@ -62,7 +65,7 @@ def test_compile_refuses_unenforced_restrictions(capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert err.startswith(f"{AGENT}: error[C001]: ")
     assert "TCP ports (would be enforced by landlock)" in err
-    assert "files (would be enforced by apparmor, landlock)" in err
+    assert "files (would be enforced by apparmor, landlock, systemd, kubernetes)" in err
     assert "--allow-unenforced" in err
 
 
