@@ -83,6 +83,18 @@ def _parser() -> "argparse.ArgumentParser":
     c.add_argument("--force", action="store_true", help="replace an existing output file")
     c.add_argument("--profile", help="which profile of an AppArmor file")
 
+    for verb, what in (("install", "write an AppArmor profile into the profile directory and load it, atomically"), ("uninstall", "unload and remove an installed profile")):
+        c = sub.add_parser(verb, help=what)
+        c.add_argument("policy" if verb == "install" else "name")
+        c.add_argument("--dir", default="/etc/apparmor.d", help="the profile directory (default: /etc/apparmor.d)")
+        c.add_argument("--dry-run", action="store_true", help="print every file and command, change nothing")
+        c.add_argument("--write-only", action="store_true", help="write or remove the file without (un)loading it")
+        c.add_argument("--seccomp-to", metavar="docker|kubelet|DIR", help="also write (or remove) the seccomp JSON there")
+        if verb == "install":
+            c.add_argument("--complain", action="store_true", help="install in complain mode (log, do not deny): the learning loop")
+
+    c = sub.add_parser("schema", help="print the JSON Schema of the policy language (for editors)")
+
     c = sub.add_parser("verify", help="compile every backend and run the policy's [[Test]] entries under real enforcement")
     c.add_argument("policy")
     c.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -114,6 +126,20 @@ def main(argv: "Sequence[str] | None" = None) -> int:
             from .analyze.lint_cli import main as lint_main
 
             return lint_main(args.files, args.json, args.severity, args.explain, args.markdown, tuple(args.search or ("/etc/apparmor.d",)), args.included)
+        if args.command in ("install", "uninstall"):
+            from . import install as installing
+
+            if args.command == "install":
+                plan = installing.install(args.policy, args.dir, dry_run=args.dry_run, complain=args.complain, write_only=args.write_only, seccomp_to=args.seccomp_to)
+            else:
+                plan = installing.uninstall(args.name, args.dir, dry_run=args.dry_run, write_only=args.write_only, seccomp_to=args.seccomp_to)
+            print("\n".join(("would " if args.dry_run else "") + s for s in plan.steps))
+            return EXIT_OK
+        if args.command == "schema":
+            from .policy.jsonschema import schema_text
+
+            sys.stdout.write(schema_text())
+            return EXIT_OK
         if args.command == "import":
             return _import(args.format, args.file, args.output, args.force, args.profile)
         if args.command == "explain":

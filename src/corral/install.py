@@ -1,0 +1,138 @@
+"""`corral install POLICY` / `corral uninstall NAME`: put a profile on this
+host, or take it off, without ever leaving a broken one behind.
+
+Install: compile the profile; have the real ``apparmor_parser -Q -S``
+accept it before anything is written; write it atomically into the profile
+directory; load it with ``apparmor_parser -r``. If loading fails, the old
+file is put back and reloaded (or the new one removed), and the parser's
+message is shown. On a kernel without AppArmor nothing is written unless
+``--write-only`` (then the load step is skipped, and said so).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._base import CorralError
+
+#: Where the kubelet looks for Localhost seccomp profiles (its --root-dir/seccomp).
+KUBELET_SECCOMP = "/var/lib/kubelet/seccomp/corral"
+
+
+def apparmor_enabled() -> bool:
+    try:
+        return Path("/sys/module/apparmor/parameters/enabled").read_text().strip() == "Y"
+    except OSError:
+        return False
+
+
+def _parser() -> str:
+    found = shutil.which("apparmor_parser") or next((p for p in ("/usr/sbin/apparmor_parser", "/sbin/apparmor_parser") if os.path.exists(p)), None)
+    if found is None:
+        raise CorralError("corral install: error: apparmor_parser is not installed\n  = hint: apt-get install apparmor")
+    return found
+
+
+@dataclass
+class Plan:
+    steps: list[str] = field(default_factory=list)
+
+    def say(self, text: str) -> None:
+        self.steps.append(text)
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    # stdout is not read: with -S the parser writes the binary policy there
+    return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace", stdin=subprocess.DEVNULL)
+
+
+def install(policy: str, directory: str, *, dry_run: bool, complain: bool, write_only: bool, seccomp_to: str | None) -> Plan:
+    from .backends.apparmor import emit
+    from .backends.seccomp import to_oci
+    from .fsutil import write_atomic
+    from .lower import lower
+    from .policy import load_policy
+
+    plan = Plan()
+    ir = lower(load_policy(policy))
+    text = emit(ir).content.decode()
+    if complain:
+        text = text.replace(f"profile {ir.name} {{", f"profile {ir.name} flags=(complain) {{", 1)
+    target = Path(directory) / f"corral.{ir.name}"
+    enabled = apparmor_enabled()
+    if not enabled and not write_only:
+        raise CorralError(
+            "corral install: error: this kernel has no AppArmor enabled (/sys/module/apparmor/parameters/enabled): nothing was written\n"
+            "  = hint: pass --write-only to write the profile for another boot or host; `corral run` enforces without AppArmor"
+        )
+    parser = _parser()
+    with_check = target.with_name(f".{target.name}.check")
+    if not dry_run:
+        with_check.parent.mkdir(parents=True, exist_ok=True)
+        with_check.write_text(text)
+        try:
+            check = _run([parser, "-Q", "-S", str(with_check)])
+        finally:
+            with_check.unlink(missing_ok=True)
+        if check.returncode != 0:
+            raise CorralError(f"corral install: error: apparmor_parser rejected the profile, nothing was written:\n{check.stderr.strip()}")
+    plan.say(f"check   {parser} -Q -S (the profile compiles)")
+    old = target.read_bytes() if target.exists() else None
+    plan.say(f"write   {target}" + (" (replacing the existing profile, kept until the new one loads)" if old is not None else "") + (" [complain mode]" if complain else ""))
+    if not dry_run:
+        write_atomic(target, text.encode(), force=True)
+    if enabled and not write_only:
+        plan.say(f"load    {parser} -r {target}")
+        if not dry_run:
+            loaded = _run([parser, "-r", str(target)])
+            if loaded.returncode != 0:
+                if old is not None:
+                    write_atomic(target, old, force=True)
+                    _run([parser, "-r", str(target)])
+                    what = "the previous profile was restored and reloaded"
+                else:
+                    target.unlink(missing_ok=True)
+                    what = "the new file was removed"
+                raise CorralError(f"corral install: error: loading failed, {what}:\n{loaded.stderr.strip()}")
+    else:
+        plan.say("skip    loading: " + ("--write-only" if write_only else "no AppArmor in this kernel"))
+    if seccomp_to:
+        import json
+
+        seccomp_dir = Path(KUBELET_SECCOMP if seccomp_to == "kubelet" else "/etc/docker/seccomp" if seccomp_to == "docker" else seccomp_to)
+        seccomp_path = seccomp_dir / f"{ir.name}.json"
+        plan.say(f"write   {seccomp_path}")
+        if not dry_run:
+            write_atomic(seccomp_path, (json.dumps(to_oci(ir), indent=2) + "\n").encode(), force=True)
+    return plan
+
+
+def uninstall(name: str, directory: str, *, dry_run: bool, write_only: bool, seccomp_to: str | None) -> Plan:
+    plan = Plan()
+    target = Path(directory) / f"corral.{name}"
+    if not target.exists():
+        raise CorralError(f"corral uninstall: error: {target} does not exist\n  = hint: installed profiles are named corral.NAME in {directory}")
+    enabled = apparmor_enabled()
+    if not enabled and not write_only:
+        raise CorralError("corral uninstall: error: this kernel has no AppArmor enabled: nothing was removed\n  = hint: pass --write-only to remove the file only")
+    if enabled and not write_only:
+        parser = _parser()
+        plan.say(f"unload  {parser} -R {target}")
+        if not dry_run:
+            removed = _run([parser, "-R", str(target)])
+            if removed.returncode != 0:
+                raise CorralError(f"corral uninstall: error: unloading failed, nothing was removed:\n{removed.stderr.strip()}")
+    plan.say(f"remove  {target}")
+    if not dry_run:
+        target.unlink()
+    if seccomp_to:
+        seccomp_path = Path(KUBELET_SECCOMP if seccomp_to == "kubelet" else "/etc/docker/seccomp" if seccomp_to == "docker" else seccomp_to) / f"{name}.json"
+        if seccomp_path.exists():
+            plan.say(f"remove  {seccomp_path}")
+            if not dry_run:
+                seccomp_path.unlink()
+    return plan
