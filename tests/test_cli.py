@@ -33,7 +33,7 @@ def test_compile_writes_every_target(tmp_path: Path, capsys: pytest.CaptureFixtu
     from corral.backends import BACKENDS
 
     assert names == sorted(f"agent-http2{t.suffix}" for t in BACKENDS.values())
-    assert {".apparmor", ".seccomp.json", ".bpf", ".caps", ".landlock.json", ".docker.yaml", ".systemd.conf", ".k8s.yaml"} == {t.suffix for t in BACKENDS.values()}
+    assert {".apparmor", ".seccomp.json", ".bpf", ".caps", ".landlock.json", ".docker.yaml", ".systemd.conf", ".k8s.yaml", ".nft"} == {t.suffix for t in BACKENDS.values()}
     assert f"written   {tmp_path}/agent-http2.apparmor" in out
     assert "not enforced by any selected target: none" in out
     assert apparmor_compile((tmp_path / "agent-http2.apparmor").read_bytes(), tmp_path).returncode == 0
@@ -44,13 +44,13 @@ def test_compile_writes_every_target(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_compile_never_silently_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "agent-http2.apparmor"
     target.write_text("my hand-written profile\n")
-    assert main(["compile", AGENT, "-t", "apparmor", "-t", "seccomp", "-t", "landlock", "-o", str(tmp_path)]) == 2
+    assert main(["compile", AGENT, "-t", "apparmor", "-t", "seccomp", "-t", "landlock", "-t", "nftables", "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err == f"{target}: exists with other content; pass --force to replace it\n"
     assert target.read_text() == "my hand-written profile\n"
-    assert main(["compile", AGENT, "-t", "apparmor", "-t", "seccomp", "-t", "landlock", "-o", str(tmp_path), "--force"]) == 0
+    assert main(["compile", AGENT, "-t", "apparmor", "-t", "seccomp", "-t", "landlock", "-t", "nftables", "-o", str(tmp_path), "--force"]) == 0
     assert f"replaced  {target}" in capsys.readouterr().out
-    assert main(["compile", AGENT, "-t", "apparmor", "-t", "seccomp", "-t", "landlock", "-o", str(tmp_path)]) == 0
+    assert main(["compile", AGENT, "-t", "apparmor", "-t", "seccomp", "-t", "landlock", "-t", "nftables", "-o", str(tmp_path)]) == 0
     assert f"unchanged {target}" in capsys.readouterr().out
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary files left behind"
 
@@ -64,7 +64,8 @@ def test_compile_refuses_unenforced_restrictions(capsys: pytest.CaptureFixture[s
     assert main(["compile", AGENT, "-t", "seccomp", "-o", "-"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"{AGENT}: error[C001]: ")
-    assert "TCP ports (would be enforced by landlock)" in err
+    assert "ports (would be enforced by landlock, nftables)" in err
+    assert "udp connect 53" in err  # the resolver's UDP port: only the packet filter can hold it
     assert "files (would be enforced by apparmor, landlock, systemd, kubernetes)" in err
     assert "--allow-unenforced" in err
 

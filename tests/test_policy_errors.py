@@ -143,7 +143,8 @@ def test_path_error_points_at_the_character(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("port", "message"),
     [
-        ("udp:53", "UDP ports cannot be restricted: 'udp:53'"),
+        ("udp:x", "invalid port 'udp:x'"),
+        ("tcp:300.1.2.3:443", "invalid address in 'tcp:300.1.2.3:443'"),
         ("tcp:0", "port out of range in 'tcp:0'"),
         ("tcp:9-3", "port out of range in 'tcp:9-3'"),
         ("443", "invalid port '443'"),

@@ -18,7 +18,7 @@ _KIND_NAMES = {
     "FileRule": "files",
     "AuditRule": "logged writes",
     "SocketRule": "socket types",
-    "PortRule": "TCP ports",
+    "PortRule": "ports",
     "SocketOptionRule": "socket options",
     "SyscallRule": "system calls",
     "CapabilityRule": "capabilities",
@@ -45,7 +45,8 @@ class RuleCoverage:
         if name == "SocketRule":
             return f"socket {r.family} {r.type}"  # type: ignore[union-attr]
         if name == "PortRule":
-            return f"tcp {r.direction} {r.port or '*'}"  # type: ignore[union-attr]
+            peer = f"{r.address} " if r.address else ""  # type: ignore[union-attr]
+            return f"{r.protocol} {r.direction} {peer}{r.port or '*'}"  # type: ignore[union-attr]
         if name == "CapabilityRule":
             return f"{'deny ' if r.deny else ''}capability {r.name}"  # type: ignore[union-attr]
         return f"{_KIND_NAMES[name][:-1]} {r.name}"  # type: ignore[union-attr]

@@ -85,10 +85,13 @@ ANY_PORT = 0
 
 @dataclass(frozen=True, order=True)
 class PortRule:
-    """TCP connect or bind to one port (``ANY_PORT`` for all)."""
+    """Connect or bind to one port (``ANY_PORT`` for all), over TCP or UDP,
+    optionally only with one peer address or network (``""``: any)."""
 
     direction: str  # "connect" | "bind"
     port: int
+    protocol: str = "tcp"
+    address: str = ""
     origin: str = field(default="", compare=False)
     span: Span = field(default=Span(""), compare=False)
 

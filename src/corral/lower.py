@@ -44,6 +44,7 @@ from .ir import (
 )
 from .policy import catalog, globs
 from .policy.model import CATEGORIES, Alternative, ArgCmp, FlagDef, Item, Policy
+from .policy.reader import PORT_RE
 
 #: SOCK_TYPE_MASK: socket(2)'s type argument also carries SOCK_NONBLOCK/CLOEXEC.
 _SOCK_TYPE_MASK = 0xF
@@ -58,7 +59,7 @@ class _Grants:
         self.errno: dict[str, tuple[int, str, Span]] = {}
         self.paths: dict[str, tuple[Access, str, Span]] = {}
         self.protocols: dict[str, tuple[str, Span]] = {}
-        self.ports: dict[tuple[str, int], tuple[str, Span]] = {}
+        self.ports: dict[tuple[str, int, str, str], tuple[str, Span]] = {}
         self.sockopts: dict[str, tuple[str, Span]] = {}
         self.caps: dict[str, tuple[str, Span]] = {}
 
@@ -79,8 +80,9 @@ class _Grants:
             self.protocols.setdefault(item.value, (origin, span or item.span))
         for direction in ("Connect", "Bind"):
             for item in get(direction):
-                for port in _ports(item.value):
-                    self.ports.setdefault((direction.lower(), port), (origin, span or item.span))
+                proto, address, ports = _ports(item.value)
+                for port in ports:
+                    self.ports.setdefault((direction.lower(), port, proto, address), (origin, span or item.span))
         for item in get("SocketOptions"):
             self.sockopts.setdefault(item.value, (origin, span or item.span))
         for item in get("Capabilities"):
@@ -94,12 +96,16 @@ class _Grants:
             self.paths[path] = (access, origin, span)
 
 
-def _ports(spec: str) -> list[int]:
-    value = spec.split(":", 1)[1]
+def _ports(spec: str) -> tuple[str, str, list[int]]:
+    """``tcp:10.0.0.0/8:5432`` -> ("tcp", "10.0.0.0/8", [5432])."""
+    m = PORT_RE.fullmatch(spec)
+    assert m is not None  # validated by the loader
+    address = (m.group("addr") or "").strip("[]")
+    value = m.group("port")
     if value == "*":
-        return [ANY_PORT]
+        return m.group("proto"), address, [ANY_PORT]
     low, _, high = value.partition("-")
-    return list(range(int(low), int(high or low) + 1))
+    return m.group("proto"), address, list(range(int(low), int(high or low) + 1))
 
 
 def _collect(policy: Policy) -> tuple[_Grants, _Grants]:
@@ -154,9 +160,9 @@ def lower(policy: Policy) -> IR:
             if (fam, typ) not in denied_pairs:
                 sockets.setdefault((fam, typ), SocketRule(fam, typ, origin or "Networking.Protocols", span))
     ports = [
-        PortRule(d, p, o or f"Networking.{d.capitalize()}", s)
-        for (d, p), (o, s) in allow.ports.items()
-        if (d, p) not in deny.ports and (d, ANY_PORT) not in deny.ports
+        PortRule(d, p, proto, addr, o or f"Networking.{d.capitalize()}", s)
+        for (d, p, proto, addr), (o, s) in allow.ports.items()
+        if not any(dd == d and dproto == proto and dp in (p, ANY_PORT) and daddr in ("", addr) for dd, dp, dproto, daddr in deny.ports)
     ]
     options = catalog.socket_options()
     sockopts = [

@@ -142,7 +142,7 @@ def from_corral(path: str) -> View:
             view.others.append(OtherGrant(kind, f"system call {name}", view.syscalls[name]))
     if view.syscalls.keys() & _SIGNAL_CALLS:
         view.others.append(OtherGrant("signal", "signal", next(view.syscalls[n] for n in _SIGNAL_CALLS if n in view.syscalls)))
-    view.ports = [(p.direction, p.port, p.span) for p in ir.ports]
+    view.ports = [(p.direction, p.port, p.span) for p in ir.ports if p.protocol == "tcp"]
     view.socket_options = [(o.name, o.span) for o in ir.socket_options]
     for call in ("bind", "listen", "accept", "accept4"):
         if call in view.syscalls and any(s.family in ("inet", "inet6") and s.type in ("stream", "dgram") for s in ir.sockets):

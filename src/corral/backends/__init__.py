@@ -77,6 +77,7 @@ BACKENDS: dict[str, Target] = {
         Target("docker", "docker", ".docker.yaml", "docker", "docker run flags and a compose service using the profiles"),
         Target("systemd", "systemd", ".systemd.conf", "systemd", "systemd drop-in: sandboxing settings for a service"),
         Target("kubernetes", "kubernetes", ".k8s.yaml", "kubernetes", "Pod securityContext and Security Profiles Operator objects"),
+        Target("nftables", "nftables", ".nft", "nftables", "nftables ruleset for the policy's ports and peer addresses (TCP and UDP)"),
     )
 }
 

@@ -95,7 +95,8 @@ def to_document(ir: IR) -> tuple[dict[str, Any], list[Coverage]]:
     grants, cov = _file_rules(ir)
     ports: dict[str, set[int]] = {"connect_tcp": set(), "bind_tcp": set()}
     for p in ir.ports:
-        ports[f"{p.direction}_tcp"].add(p.port)
+        if p.protocol == "tcp":
+            ports[f"{p.direction}_tcp"].add(p.port)
     handled_net = [right for right, values in ports.items() if ANY_PORT not in values]
     allowed_calls = {r.name for r in ir.syscalls if r.errno is None}
     scoped = []
@@ -115,7 +116,13 @@ def to_document(ir: IR) -> tuple[dict[str, Any], list[Coverage]]:
         ],
         "abi": {"fs": FS_RIGHTS, "net": NET_RIGHTS, "scoped": SCOPES},
     }
-    cov += [Coverage(p, Level.EXACT, "Landlock ABI 4 or later") for p in ir.ports]
+    for p in ir.ports:
+        if p.protocol != "tcp":
+            cov.append(Coverage(p, Level.NONE, "Landlock restricts TCP ports only"))
+        elif p.address:
+            cov.append(Coverage(p, Level.APPROX, "Landlock allows the port for every address"))
+        else:
+            cov.append(Coverage(p, Level.EXACT, "Landlock ABI 4 or later"))
     cov += [Coverage(a, Level.NONE, "Landlock does not log") for a in ir.audits]
     cov += [Coverage(s, Level.NONE, "Landlock does not filter socket families") for s in ir.sockets]
     cov += [Coverage(o, Level.NONE, "Landlock cannot see socket options") for o in ir.socket_options]

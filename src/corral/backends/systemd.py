@@ -65,9 +65,13 @@ def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
 
     binds = [p for p in ir.ports if p.direction == "bind"]
     if not any(p.port == ANY_PORT for p in binds):
-        lines += [f"SocketBindAllow=tcp:{p.port}" for p in binds]
+        lines += [f"SocketBindAllow={p.protocol}:{p.port}" for p in binds]
         lines.append("SocketBindDeny=any")
-    cov += [Coverage(p, Level.EXACT if p.direction == "bind" else Level.NONE, "" if p.direction == "bind" else "systemd cannot restrict connect ports (the nftables target can)") for p in ir.ports]
+    for p in ir.ports:
+        if p.direction != "bind":
+            cov.append(Coverage(p, Level.NONE, "systemd cannot restrict connect ports (the nftables target can)"))
+        else:
+            cov.append(Coverage(p, Level.APPROX if p.address else Level.EXACT, "SocketBindAllow= ignores the address" if p.address else ""))
 
     lines += ["PrivateTmp=yes", "ProtectSystem=strict", "ProtectHome=yes"]
     runtime: list[str] = []

@@ -20,7 +20,7 @@ from .model import Item
 from .schema import Key
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-PORT_RE = re.compile(r"tcp:(\*|\d{1,5}(?:-\d{1,5})?)")
+PORT_RE = re.compile(r"(?P<proto>tcp|udp):(?:(?P<addr>[0-9.]+(?:/\d{1,2})?|\[[0-9A-Fa-f:.]+(?:/\d{1,3})?\]):)?(?P<port>\*|\d{1,5}(?:-\d{1,5})?)")
 _KIND_WORDS = {"bool": "true or false", "int": "an integer", "str": "a string", "strings": "a list of strings", "table": "a table", "tables": "an array of tables ([[...]])"}
 
 
@@ -154,10 +154,16 @@ class Reader:
     def _check_port(self, path: KeyPath, value: str) -> tuple[str, str, str] | None:
         m = PORT_RE.fullmatch(value)
         if m is None:
-            if value.startswith("udp:"):
-                return ("E009", f"UDP ports cannot be restricted: '{value}'", "Landlock and seccomp restrict TCP ports only; allow UDP with Networking.Protocols = [\"udp\"]")
-            return ("E009", f"invalid port '{value}'", "write tcp:443, a range tcp:8000-8080, or tcp:* for any port")
-        spec = m.group(1)
+            return ("E009", f"invalid port '{value}'", "write tcp:443, tcp:8000-8080, tcp:* for any port, udp:53, or with a peer: tcp:203.0.113.5:443, tcp:10.0.0.0/8:5432, tcp:[2001:db8::1]:443")
+        addr = m.group("addr")
+        if addr:
+            import ipaddress
+
+            try:
+                ipaddress.ip_network(addr.strip("[]"), strict=False)
+            except ValueError:
+                return ("E009", f"invalid address in '{value}'", "an IPv4 or [IPv6] address, optionally with a /prefix")
+        spec = m.group("port")
         if spec != "*":
             low, _, high = spec.partition("-")
             lo, hi = int(low), int(high or low)

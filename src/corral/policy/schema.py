@@ -46,8 +46,8 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
     "Networking": _flags_keys()
     + (
         Key("Protocols", "strings", "protocol", "protocols sockets may use: tcp, udp, icmp, raw, unix, netlink, packet"),
-        Key("Connect", "strings", "port", "TCP ports the program may connect to, as tcp:PORT, tcp:LOW-HIGH or tcp:*"),
-        Key("Bind", "strings", "port", "TCP ports the program may listen on, as tcp:PORT, tcp:LOW-HIGH or tcp:*"),
+        Key("Connect", "strings", "port", "ports the program may connect to: tcp:443, tcp:8000-8080, tcp:*, udp:53, or with a peer tcp:203.0.113.5:443, tcp:[2001:db8::1]:443"),
+        Key("Bind", "strings", "port", "ports the program may listen on, as tcp:PORT, tcp:LOW-HIGH, tcp:* or udp:PORT"),
         Key("SocketOptions", "strings", "sockopt", "socket options the program may set, by name (tcp_nodelay, so_keepalive, ...)"),
     ),
     "Filesystem": _flags_keys()
