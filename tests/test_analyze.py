@@ -7,11 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import ROOT, apparmor_compile
 
 from corral.analyze.diff import diff
-from corral.analyze.explain import exposure, markdown, summary
+from corral.analyze.explain import exposure, markdown
 from corral.analyze.importers import import_file
 from corral.analyze.view import views_of
 from corral.backends.seccomp import to_oci

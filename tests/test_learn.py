@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from corral.learn.auditlog import read_logs
 from corral.learn.events import Capability, Collected, File, Port, SockOpt, Socket, Syscall

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import Diagnostic, DiagnosticCollector, PolicyError, Span
 from . import catalog
 from .flagdefs import parse_flag_table
-from .model import CATEGORIES, FlagDef, Item, Policy, TestCase
+from .model import CATEGORIES, FlagDef, Policy, TestCase
 from .reader import Reader, did_you_mean, dotted
 from .schema import SECTIONS, TEST_KEYS, TOP
 from .testspec import FAMILIES, PROBES, TYPES

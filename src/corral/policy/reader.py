@@ -63,15 +63,14 @@ class Reader:
         return self._loc
 
     # -- positions -------------------------------------------------------
-    def span(self, path: KeyPath, *, key: bool = False) -> Span:
-        if self.trusted and self._loc is None:
-            return Span(self.file)
+    def span(self, path: KeyPath, *, key: bool = False, precise: bool = False) -> Span:
+        if self.trusted and self._loc is None and not precise:
+            return Span(self.file)  # trusted data: positions only when an error needs them
         line, col, length = self.loc.of_key(path) if key else self.loc.of_value(path)
         return Span(self.file, line, col, length)
 
     def error(self, path: KeyPath, code: str, message: str, hint: str = "", *, key: bool = False) -> None:
-        self.loc  # an error always gets a position, trusted or not
-        self.errors.add(self.span(path, key=key), code, message, hint)
+        self.errors.add(self.span(path, key=key, precise=True), code, message, hint)
 
     # -- structure -------------------------------------------------------
     def check_keys(self, path: KeyPath, table: dict[str, Any], allowed: tuple[Key, ...], where: str) -> None:

@@ -16,7 +16,6 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # no typing or pathlib on the start-up path
-    from pathlib import Path
     from typing import Any
 
 PLAN_VERSION = 4
