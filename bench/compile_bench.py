@@ -5,7 +5,7 @@ Run:  .venv/bin/python bench/compile_bench.py [--runs N]
 Measures, in one run and on the same machine:
   baseline   `python -c pass` with the venv's interpreter (process start)
   check      `corral check examples/agent-http2.toml`
-  compile    `corral compile examples/agent-http2.toml` (all five targets)
+  compile    `corral compile examples/agent-http2.toml` (every target)
   apparmor   `corral compile ... -t apparmor --allow-unenforced` (no libseccomp)
 and prints median wall times and their ratio to the baseline.
 """
@@ -42,7 +42,7 @@ def main() -> None:
         cases = {
             "baseline (python -c pass)": [sys.executable, "-c", "pass"],
             "corral check": [*CORRAL, "check", POLICY],
-            "corral compile (5 targets)": [*CORRAL, "compile", POLICY, "-o", out, "--force"],
+            "corral compile (all targets)": [*CORRAL, "compile", POLICY, "-o", out, "--force"],
             "corral compile -t apparmor": [*CORRAL, "compile", POLICY, "-t", "apparmor", "-o", out, "--force", "--allow-unenforced"],
         }
         results = {name: median_ms(cmd, runs) for name, cmd in cases.items()}
