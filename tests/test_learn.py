@@ -280,3 +280,15 @@ def test_trace_with_base_adds_only_what_is_missing(tmp_path: Path) -> None:
     assert '"/usr/bin/cat"' not in text and "shared-libs" not in text  # the base has them
     confined = corral("run", "-q", str(out), "--", "cat", str(WORK / "data.txt"))
     assert (confined.returncode, confined.stdout) == (0, "data\n"), confined.stderr
+
+
+def test_learn_reads_strace_files_through_the_cli(tmp_path: Path) -> None:
+    trace = tmp_path / "app.strace"
+    trace.write_text(STRACE)
+    proc = corral("learn", str(trace))
+    assert proc.returncode == 0, proc.stderr
+    assert "lines not understood" not in proc.stderr
+    policy = load_policy_text(proc.stdout, "learned.toml")
+    assert [i.value for i in policy.get("Networking.SocketOptions")] == ["tcp_user_timeout"]
+    assert [i.value for i in policy.get("Networking.Connect")] == ["tcp:443"]
+    assert "/run/app/*" in [i.value for i in policy.get("Filesystem.Writable")]

@@ -214,7 +214,7 @@ def read_log_files(paths: list[str], collected: Collected, *, progress: bool = F
                             collected.lines += 1
                             collected.skip(line.decode("utf-8", "replace"))
                             continue
-                    elif b") = " in line or b"resumed>" in line or line.lstrip()[:1] == b"{" or b"<unfinished" in line:
+                    elif b") = " in line or b"resumed>" in line or line.lstrip()[:1] == b"{" or b"<unfinished" in line or b"+++ " in line or b"--- SIG" in line:
                         reader.feed(line.decode("utf-8", "replace"))  # strace or journald JSON
                         continue
                     else:
