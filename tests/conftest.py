@@ -7,7 +7,6 @@ import ctypes
 import faulthandler
 import mmap
 import os
-import shutil
 import signal
 import struct
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from corral import _seccomp
+from corral._tools import find
 from corral.ir import IR
 from corral.lower import lower
 from corral.policy import load_policy_text
@@ -31,7 +31,7 @@ def ir_of(text: str, file: str = "test.toml") -> IR:
 
 
 def apparmor_parser() -> str:
-    found = shutil.which("apparmor_parser") or next((p for p in ("/usr/sbin/apparmor_parser", "/sbin/apparmor_parser") if os.path.exists(p)), None)
+    found = find("apparmor_parser")
     if not found:
         pytest.fail("apparmor_parser is not installed: run `bash dev.sh test`, which installs it")
     return found

@@ -11,16 +11,20 @@ message is shown. On a kernel without AppArmor nothing is written unless
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._base import CorralError
+from ._tools import find
 
 #: Where the kubelet looks for Localhost seccomp profiles (its --root-dir/seccomp).
 KUBELET_SECCOMP = "/var/lib/kubelet/seccomp/corral"
+
+
+def _seccomp_dir(seccomp_to: str) -> Path:
+    """Where Docker or the kubelet expect seccomp JSON, or the directory given."""
+    return Path({"kubelet": KUBELET_SECCOMP, "docker": "/etc/docker/seccomp"}.get(seccomp_to, seccomp_to))
 
 
 def apparmor_enabled() -> bool:
@@ -31,7 +35,7 @@ def apparmor_enabled() -> bool:
 
 
 def _parser() -> str:
-    found = shutil.which("apparmor_parser") or next((p for p in ("/usr/sbin/apparmor_parser", "/sbin/apparmor_parser") if os.path.exists(p)), None)
+    found = find("apparmor_parser")
     if found is None:
         raise CorralError("corral install: error: apparmor_parser is not installed\n  = hint: apt-get install apparmor")
     return found
@@ -103,8 +107,7 @@ def install(policy: str, directory: str, *, dry_run: bool, complain: bool, write
     if seccomp_to:
         import json
 
-        seccomp_dir = Path(KUBELET_SECCOMP if seccomp_to == "kubelet" else "/etc/docker/seccomp" if seccomp_to == "docker" else seccomp_to)
-        seccomp_path = seccomp_dir / f"{ir.name}.json"
+        seccomp_path = _seccomp_dir(seccomp_to) / f"{ir.name}.json"
         plan.say(f"write   {seccomp_path}")
         if not dry_run:
             write_atomic(seccomp_path, (json.dumps(to_oci(ir), indent=2) + "\n").encode(), force=True)
@@ -130,7 +133,7 @@ def uninstall(name: str, directory: str, *, dry_run: bool, write_only: bool, sec
     if not dry_run:
         target.unlink()
     if seccomp_to:
-        seccomp_path = Path(KUBELET_SECCOMP if seccomp_to == "kubelet" else "/etc/docker/seccomp" if seccomp_to == "docker" else seccomp_to) / f"{name}.json"
+        seccomp_path = _seccomp_dir(seccomp_to) / f"{name}.json"
         if seccomp_path.exists():
             plan.say(f"remove  {seccomp_path}")
             if not dry_run:

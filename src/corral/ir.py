@@ -79,6 +79,10 @@ class SocketRule:
     span: Span = field(default=Span(""), compare=False)
 
 
+#: System calls that send signals to other processes (AppArmor's signal
+#: rules and Landlock's signal scope both hinge on them).
+SIGNAL_CALLS = frozenset({"kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_send_signal"})
+
 #: The sentinel for "any port" (tcp:*), distinct from an empty list.
 ANY_PORT = 0
 
@@ -172,6 +176,7 @@ class IR:
 
 __all__ = [
     "ANY_PORT",
+    "SIGNAL_CALLS",
     "IR",
     "PATH_ACCESS",
     "Access",

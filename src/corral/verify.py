@@ -9,13 +9,12 @@ seccomp, capabilities), which is what this machine can enforce.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 
+from ._tools import find
 from .backends import BACKENDS
 from .compile import compile_ir
 from .lower import lower
@@ -66,14 +65,10 @@ class Result:
         return "\n".join(lines)
 
 
-def _apparmor_parser() -> str | None:
-    return shutil.which("apparmor_parser") or next((p for p in ("/usr/sbin/apparmor_parser", "/sbin/apparmor_parser") if os.path.exists(p)), None)
-
-
 def _compile_rows(ir: object) -> list[Row]:
     result = compile_ir(ir, list(BACKENDS), allow_unenforced=True)  # type: ignore[arg-type]
     rows = [Row(f"compile {name}", "ok", "ok", f"{len(out.content)} bytes") for name, out in result.outputs.items() if name != "apparmor"]
-    parser = _apparmor_parser()
+    parser = find("apparmor_parser")
     if parser is None:
         rows.append(Row("compile apparmor", "ok", "error", "apparmor_parser is not installed (Debian package apparmor)"))
         return rows

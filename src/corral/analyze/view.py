@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import Span
+from ..ir import SIGNAL_CALLS
 from .aaparse import AAFile, AAProfile, parse_profile
 
 _PERM_LETTERS = "rwalkmx"
-_SIGNAL_CALLS = {"kill", "tkill", "tgkill", "rt_sigqueueinfo", "pidfd_send_signal"}
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,8 @@ def from_corral(path: str) -> View:
     for name, kind in (("ptrace", "ptrace"), ("mount", "mount"), ("pivot_root", "pivot_root"), ("umount2", "umount")):
         if name in view.syscalls:
             view.others.append(OtherGrant(kind, f"system call {name}", view.syscalls[name]))
-    if view.syscalls.keys() & _SIGNAL_CALLS:
-        view.others.append(OtherGrant("signal", "signal", next(view.syscalls[n] for n in _SIGNAL_CALLS if n in view.syscalls)))
+    if view.syscalls.keys() & SIGNAL_CALLS:
+        view.others.append(OtherGrant("signal", "signal", next(view.syscalls[n] for n in SIGNAL_CALLS if n in view.syscalls)))
     view.ports = [(p.direction, p.port, p.span) for p in ir.ports if p.protocol == "tcp"]
     view.socket_options = [(o.name, o.span) for o in ir.socket_options]
     for call in ("bind", "listen", "accept", "accept4"):

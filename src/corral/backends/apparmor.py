@@ -13,7 +13,7 @@ line behind ``#``. Nothing else from the input reaches the text.
 
 from __future__ import annotations
 
-from ..ir import IR, Access
+from ..ir import IR, SIGNAL_CALLS, Access
 from ..policy import globs
 from . import Coverage, Level, Output
 
@@ -21,7 +21,7 @@ _PERMS = ((Access.READ, "r"), (Access.WRITE, "w"), (Access.LINK, "l"), (Access.L
 #: Syscalls whose AppArmor mediation needs a rule of its own, or AppArmor
 #: would deny what the policy allows.
 _MEDIATED = {
-    "signal,": ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_send_signal"),
+    "signal,": tuple(sorted(SIGNAL_CALLS)),
     "ptrace,": ("ptrace", "process_vm_readv", "process_vm_writev"),
     "mount,": ("mount", "fsmount", "move_mount"),
     "umount,": ("umount2",),

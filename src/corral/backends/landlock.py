@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..ir import ANY_PORT, IR, Access, FileRule
+from ..ir import ANY_PORT, IR, SIGNAL_CALLS, Access, FileRule
 from ..policy import globs
 from . import Coverage, Level, Output
 
@@ -36,7 +36,6 @@ _ACCESS_RIGHTS = {
     Access.LOCK: (),
     Access.LINK: ("refer", "make_reg"),
 }
-_SIGNAL_CALLS = {"kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_send_signal"}
 
 
 def rights(access: Access) -> list[str]:
@@ -102,7 +101,7 @@ def to_document(ir: IR) -> tuple[dict[str, Any], list[Coverage]]:
     scoped = []
     if not any(s.family == "unix" for s in ir.sockets):
         scoped.append("abstract_unix_socket")
-    if not allowed_calls & _SIGNAL_CALLS:
+    if not allowed_calls & SIGNAL_CALLS:
         scoped.append("signal")
     doc: dict[str, Any] = {
         "ruleset": [{"handledAccessFs": list(FS_RIGHTS), "handledAccessNet": sorted(handled_net), "scoped": scoped}],

@@ -12,13 +12,13 @@ import datetime
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from .._base import CorralError
+from .._tools import find
 from .events import Collected
 from .strace import read_strace
 from .synth import render, synthesize
@@ -44,7 +44,7 @@ def _cheap_args(base_ir: object) -> list[str]:
 
 def trace(cmd: list[str], *, base: str | None = None, cwd: str | None = None, output: str | None = None) -> tuple[str, Collected, int]:
     """Trace CMD; return (policy text, what was seen, CMD's exit status)."""
-    strace = shutil.which("strace") or ("/usr/bin/strace" if os.path.exists("/usr/bin/strace") else None)
+    strace = find("strace")
     if strace is None:
         raise CorralError("corral trace: error: strace is not installed\n  = hint: apt-get install strace")
     base_ir = None
