@@ -362,6 +362,12 @@ def _is_path(word: str) -> bool:
 
 def parse_profile(path: str | Path, search: tuple[str, ...] = DEFAULT_SEARCH) -> AAFile:
     """Read an AppArmor profile file (and what it includes)."""
+    try:
+        Path(path).read_bytes()
+    except OSError as exc:
+        from .._base import CorralError
+
+        raise CorralError(f"{path}: error: cannot read profile: {exc.strerror}") from None
     reader = _Reader(search)
     reader.result.path = str(path)
     reader.seen.add(os.path.realpath(path))
