@@ -72,7 +72,7 @@ class CompileResult:
         for kind, rcs in by_kind.items():
             parts = []
             for target in self.targets:
-                counts = defaultdict(int)
+                counts: defaultdict[Level, int] = defaultdict(int)
                 for rc in rcs:
                     counts[rc.selected[target].level] += 1
                 if counts[Level.EXACT] or counts[Level.APPROX]:

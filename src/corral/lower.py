@@ -182,16 +182,16 @@ def lower(policy: Policy) -> IR:
         unique = tuple(dict.fromkeys(a for a, _, _ in alts))
         rules[name] = SyscallRule(name, unique, None, alts[0][1], alts[0][2])
     if "socket" in rules:
-        alts = tuple(
+        by_pair: tuple[Alternative, ...] = tuple(
             (ArgCmp(0, "eq", families[r.family]), ArgCmp(1, "masked_eq", types[r.type], _SOCK_TYPE_MASK))
             for r in sorted(sockets.values())
         )
         socket = rules.pop("socket")
-        if alts:
-            rules["socket"] = SyscallRule("socket", alts, None, socket.origin, socket.span)
+        if by_pair:
+            rules["socket"] = SyscallRule("socket", by_pair, None, socket.origin, socket.span)
     if sockopts and "setsockopt" not in rules:
-        alts = tuple((ArgCmp(1, "eq", r.level), ArgCmp(2, "eq", r.optname)) for r in sorted(sockopts))
-        rules["setsockopt"] = SyscallRule("setsockopt", alts, None, sockopts[0].origin, sockopts[0].span)
+        by_option: tuple[Alternative, ...] = tuple((ArgCmp(1, "eq", r.level), ArgCmp(2, "eq", r.optname)) for r in sorted(sockopts))
+        rules["setsockopt"] = SyscallRule("setsockopt", by_option, None, sockopts[0].origin, sockopts[0].span)
     for name, (err, origin, span) in allow.errno.items():
         rules.setdefault(name, SyscallRule(name, (), err, origin, span))
     denied_rules = tuple(sorted(SyscallRule(n, (), None, *(deny.syscalls.get(n) or ("", Span(""))) ) for n in denied_names))

@@ -136,12 +136,12 @@ def from_docker_seccomp(text: str, source: str, arch: str = "x86_64") -> Importe
     errno_flag: dict[str, str] = {}
     docker_arch = {"x86_64": "amd64", "aarch64": "arm64"}[arch]
     for entry in data.get("syscalls", []):
-        inc, exc = entry.get("includes") or {}, entry.get("excludes") or {}
+        inc, excl = entry.get("includes") or {}, entry.get("excludes") or {}
         if inc.get("caps"):
             imp.report.append(f"{', '.join(entry['names'][:4])}{'...' if len(entry['names']) > 4 else ''}: allowed only with capabilities {inc['caps']}: not imported (add them with the capabilities)")
             continue
-        if inc.get("arches") and docker_arch not in inc["arches"] or exc.get("arches") and docker_arch in exc["arches"]:
-            imp.report.append(f"{', '.join(entry['names'][:4])}: conditional on architecture {inc.get('arches') or exc.get('arches')}: not imported for {arch}")
+        if inc.get("arches") and docker_arch not in inc["arches"] or excl.get("arches") and docker_arch in excl["arches"]:
+            imp.report.append(f"{', '.join(entry['names'][:4])}: conditional on architecture {inc.get('arches') or excl.get('arches')}: not imported for {arch}")
             continue
         if inc.get("minKernel"):
             imp.report.append(f"{', '.join(entry['names'][:4])}: allowed from kernel {inc['minKernel']} only: imported unconditionally")

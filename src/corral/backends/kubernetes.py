@@ -17,6 +17,7 @@ the Security Profiles Operator objects that put them on every node.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..ir import IR, Access
 from . import Coverage, Level, Output
@@ -47,10 +48,10 @@ def _yaml(value: object, indent: int = 0) -> list[str]:
     return out
 
 
-def objects(ir: IR) -> tuple[list[dict[str, object]], list[Coverage]]:
+def objects(ir: IR) -> tuple[list[dict[str, Any]], list[Coverage]]:
     caps = [c.name.upper() for c in ir.capabilities if not c.deny]
     oci = to_oci(ir)
-    pod = {
+    pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": ir.name, "annotations": {f"container.apparmor.security.beta.kubernetes.io/{ir.name}": f"localhost/{ir.name}"}},
@@ -69,7 +70,7 @@ def objects(ir: IR) -> tuple[list[dict[str, object]], list[Coverage]]:
             }],
         },
     }  # fmt: skip
-    seccomp = {
+    seccomp: dict[str, Any] = {
         "apiVersion": f"{SPO}/v1beta1",
         "kind": "SeccompProfile",
         "metadata": {"name": ir.name, "namespace": "default"},
@@ -77,7 +78,9 @@ def objects(ir: IR) -> tuple[list[dict[str, object]], list[Coverage]]:
         "spec": {"defaultAction": oci["defaultAction"], "architectures": oci["architectures"], "syscalls": [{k: v for k, v in e.items() if k != "comment"} for e in oci["syscalls"]]},
     }
     cov: list[Coverage] = [Coverage(c, Level.EXACT) for c in ir.capabilities]
-    cov += [Coverage(r, Level.EXACT) for r in (*ir.syscalls, *ir.sockets, *ir.socket_options)]
+    cov += [Coverage(r, Level.EXACT) for r in ir.syscalls]
+    cov += [Coverage(r, Level.EXACT) for r in ir.sockets]
+    cov += [Coverage(r, Level.EXACT) for r in ir.socket_options]
     files = {"ro": [], "rw": [], "exe": [], "lib": []}  # type: dict[str, list[str]]
     for f in ir.files:
         if f.deny:
@@ -93,7 +96,7 @@ def objects(ir: IR) -> tuple[list[dict[str, object]], list[Coverage]]:
         "network": {"allowRaw": "raw" in protocols, "allowedProtocols": {"allowTcp": "stream" in protocols, "allowUdp": "dgram" in protocols}},
         "capability": {"allowedCapabilities": [c.lower() for c in caps]},
     }
-    apparmor = {"apiVersion": f"{SPO}/v1alpha1", "kind": "AppArmorProfile", "metadata": {"name": ir.name, "namespace": "default"}, "spec": {"abstract": abstract}}
+    apparmor: dict[str, Any] = {"apiVersion": f"{SPO}/v1alpha1", "kind": "AppArmorProfile", "metadata": {"name": ir.name, "namespace": "default"}, "spec": {"abstract": abstract}}
     cov += [Coverage(a, Level.NONE, "the abstract AppArmorProfile cannot log writes") for a in ir.audits]
     cov += [Coverage(p, Level.NONE, "Kubernetes securityContext cannot restrict ports (a NetworkPolicy can, by pod)") for p in ir.ports]
     return [pod, seccomp, apparmor], cov

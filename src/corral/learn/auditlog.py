@@ -209,11 +209,12 @@ def read_log_files(paths: list[str], collected: Collected, *, progress: bool = F
                             q = key.find(b" ", p + 5)
                             key = key[:p] + key[q:] if q >= 0 else key[:p]
                     elif b"type=1326" in line or b"type=SECCOMP" in line:
-                        key = _seccomp_key(line)
-                        if key is None:
+                        seccomp_key = _seccomp_key(line)
+                        if seccomp_key is None:
                             collected.lines += 1
                             collected.skip(line.decode("utf-8", "replace"))
                             continue
+                        key = seccomp_key
                     elif b") = " in line or b"resumed>" in line or line.lstrip()[:1] == b"{" or b"<unfinished" in line or b"+++ " in line or b"--- SIG" in line:
                         reader.feed(line.decode("utf-8", "replace"))  # strace or journald JSON
                         continue

@@ -81,6 +81,12 @@ def _path(arg: str, dirfd: str | None, cwd: str) -> str | None:
     return path
 
 
+def _dirfd(arg: str) -> str | None:
+    """The directory a -y decoded dirfd argument names ('AT_FDCWD</tmp>')."""
+    m = _DIRFD.match(arg)
+    return m.group("dir") if m else None
+
+
 def _fdpath(rest: str) -> str | None:
     """The path in a -y/-yy decoded fd ('</etc/hosts>', '</dev/null<char 1:3>>')."""
     if not rest.startswith("</"):
@@ -139,16 +145,10 @@ class StraceReader:
             path = _path(args[0 if name == "execve" else 1], None, self.cwd)
             if path:
                 c.add(File(os.path.realpath(path) if os.path.exists(path) else path, "x"), name)
-        elif ok and name in _CREATE_CALLS:
-            index = _CREATE_CALLS[name]
-            dirfd = _DIRFD.match(args[index - 1]).group("dir") if index and len(args) > index and _DIRFD.match(args[index - 1]) else None
-            path = _path(args[index], dirfd, self.cwd) if len(args) > index else None
-            if path:
-                c.add(File(path, "c"), name)
-        elif ok and name in _RENAME_CALLS:
-            for i in _RENAME_CALLS[name]:
-                dirfd = _DIRFD.match(args[i - 1]).group("dir") if i and _DIRFD.match(args[i - 1]) else None
-                path = _path(args[i], dirfd, self.cwd) if len(args) > i else None
+        elif ok and (name in _CREATE_CALLS or name in _RENAME_CALLS):
+            indexes = _RENAME_CALLS.get(name) or (_CREATE_CALLS[name],)
+            for i in indexes:
+                path = _path(args[i], _dirfd(args[i - 1]) if i else None, self.cwd) if len(args) > i else None
                 if path:
                     c.add(File(path, "c"), name)
         elif ok and name in _TRUNCATE_CALLS:
@@ -180,10 +180,7 @@ class StraceReader:
         index = 1 if name in ("openat", "openat2") else 0
         if len(args) <= index:
             return
-        dirfd = None
-        if index:
-            m = _DIRFD.match(args[0])
-            dirfd = m.group("dir") if m else None
+        dirfd = _dirfd(args[0]) if index else None
         path = ("/" + fdpath) if fdpath is not None else _path(args[index], dirfd, self.cwd)
         if path is None:
             return

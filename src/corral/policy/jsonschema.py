@@ -61,9 +61,9 @@ def schema() -> dict[str, Any]:
         name: {"type": "object", "additionalProperties": False, "description": f"the {name} category", "properties": {k.name: _key(k, name) for k in keys}}
         for name, keys in SECTIONS.items()
     }
-    flag = {"type": "object", "additionalProperties": False, "required": ["Name", "Description"], "properties": {k.name: _key(k) for k in FLAG_KEYS}}
+    flag: dict[str, Any] = {"type": "object", "additionalProperties": False, "required": ["Name", "Description"], "properties": {k.name: _key(k) for k in FLAG_KEYS}}
     flag["properties"]["Category"] = {"enum": list(CATEGORIES), "description": "the section the flag belongs in"}
-    test = {"type": "object", "additionalProperties": False, "required": ["Expect"], "properties": {k.name: _key(k) for k in TEST_KEYS}}
+    test: dict[str, Any] = {"type": "object", "additionalProperties": False, "required": ["Expect"], "properties": {k.name: _key(k) for k in TEST_KEYS}}
     test["properties"]["Probe"] = {"enum": list(PROBES), "description": "a shipped probe"}
     test["properties"]["Expect"] = {"enum": ["allow", "deny"], "description": "what the kernel should answer"}
     top: dict[str, Any] = {k.name: _key(k) for k in TOP if k.kind != "table" and k.name not in ("Flag", "Test")}

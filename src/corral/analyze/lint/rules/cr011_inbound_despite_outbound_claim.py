@@ -38,8 +38,9 @@ _CLAIM = re.compile(r"\b(outbound|outgoing|egress|client[- ]only|only\s+(?:talk|
 
 def check(view: View) -> Iterator[Finding]:
     claims = [(view.name, view.span)] + [(view.description, view.span)] + view.comments
-    claim = next(((text, span) for text, span in claims if text and _CLAIM.search(text)), None)
-    if claim is None:
+    found = next(((m.group(0), span) for text, span in claims if text and (m := _CLAIM.search(text))), None)
+    if found is None:
         return
+    word, where = found
     for why, span in view.inbound:
-        yield Finding(span, f"inbound connections are allowed although {claim[1]} says {_CLAIM.search(claim[0]).group(0)!r}: {why}", "drop bind/listen/accept, or correct the claim")
+        yield Finding(span, f"inbound connections are allowed although {where} says {word!r}: {why}", "drop bind/listen/accept, or correct the claim")
