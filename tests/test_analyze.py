@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import ROOT, apparmor_compile
 
 from corral.analyze.diff import diff
-from corral.analyze.explain import exposure, markdown
+from corral.analyze.explain import exposure, markdown, summary
 from corral.analyze.importers import import_file
 from corral.analyze.view import views_of
 from corral.backends.seccomp import to_oci
@@ -168,3 +168,10 @@ def test_import_bad_input_is_located(tmp_path: Path) -> None:
     bad.write_text("{ nope")
     proc = corral("import", "docker-seccomp", str(bad))
     assert proc.returncode == 2 and proc.stderr.startswith(f"{bad}: error: invalid JSON: ")
+
+
+def test_explain_groups_system_calls_by_family() -> None:
+    data = summary(view(AGENT))
+    fam = {row["flag"]: (row["allowed"], row["of"]) for row in data["system_call_families"]}  # type: ignore[union-attr]
+    assert fam["malloc"] == (9, 9) and fam["exec"] == (2, 2)
+    assert "ptrace" not in fam  # denied: not a family this policy allows

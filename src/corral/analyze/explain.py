@@ -104,6 +104,24 @@ def _group(paths: list[str], limit: int = 12) -> str:
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
+def families(calls: set[str], caps: set[str] | None = None) -> tuple[list[tuple[str, int, int]], list[str]]:
+    """Allowed system calls grouped by the catalogue's flags: (flag, allowed,
+    of), largest share first; and the calls no flag names. A flag that
+    carries capabilities (ping, mount, ...) counts only if they are kept."""
+    rows = []
+    named: set[str] = set()
+    for flag in catalog.flags().values():
+        if caps is not None and any(i.value not in caps for i in flag.list("Capabilities")):
+            continue
+        mine = set(flag.syscalls) | {n for n, _ in flag.args}
+        hit = calls & mine
+        named |= hit
+        if hit:
+            rows.append((flag.name, len(hit), len(mine)))
+    rows.sort(key=lambda r: (-r[1] / r[2], -r[1], r[0]))
+    return rows, sorted(calls - named)
+
+
 def summary(view: View) -> dict[str, object]:
     allow = [f for f in view.files if not f.deny and not (f.audit and view.kind == "corral")]
     read = sorted({f.path for f in allow if "r" in f.perms and "w" not in f.perms})
@@ -130,6 +148,7 @@ def summary(view: View) -> dict[str, object]:
         "capabilities": caps,
         "system_calls": sorted(view.syscalls) if view.kind == "corral" else "not filtered",
         "argument_filtered": sorted(view.filtered),
+        "system_call_families": [{"flag": f, "allowed": a, "of": n} for f, a, n in families(set(view.syscalls), set(caps))[0]] if view.kind == "corral" else [],
         "exposure": {"score": round(e.score, 1), "reasons": [{"points": p, "why": w} for p, w in sorted(e.reasons, reverse=True)]},
     }
     if view.kind == "corral":
@@ -176,6 +195,10 @@ def markdown(view: View) -> str:
     if s["kind"] == "corral":
         calls = s["system_calls"]
         lines.append(f"- {len(calls)} allowed, everything else fails with EPERM; argument-filtered: {', '.join(s['argument_filtered']) or 'none'}")  # type: ignore[arg-type]
+        rows, other = families(set(calls), set(s["capabilities"]))  # type: ignore[arg-type]
+        lines.append("- by family (catalogue flag: allowed of its calls): " + ", ".join(f"{f} {a}/{n}" for f, a, n in rows[:14]) + (" ..." if len(rows) > 14 else ""))
+        if other:
+            lines.append(f"- named by no flag: {', '.join(other)}")
         lines += ["", "## What enforces it", ""]
         lines += [f"- **{t}**: {what}" for t, what in s["enforcement"].items()]  # type: ignore[attr-defined]
     else:
