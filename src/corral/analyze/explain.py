@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import cast
 
 from ..policy import catalog
 from .lint.rules._paths import SHARED_TMP, covers, touches
@@ -195,7 +196,7 @@ def markdown(view: View) -> str:
     if s["kind"] == "corral":
         calls = s["system_calls"]
         lines.append(f"- {len(calls)} allowed, everything else fails with EPERM; argument-filtered: {', '.join(s['argument_filtered']) or 'none'}")  # type: ignore[arg-type]
-        rows, other = families(set(calls), set(s["capabilities"]))  # type: ignore[arg-type]
+        rows, other = families(set(cast("list[str]", calls)), set(cast("list[str]", s["capabilities"])))
         lines.append("- by family (catalogue flag: allowed of its calls): " + ", ".join(f"{f} {a}/{n}" for f, a, n in rows[:14]) + (" ..." if len(rows) > 14 else ""))
         if other:
             lines.append(f"- named by no flag: {', '.join(other)}")
