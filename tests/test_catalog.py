@@ -80,3 +80,9 @@ def test_shipped_syscall_table_matches_libseccomp() -> None:
     shipped = _seccomp._table()
     for arch, names in shipped.items():
         assert sorted(names) == table[arch], f"regenerate with: python -m corral._seccomp ({arch})"
+
+
+def test_docs_policy_language_md_is_fresh() -> None:
+    from corral.docs import language_markdown
+
+    assert (ROOT / "docs/policy-language.md").read_text() == language_markdown(), "regenerate: corral flags --language > docs/policy-language.md"

@@ -101,6 +101,7 @@ def _parser() -> "argparse.ArgumentParser":
     c = sub.add_parser("flags", help="list the flag catalogue, or show one flag")
     c.add_argument("name", nargs="?")
     c.add_argument("--markdown", action="store_true", help="print the catalogue as Markdown (docs/flags.md)")
+    c.add_argument("--language", action="store_true", help="print the policy language reference (docs/policy-language.md)")
     return p
 
 
@@ -119,7 +120,7 @@ def main(argv: "Sequence[str] | None" = None) -> int:
         if args.command == "compile":
             return _compile(args.policy, args.target, args.output, args.force, args.allow_unenforced, args.arch, args.verbose)
         if args.command == "flags":
-            return _flags(args.name, args.markdown)
+            return _flags(args.name, args.markdown, args.language)
         if args.command == "verify":
             return _verify(args.policy, args.json)
         if args.command == "lint":
@@ -280,10 +281,12 @@ def _verify(path: str, as_json: bool) -> int:
     return EXIT_FINDINGS if result.failed else EXIT_OK
 
 
-def _flags(name: str | None, markdown: bool) -> int:
-    from .docs import flag_detail, flags_markdown, flags_table
+def _flags(name: str | None, markdown: bool, language: bool = False) -> int:
+    from .docs import flag_detail, flags_markdown, flags_table, language_markdown
 
-    if markdown:
+    if language:
+        print(language_markdown(), end="")
+    elif markdown:
         print(flags_markdown(), end="")
     elif name:
         print(flag_detail(name))
