@@ -175,3 +175,13 @@ def test_explain_groups_system_calls_by_family() -> None:
     fam = {row["flag"]: (row["allowed"], row["of"]) for row in data["system_call_families"]}  # type: ignore[union-attr]
     assert fam["malloc"] == (9, 9) and fam["exec"] == (2, 2)
     assert "ptrace" not in fam  # denied: not a family this policy allows
+
+
+def test_import_apparmor_keeps_named_exec_profiles(tmp_path: Path) -> None:
+    src = tmp_path / "p.apparmor"
+    src.write_text("abi <abi/3.0>,\nprofile p {\n  /usr/bin/helper px -> helper,\n  /usr/bin/tool ix,\n  /usr/bin/x Ux,\n}\n")
+    text, imported = import_file("apparmor", str(src))
+    policy = load_policy_text(text, "p.toml")
+    assert [i.value for i in policy.get("Filesystem.ExecProfiles")] == ["/usr/bin/helper\0helper"]
+    assert [i.value for i in policy.get("Filesystem.Exec")] == ["/usr/bin/tool", "/usr/bin/x"]
+    assert any("exec mode Ux became ix" in r for r in imported.report)

@@ -106,3 +106,20 @@ def test_hostile_paths_never_inject(path: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = apparmor_compile(profile, Path(tmp))
     assert result.returncode == 0, (path, result.stderr)
+
+
+def test_exec_under_its_own_profile(tmp_path: Path) -> None:
+    profile = profile_of('[Filesystem]\nExec = ["/usr/bin/tool"]\nExecProfiles = { "/usr/bin/helper" = "helper" }\n')
+    assert rule_lines(profile) == ['"/usr/bin/helper" rmpx -> helper,', '"/usr/bin/tool" rmix,']
+    assert apparmor_compile(profile, tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize(("program", "target", "message"), [
+    ("/usr/bin/x", "other profile", "invalid name 'other profile'"),
+    ("/usr/bin/x", "x, /** rwx", "invalid name 'x, /** rwx'"),
+    ('/usr/bin/x" rwx, "/y', "ok", "double quote in path"),
+])  # fmt: skip
+def test_exec_profiles_cannot_inject(program: str, target: str, message: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        profile_of(f"[Filesystem]\nExecProfiles = {{ {json.dumps(program)} = {json.dumps(target)} }}\n")
+    assert message in str(info.value)

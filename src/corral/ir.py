@@ -58,6 +58,8 @@ class FileRule:
     deny: bool = False
     origin: str = field(default="", compare=False)
     span: Span = field(default=Span(""), compare=False)
+    #: For EXEC: the AppArmor profile the program runs under ("" = this one).
+    transition: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, order=True)

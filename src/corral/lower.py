@@ -58,6 +58,7 @@ class _Grants:
         self.args: dict[str, list[tuple[Alternative, str, Span]]] = defaultdict(list)
         self.errno: dict[str, tuple[int, str, Span]] = {}
         self.paths: dict[str, tuple[Access, str, Span]] = {}
+        self.transitions: dict[str, str] = {}
         self.protocols: dict[str, tuple[str, Span]] = {}
         self.ports: dict[tuple[str, int, str, str], tuple[str, Span]] = {}
         self.sockopts: dict[str, tuple[str, Span]] = {}
@@ -117,6 +118,10 @@ def _collect(policy: Policy) -> tuple[_Grants, _Grants]:
     for key, access in PATH_ACCESS.items():
         for item in policy.get(f"Filesystem.{key}"):
             allow.add_path(item.value, access, f"Filesystem.{key}", item.span)
+    for item in policy.get("Filesystem.ExecProfiles"):
+        program, _, profile = item.value.partition("\0")
+        allow.add_path(program, PATH_ACCESS["Exec"], "Filesystem.ExecProfiles", item.span)
+        allow.transitions[program] = profile
     for item in policy.get("Filesystem.Deny"):
         deny.add_path(item.value, Access.everything(), "Filesystem.Deny", item.span)
     allow.add_lists(lambda k: policy.get(f"{'User' if k == 'Capabilities' else 'Networking'}.{k}"), "", None)
@@ -146,7 +151,7 @@ def lower(policy: Policy) -> IR:
     # -- files ---------------------------------------------------------------
     denies = sorted(FileRule(p, Access.everything(), True, o or "Filesystem.Deny", s) for p, (_, o, s) in deny.paths.items())
     files = [
-        FileRule(p, a, False, o, s)
+        FileRule(p, a, False, o, s, allow.transitions.get(p, ""))
         for p, (a, o, s) in allow.paths.items()
         if not any(globs.covers(d.path, p) for d in denies)
     ]

@@ -42,6 +42,7 @@ class Imported:
     flag_tables: list[str] = field(default_factory=list)
     report: list[str] = field(default_factory=list)
     imply_flags: bool | None = None
+    exec_profiles: dict[str, str] = field(default_factory=dict)
 
     def add(self, section: str, key: str, value: str) -> None:
         items = self.keys.setdefault((section, key), [])
@@ -62,6 +63,8 @@ class Imported:
                 lines.append(f"{key} = [")
                 lines += [f"  {json.dumps(v)}," for v in values]
                 lines.append("]")
+            if section == "Filesystem" and self.exec_profiles:
+                lines.append("ExecProfiles = { " + ", ".join(f"{json.dumps(p)} = {json.dumps(n)}" for p, n in self.exec_profiles.items()) + " }")
         lines += self.flag_tables
         if self.report:
             lines += ["", "# Did not map:"] + [f"#   - {r}" for r in self.report]
@@ -231,10 +234,12 @@ def from_apparmor(path: str, profile_name: str | None = None) -> Imported:
                     widened = "".join(p for p in "rk" if p not in rule.perms)
                     if widened:
                         imp.report.append(f"{where}: {q} was `{rule.perms}`; Writable also grants {' and '.join({'r': 'read', 'k': 'lock'}[p] for p in widened)}")
-                if rule.exec_mode:
+                if rule.exec_mode and rule.exec_mode.lower() in ("px", "pix") and rule.target and not globs.has_glob(q):
+                    imp.exec_profiles[q] = rule.target
+                elif rule.exec_mode:
                     imp.add("Filesystem", "Exec", q)
                     if rule.exec_mode not in ("ix", "mix"):
-                        imp.report.append(f"{where}: exec mode {rule.exec_mode} became ix (corral runs programs under the same policy)")
+                        imp.report.append(f"{where}: exec mode {rule.exec_mode} became ix (corral runs programs under the same policy, or under a named profile with ExecProfiles)")
                 elif "m" in rule.perms:
                     imp.add("Filesystem", "Libraries", q)
                 elif "r" in rule.perms and "w" not in rule.perms:

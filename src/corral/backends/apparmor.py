@@ -99,7 +99,11 @@ def emit(ir: IR) -> Output:
     denies = [f for f in ir.files if f.deny]
     if allows:
         body.append("  # files")
-        body += [f"  {_quote(f.path)} {perms(f.access)}," for f in allows]
+        for f in allows:
+            if f.transition:  # its own profile: px, named (validated as a profile name)
+                body.append(f"  {_quote(f.path)} {perms(f.access).removesuffix('ix')}px -> {f.transition},")
+            else:
+                body.append(f"  {_quote(f.path)} {perms(f.access)},")
     if denies:
         body.append("  # denied files: deny rules win over every allow")
         body += [f"  deny {_quote(f.path)} rwlkmx," for f in denies]

@@ -72,6 +72,9 @@ def _file_rules(ir: IR) -> tuple[dict[str, set[str]], list[Coverage]]:
             grants.setdefault(parent, set()).update(rights(rule.access))
             allowed.append(parent)
         note = "" if exact else "Landlock grants the whole directory the glob starts in"
+        if rule.transition:
+            exact = False
+            note = (note + "; " if note else "") + f"the program runs under this policy's Landlock rules, not under profile {rule.transition}"
         if Access.LOCK in rule.access or Access.MAP_EXEC in rule.access:
             note = (note + "; " if note else "") + "file locks and executable mappings are not Landlock rights"
         cov.append(Coverage(rule, Level.EXACT if exact else Level.APPROX, note))

@@ -50,6 +50,8 @@ def _key(key: Key, category: str | None = None) -> dict[str, Any]:
         out = {"type": "boolean"}
     elif key.kind == "strings":
         out = {"type": "array", "items": _item(key.item, category)}
+    elif key.item == "execprofile":
+        out = {"type": "object", "propertyNames": _item("path"), "additionalProperties": _item("name")}
     else:
         out = {"type": "object"}
     out["description"] = key.doc

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import Diagnostic, DiagnosticCollector, PolicyError, Span
 from . import catalog
 from .flagdefs import parse_flag_table
-from .model import CATEGORIES, FlagDef, Policy, TestCase
+from .model import CATEGORIES, FlagDef, Item, Policy, TestCase
 from .reader import Reader, did_you_mean, dotted
 from .schema import SECTIONS, TEST_KEYS, TOP
 from .testspec import FAMILIES, PROBES, TYPES
@@ -140,6 +140,9 @@ class _Loader:
                 if key in kinds and kinds[key].kind == "bool":
                     if r.typed((section, key), value, kinds[key]):
                         policy.settings[f"{section}.{key}"] = value
+                elif key in kinds and kinds[key].kind == "table":
+                    if r.typed((section, key), value, kinds[key]):
+                        policy.values.setdefault(f"{section}.{key}", []).extend(self._exec_profiles(r, (section, key), value))
                 elif key in kinds and r.typed((section, key), value, kinds[key]):
                     # flag names are checked once every [[Flag]] is known
                     kind = "" if kinds[key].item == "flag" else kinds[key].item
@@ -159,6 +162,20 @@ class _Loader:
             else:
                 policy.flags[flag.name] = flag
         return policy
+
+    def _exec_profiles(self, r: Reader, path: tuple[str | int, ...], table: dict[str, Any]) -> list[Item]:
+        """``{ "/usr/bin/helper" = "helper" }``: each program path with the
+        profile it runs under, as one item ``PATH\\0PROFILE`` (a path holds no NUL)."""
+        out = []
+        for program, profile in table.items():
+            where = path + (program,)
+            if not isinstance(profile, str):
+                r.error(where, "E003", f"{dotted(where)} must name a profile (a string)", 'for example: "/usr/bin/helper" = "helper"')
+                continue
+            ok = r.item_ok(where, program, "path") and r.item_ok(where, profile, "name")
+            if ok:
+                out.append(Item(f"{program}\0{profile}", r.span(where, key=True)))
+        return out
 
     def _test(self, r: Reader, path: tuple[str | int, ...], table: dict[str, Any]) -> TestCase | None:
         """A [[Test]]: exactly one of Probe and Run, the probe's parameters, Expect."""

@@ -53,6 +53,7 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
     "Filesystem": _flags_keys()
     + tuple(Key(k, "strings", "path", f"paths the program may {v}") for k, v in PATH_KEYS.items())
     + (
+        Key("ExecProfiles", "table", "execprofile", 'programs that run under an AppArmor profile of their own: { "/usr/bin/helper" = "helper" }'),
         Key("Deny", "strings", "path", "paths the program may not touch at all, whatever else allows them"),
         Key("LogOnWrite", "strings", "path", "paths where every write is logged to the audit log"),
     ),
