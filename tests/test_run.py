@@ -4,6 +4,7 @@ with the same I/O and exit status; what the policy does not allow fails."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -196,3 +197,16 @@ def test_log_mode_names_socket_options_and_flags(tmp_path: Path) -> None:
     policy.write_text(f'Extends = ["{AGENT}"]\n[Filesystem]\nExec = ["/usr/bin/curl"]\n')
     proc = corral("run", "-q", "--log", str(policy), "--", "curl", "-s", "--max-time", "5", "--tcp-fastopen", "http://127.0.0.1:443/")
     assert 'add "tcp_fastopen_connect" to [Networking] SocketOptions (setsockopt)' in proc.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to switch to an unprivileged user first")
+def test_works_unprivileged() -> None:
+    """As nobody, with no capabilities at all: Landlock and seccomp still apply."""
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+    env = {"PATH": os.environ["PATH"], "HOME": "/nonexistent"}
+    (WORK / "hello").write_text("hello\n")
+    (WORK / "hello").chmod(0o644)
+    ok = subprocess.run([*nobody, sys.executable, "-m", "corral.cli", "run", "-q", SHELL, "--", "cat", str(WORK / "hello")], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert (ok.returncode, ok.stdout) == (0, "hello\n"), ok.stderr
+    denied = subprocess.run([*nobody, sys.executable, "-m", "corral.cli", "run", "-q", SHELL, "--", "cat", "/etc/passwd"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert denied.returncode == 1 and denied.stderr == "cat: /etc/passwd: Permission denied\n"
