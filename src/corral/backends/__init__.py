@@ -51,12 +51,11 @@ class Target:
     suffix: str
     mechanism: str  # targets sharing a mechanism enforce the same things
     summary: str
+    function: str = "emit"  # the module's entry point for this target
 
     def emit(self, ir: IR) -> Output:
         module = importlib.import_module(f"{__name__}.{self.module}")
-        if self.name == "bpf":
-            return module.emit_bpf(ir)  # type: ignore[no-any-return]
-        return module.emit(ir)  # type: ignore[no-any-return]
+        return getattr(module, self.function)(ir)  # type: ignore[no-any-return]
 
     def coverage(self, ir: IR) -> tuple[Coverage, ...]:
         """The coverage alone, without building the artifact where that is costly."""
@@ -71,7 +70,7 @@ BACKENDS: dict[str, Target] = {
     for t in (
         Target("apparmor", "apparmor", ".apparmor", "apparmor", "AppArmor profile (ABI 3.0), for apparmor_parser"),
         Target("seccomp", "seccomp", ".seccomp.json", "seccomp", "OCI/Docker seccomp JSON, for docker, podman and runc"),
-        Target("bpf", "seccomp", ".bpf", "seccomp", "raw seccomp BPF for the native arch, built by libseccomp"),
+        Target("bpf", "seccomp", ".bpf", "seccomp", "raw seccomp BPF for the native arch, built by libseccomp", "emit_bpf"),
         Target("capabilities", "capabilities", ".caps", "capabilities", "capability set, and the docker --cap-drop/--cap-add flags"),
         Target("landlock", "landlock", ".landlock.json", "landlock", "Landlock ruleset document (filesystem, TCP ports, scopes)"),
         Target("docker", "docker", ".docker.yaml", "docker", "docker run flags and a compose service using the profiles"),
