@@ -29,11 +29,12 @@ def policies(draw: st.DrawFn) -> str:
         sections[category]["Flags"] = draw(st.lists(st.sampled_from(names), unique=True, max_size=4))
         sections[category]["DenyFlags"] = draw(st.lists(st.sampled_from(names), unique=True, max_size=2))
     fs = sections["Filesystem"]
-    for key in ("ReadOnly", "Writable", "Exec", "Deny"):
+    for key in ("ReadOnly", "Writable", "Exec", "Deny", "LogOnWrite"):
         fs[key] = draw(st.lists(st.sampled_from(PATHS), unique=True, max_size=3))
     net = sections["Networking"]
     net["Protocols"] = draw(st.lists(st.sampled_from(PROTOCOLS), unique=True, min_size=1, max_size=3))
-    net["Connect"] = draw(st.lists(st.sampled_from(["tcp:443", "tcp:80", "tcp:*"]), unique=True, max_size=2))
+    net["Connect"] = draw(st.lists(st.sampled_from(["tcp:443", "tcp:80", "tcp:*", "udp:53", "tcp:10.0.0.0/8:5432", "tcp:[::1]:8080"]), unique=True, max_size=3))
+    net["Bind"] = draw(st.lists(st.sampled_from(["tcp:8080", "udp:5353"]), unique=True, max_size=1))
     net["SocketOptions"] = draw(st.lists(st.sampled_from(["tcp_nodelay", "so_keepalive", "ip_tos", "so_debug"]), unique=True, max_size=3))
     user = sections["User"]
     user["Capabilities"] = draw(st.lists(st.sampled_from(CAPS), unique=True, max_size=3))
