@@ -20,6 +20,8 @@ setup() {
     command -v nft >/dev/null || need+=(nftables)
     command -v systemd-analyze >/dev/null || need+=(systemd)
     command -v ip >/dev/null || need+=(iproute2)
+    command -v git >/dev/null || need+=(git)
+    command -v setpriv >/dev/null || need+=(util-linux)
     ldconfig -p 2>/dev/null | grep -q 'libseccomp.so.2 ' || need+=(libseccomp2)
     command -v python3 >/dev/null || need+=(python3)
     python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
