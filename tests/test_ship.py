@@ -183,3 +183,16 @@ def test_nftables_enforces_peers_and_ports_in_a_network_namespace(tmp_path: Path
     confined, _, unconfined = proc.stdout.partition("ROOT\n")
     assert confined.splitlines() == ["127.0.0.1 18443 connected", "127.0.0.1 18445 ConnectionRefusedError", "::1 18444 connected", "::1 18443 ConnectionRefusedError"], proc.stdout + proc.stderr
     assert all(line.endswith("connected") for line in unconfined.splitlines()), unconfined
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")
+def test_systemd_paths_with_spaces_and_percent_stay_one_word(tmp_path: Path) -> None:
+    """A space would split systemd's path list and '%' is a specifier: both
+    are escaped, and systemd-analyze reads every path back without a word."""
+    ir = lower(load_policy_text('[Filesystem]\nWritable = ["/srv/my dir %h/**", "/run/odd name/**"]\nDeny = ["/srv/a%nb/**"]\n', "hostile.toml"))
+    drop_in = BACKENDS["systemd"].emit(ir).content.decode()
+    assert 'ReadWritePaths="-/srv/my dir %%h"' in drop_in.splitlines()
+    assert "InaccessiblePaths=-/srv/a%%nb" in drop_in.splitlines()
+    unit = _unit(tmp_path, drop_in)
+    proc = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit)], capture_output=True, text=True)  # type: ignore[list-item]
+    assert proc.returncode == 0 and "corral.conf" not in proc.stderr, proc.stderr

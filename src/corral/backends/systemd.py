@@ -22,6 +22,14 @@ _FAMILIES = {"inet": "AF_INET", "inet6": "AF_INET6", "unix": "AF_UNIX", "netlink
 _SAFE_DEVICES = {"/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/random", "/dev/urandom"}
 
 
+def _quote(value: str) -> str:
+    """A path as one word of a systemd setting: '%' would be a specifier and
+    whitespace would split the list, so escape and quote (no input path holds
+    a quote or a control character: the loader rejected them)."""
+    value = value.replace("\\", "\\\\").replace("%", "%%")
+    return f'"{value}"' if any(c.isspace() for c in value) else value
+
+
 def _dir_of(glob: str) -> tuple[str, bool]:
     """The directory a glob lives in for systemd's path settings; exact if
     the glob is DIR/** or a literal path."""
@@ -95,9 +103,9 @@ def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
         else:
             cov.append(Coverage(f, Level.NONE, "systemd cannot limit reads to a list (AppArmor and Landlock can)"))
     for name in sorted(set(runtime)):
-        lines.append(f"RuntimeDirectory={name}")
+        lines.append(f"RuntimeDirectory={_quote(name)}")
     for d in sorted(set(rw)):
-        lines.append(f"ReadWritePaths=-{d}")
+        lines.append(f"ReadWritePaths={_quote('-' + d)}")
     for f in ir.files:
         if f.deny:
             exact = True
@@ -106,7 +114,7 @@ def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
                 directory, alt_exact = _dir_of(alt)
                 exact = exact and alt_exact
                 dirs.append(directory)
-            lines += [f"InaccessiblePaths=-{d}" for d in dirs]
+            lines += [f"InaccessiblePaths={_quote('-' + d)}" for d in dirs]
             cov.append(Coverage(f, Level.EXACT if exact else Level.APPROX, "" if exact else "InaccessiblePaths= hides the whole directory"))
     writes_devices = any(Access.WRITE in f.access and any(globs.literal_prefix(a).startswith("/dev/") and a not in _SAFE_DEVICES for a in globs.expand(f.path)) for f in ir.files if not f.deny)
     if not writes_devices:
