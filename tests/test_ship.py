@@ -196,3 +196,14 @@ def test_systemd_paths_with_spaces_and_percent_stay_one_word(tmp_path: Path) -> 
     unit = _unit(tmp_path, drop_in)
     proc = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit)], capture_output=True, text=True)  # type: ignore[list-item]
     assert proc.returncode == 0 and "corral.conf" not in proc.stderr, proc.stderr
+
+
+def test_kubernetes_names_follow_rfc_1123(tmp_path: Path) -> None:
+    ir = lower(load_policy_text('Name = "My_Agent.v2"\n[User]\nCapabilities = ["net_bind_service"]\n', "p.toml"))
+    pod = next(yaml.safe_load_all(BACKENDS["kubernetes"].emit(ir).content.decode()))
+    assert pod["metadata"]["name"] == "my-agent.v2" and pod["spec"]["containers"][0]["name"] == "my-agent-v2"
+    assert pod["spec"]["containers"][0]["securityContext"]["appArmorProfile"]["localhostProfile"] == "my-agent.v2"  # the name the SPO object installs
+    path = tmp_path / "pod.yaml"
+    path.write_text(yaml.safe_dump(pod))
+    proc = subprocess.run([shutil.which("kubernetes-validate") or str(ROOT / ".venv/bin/kubernetes-validate"), "--strict", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

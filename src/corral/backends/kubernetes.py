@@ -17,6 +17,7 @@ the Security Profiles Operator objects that put them on every node.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..ir import IR, Access
@@ -48,24 +49,34 @@ def _yaml(value: object, indent: int = 0) -> list[str]:
     return out
 
 
+def dns_name(name: str, *, label: bool = False) -> str:
+    """A policy name as a Kubernetes object name (RFC 1123 subdomain), or a
+    container name (label: no dots, at most 63 characters)."""
+    out = re.sub(r"[^a-z0-9.-]+", "-", name.lower())
+    if label:
+        out = out.replace(".", "-")[:63]
+    return out.strip("-.") or "corral"
+
+
 def objects(ir: IR) -> tuple[list[dict[str, Any]], list[Coverage]]:
     caps = [c.name.upper() for c in ir.capabilities if not c.deny]
+    obj, container = dns_name(ir.name), dns_name(ir.name, label=True)
     oci = to_oci(ir)
     pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": ir.name, "annotations": {f"container.apparmor.security.beta.kubernetes.io/{ir.name}": f"localhost/{ir.name}"}},
+        "metadata": {"name": obj, "annotations": {f"container.apparmor.security.beta.kubernetes.io/{container}": f"localhost/{obj}"}},
         "spec": {
-            "securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": f"operator/default/{ir.name}.json"}},
+            "securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": f"operator/default/{obj}.json"}},
             "containers": [{
-                "name": ir.name,
+                "name": container,
                 "image": "REPLACE-WITH-YOUR-IMAGE",
                 "securityContext": {
                     "allowPrivilegeEscalation": False,
                     "readOnlyRootFilesystem": True,
                     "capabilities": {"drop": ["ALL"], **({"add": caps} if caps else {})},
-                    "appArmorProfile": {"type": "Localhost", "localhostProfile": ir.name},
-                    "seccompProfile": {"type": "Localhost", "localhostProfile": f"operator/default/{ir.name}.json"},
+                    "appArmorProfile": {"type": "Localhost", "localhostProfile": obj},  # as the SPO object installs it
+                    "seccompProfile": {"type": "Localhost", "localhostProfile": f"operator/default/{obj}.json"},
                 },
             }],
         },
@@ -73,7 +84,7 @@ def objects(ir: IR) -> tuple[list[dict[str, Any]], list[Coverage]]:
     seccomp: dict[str, Any] = {
         "apiVersion": f"{SPO}/v1beta1",
         "kind": "SeccompProfile",
-        "metadata": {"name": ir.name, "namespace": "default"},
+        "metadata": {"name": obj, "namespace": "default"},
         # the CRD has no "comment": keep each entry to its fields
         "spec": {"defaultAction": oci["defaultAction"], "architectures": oci["architectures"], "syscalls": [{k: v for k, v in e.items() if k != "comment"} for e in oci["syscalls"]]},
     }
@@ -96,7 +107,7 @@ def objects(ir: IR) -> tuple[list[dict[str, Any]], list[Coverage]]:
         "network": {"allowRaw": "raw" in protocols, "allowedProtocols": {"allowTcp": "stream" in protocols, "allowUdp": "dgram" in protocols}},
         "capability": {"allowedCapabilities": [c.lower() for c in caps]},
     }
-    apparmor: dict[str, Any] = {"apiVersion": f"{SPO}/v1alpha1", "kind": "AppArmorProfile", "metadata": {"name": ir.name, "namespace": "default"}, "spec": {"abstract": abstract}}
+    apparmor: dict[str, Any] = {"apiVersion": f"{SPO}/v1alpha1", "kind": "AppArmorProfile", "metadata": {"name": obj, "namespace": "default"}, "spec": {"abstract": abstract}}
     cov += [Coverage(a, Level.NONE, "the abstract AppArmorProfile cannot log writes") for a in ir.audits]
     cov += [Coverage(p, Level.NONE, "Kubernetes securityContext cannot restrict ports (a NetworkPolicy can, by pod)") for p in ir.ports]
     return [pod, seccomp, apparmor], cov
