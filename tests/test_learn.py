@@ -292,3 +292,28 @@ def test_learn_reads_strace_files_through_the_cli(tmp_path: Path) -> None:
     assert [i.value for i in policy.get("Networking.SocketOptions")] == ["tcp_user_timeout"]
     assert [i.value for i in policy.get("Networking.Connect")] == ["tcp:443"]
     assert "/run/app/*" in [i.value for i in policy.get("Filesystem.Writable")]
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal `corral learn` draws a bar; to a pipe it stays quiet."""
+    import pty
+
+    log = tmp_path / "audit.log"
+    log.write_text(AUDIT * 2000)
+    main_fd, sub_fd = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "corral.cli", "learn", str(log)], stdout=subprocess.DEVNULL, stderr=sub_fd, text=True)
+    os.close(sub_fd)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(main_fd)
+    assert proc.returncode == 0
+    assert b"[##############################] 100% of" in seen
+    quiet = corral("learn", str(log))
+    assert "[#" not in quiet.stderr

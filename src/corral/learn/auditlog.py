@@ -16,6 +16,7 @@ recognised by a substring test, which keeps large logs fast.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -172,6 +173,17 @@ def _seccomp_key(line: bytes) -> bytes | None:
     return b"seccomp" + line[at : end if end > 0 else len(line)]
 
 
+def _progress(done: int, total: int, lines: int, distinct: int) -> None:
+    """A one-line progress bar on stderr (only when it is a terminal)."""
+    if total:
+        share = min(1.0, done / total)
+        bar = "#" * int(share * 30)
+        head = f"[{bar:<30}] {share:4.0%} of {total / 1e6:,.0f} MB"
+    else:
+        head = f"{done / 1e6:,.0f} MB"
+    print(f"\rcorral learn: {head}, {lines:,} lines, {distinct:,} distinct events", end="", file=sys.stderr, flush=True)
+
+
 def read_log_files(paths: list[str], collected: Collected, *, progress: bool = False, chunk: int = 1 << 20) -> None:
     """Like ``read_logs`` for files, fast: an event line is reduced to the
     part that identifies the event (no timestamp, serial or pid) with a few
@@ -185,11 +197,14 @@ def read_log_files(paths: list[str], collected: Collected, *, progress: bool = F
     counts: dict[bytes, int] = {}
     reader = AuditReader(collected)
     events = 0
+    total = sum(os.path.getsize(p) for p in paths if p != "-" and os.path.isfile(p))
+    done = 0
     for path in paths:
         with open(path, "rb") if path != "-" else sys.stdin.buffer as fh:
             rest = b""
             while True:
                 block = fh.read(chunk)
+                done += len(block)
                 if block:
                     block = rest + block
                     cut = block.rfind(b"\n")
@@ -226,7 +241,7 @@ def read_log_files(paths: list[str], collected: Collected, *, progress: bool = F
                     counts[key] = get(key, 0) + 1
                     events += 1
                 if progress:
-                    print(f"\rcorral learn: {collected.lines + events:,} lines, {len(counts):,} distinct events", end="", file=sys.stderr, flush=True)
+                    _progress(done, total, collected.lines + events, len(counts))
                 if not block:
                     break
     if progress:
