@@ -257,11 +257,24 @@ def test_fast_file_reader_counts_like_the_line_reader(tmp_path: Path) -> None:
     log.write_text(AUDIT * 50)
     from corral.learn.auditlog import read_log_files
 
-    slow, fast = Collected(), Collected()
+    slow, fast, halves = Collected(), Collected(), Collected()
     read_logs([(AUDIT * 50).splitlines(True)], slow)
     read_log_files([str(log)], fast, chunk=1000)  # small chunks: lines split across reads
-    assert fast.events == slow.events
-    assert (fast.lines, fast.unknown) == (slow.lines, slow.unknown) == (400, 50)
+    read_log_files([str(log)], halves, chunk=777, parallel_from=0)  # split in two, second half in a fork
+    assert fast.events == slow.events == halves.events
+    assert (fast.lines, fast.unknown) == (slow.lines, slow.unknown) == (halves.lines, halves.unknown) == (400, 50)
+
+
+def test_strace_order_survives_the_split(tmp_path: Path) -> None:
+    """Unfinished/resumed pairs may straddle the middle of the file."""
+    log = tmp_path / "big.strace"
+    log.write_text(STRACE * 40)
+    from corral.learn.auditlog import read_log_files
+
+    one, two = Collected(), Collected()
+    read_log_files([str(log)], one)
+    read_log_files([str(log)], two, chunk=500, parallel_from=0)
+    assert one.events == two.events and one.unknown == two.unknown == 0
 
 
 @pytestmark_root

@@ -16,10 +16,12 @@ recognised by a substring test, which keeps large logs fast.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import BinaryIO
 
 from .events import Capability, Collected, File, Port, Socket, Syscall
 from .strace import StraceReader
@@ -184,71 +186,169 @@ def _progress(done: int, total: int, lines: int, distinct: int) -> None:
     print(f"\rcorral learn: {head}, {lines:,} lines, {distinct:,} distinct events", end="", file=sys.stderr, flush=True)
 
 
-def read_log_files(paths: list[str], collected: Collected, *, progress: bool = False, chunk: int = 1 << 20) -> None:
+class _Tally:
+    """What one pass over a byte range found: event keys counted, lines for
+    the line reader (strace, journald JSON) in order, and the rest counted."""
+
+    def __init__(self) -> None:
+        self.counts: dict[bytes, int] = {}
+        self.events = 0
+        self.feeds: list[bytes] = []
+        self.unknown = 0
+        self.samples: list[bytes] = []
+
+    def scan(self, lines: list[bytes]) -> None:
+        counts, get = self.counts, self.counts.get
+        for line in lines:  # the hot loop: inlined, substring tests only
+            at = line.find(b'apparmor="')
+            if at >= 0:
+                key = line[at:]
+                p = key.find(b" pid=")
+                if p >= 0:
+                    q = key.find(b" ", p + 5)
+                    key = key[:p] + key[q:] if q >= 0 else key[:p]
+            elif b"type=1326" in line or b"type=SECCOMP" in line:
+                seccomp_key = _seccomp_key(line)
+                if seccomp_key is None:
+                    self._skip(line)
+                    continue
+                key = seccomp_key
+            elif b") = " in line or b"resumed>" in line or line.lstrip()[:1] == b"{" or b"<unfinished" in line or b"+++ " in line or b"--- SIG" in line:
+                self.feeds.append(line)
+                continue
+            else:
+                if line.strip():
+                    self._skip(line)
+                continue
+            counts[key] = get(key, 0) + 1
+            self.events += 1
+
+    def _skip(self, line: bytes) -> None:
+        self.unknown += 1
+        if len(self.samples) < 5:
+            self.samples.append(line)
+
+    def merge(self, other: "_Tally") -> None:
+        for key, n in other.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + n
+        self.events += other.events
+        self.feeds += other.feeds
+        self.unknown += other.unknown
+        self.samples = (self.samples + other.samples)[:5]
+
+    def dump(self) -> bytes:
+        return marshal.dumps((self.counts, self.events, self.feeds, self.unknown, self.samples))
+
+    @classmethod
+    def load(cls, data: bytes) -> "_Tally":
+        tally = cls()
+        tally.counts, tally.events, tally.feeds, tally.unknown, tally.samples = marshal.loads(data)
+        return tally
+
+
+def _scan_range(fh: "BinaryIO", start: int, end: int | None, tally: _Tally, chunk: int, on_block: "Callable[[int], None] | None" = None) -> None:
+    """Scan the lines that begin in [start, end) (end None: to the end)."""
+    fh.seek(max(0, start - 1))
+    if start > 0:
+        fh.readline()  # the line in progress at start-1 belongs to the range before
+    pos = fh.tell()
+    rest = b""
+    while end is None or pos < end:
+        want = chunk if end is None else min(chunk, end - pos)
+        block = fh.read(want)
+        if not block:
+            break
+        pos += len(block)
+        block = rest + block
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            rest = block
+            continue
+        tally.scan(block[:cut].split(b"\n"))
+        rest = block[cut + 1 :]
+        if on_block:
+            on_block(pos)
+    if rest:  # the last line began inside the range: finish it even past `end`
+        rest += fh.readline() if end is not None else b""
+        tally.scan([rest.rstrip(b"\n")])
+
+
+#: Below this size a file is read by one process: forking costs more.
+PARALLEL_FROM = 32 << 20
+
+
+def read_log_files(paths: list[str], collected: Collected, *, progress: bool = False, chunk: int = 1 << 20, parallel_from: int = PARALLEL_FROM) -> None:
     """Like ``read_logs`` for files, fast: an event line is reduced to the
     part that identifies the event (no timestamp, serial or pid) with a few
     substring searches and counted; each distinct event is parsed once at
     the end. Memory grows with distinct events, not lines; everything else
-    (strace, journald JSON, noise) goes through the line reader.
+    (strace, journald JSON, noise) goes through the line reader, in order.
+    A large file is split in two halves at line boundaries and the second
+    half is scanned by a forked process on the second core.
 
     (Whole-block regular expressions were tried and were slower: Python's
     regex engine spends more per line than three ``bytes.find`` calls.)
     """
-    counts: dict[bytes, int] = {}
-    reader = AuditReader(collected)
-    events = 0
     total = sum(os.path.getsize(p) for p in paths if p != "-" and os.path.isfile(p))
-    done = 0
+    tally = _Tally()
+    done_before = 0
     for path in paths:
-        with open(path, "rb") if path != "-" else sys.stdin.buffer as fh:
-            rest = b""
-            while True:
-                block = fh.read(chunk)
-                done += len(block)
-                if block:
-                    block = rest + block
-                    cut = block.rfind(b"\n")
-                    if cut < 0:
-                        rest = block
-                        continue
-                    lines, rest = block[:cut].split(b"\n"), block[cut + 1 :]
-                else:
-                    lines, rest = ([rest] if rest else []), b""
-                get = counts.get
-                for line in lines:  # the hot loop: inlined, substring tests only
-                    at = line.find(b'apparmor="')
-                    if at >= 0:
-                        key = line[at:]
-                        p = key.find(b" pid=")
-                        if p >= 0:
-                            q = key.find(b" ", p + 5)
-                            key = key[:p] + key[q:] if q >= 0 else key[:p]
-                    elif b"type=1326" in line or b"type=SECCOMP" in line:
-                        seccomp_key = _seccomp_key(line)
-                        if seccomp_key is None:
-                            collected.lines += 1
-                            collected.skip(line.decode("utf-8", "replace"))
-                            continue
-                        key = seccomp_key
-                    elif b") = " in line or b"resumed>" in line or line.lstrip()[:1] == b"{" or b"<unfinished" in line or b"+++ " in line or b"--- SIG" in line:
-                        reader.feed(line.decode("utf-8", "replace"))  # strace or journald JSON
-                        continue
-                    else:
-                        if line.strip():
-                            collected.lines += 1
-                            collected.skip(line.decode("utf-8", "replace"))
-                        continue
-                    counts[key] = get(key, 0) + 1
-                    events += 1
-                if progress:
-                    _progress(done, total, collected.lines + events, len(counts))
-                if not block:
-                    break
+        if path == "-":
+            _scan_range(sys.stdin.buffer, 0, None, tally, chunk)
+            continue
+        size = os.path.getsize(path)
+        show = (lambda pos, base=done_before, share=1.0: _progress(base + int(pos * share), total, 0, len(tally.counts))) if progress else None
+        with open(path, "rb") as fh:
+            if size >= parallel_from and (os.cpu_count() or 1) > 1:
+                tally.merge(_scan_in_halves(fh, size, chunk, show))
+            else:
+                _scan_range(fh, 0, None, tally, chunk, show)
+        done_before += size
     if progress:
+        _progress(total, total, tally.events + tally.unknown, len(tally.counts))
         print(file=sys.stderr)
-    for key, count in counts.items():
+    reader = AuditReader(collected)
+    for line in tally.feeds:
+        reader.feed(line.decode("utf-8", "replace"))
+    collected.lines += tally.unknown
+    collected.unknown += tally.unknown
+    collected.samples = (collected.samples + [s.decode("utf-8", "replace")[:200] for s in tally.samples])[:5]
+    for key, count in tally.counts.items():
         text = key.decode("utf-8", "replace")
         reader.weight = count
         reader.feed("type=SECCOMP " + text[len("seccomp") :] if text.startswith("seccomp") else text)
     reader.weight = 1
-    collected.lines += events - len(counts)
+    collected.lines += tally.events - len(tally.counts)
+
+
+def _scan_in_halves(fh: "BinaryIO", size: int, chunk: int, show: "Callable[[int], None] | None") -> _Tally:
+    mid = size // 2
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the second half, on the other core
+        code = 0
+        try:
+            os.close(read_end)
+            theirs = _Tally()
+            with open(fh.name, "rb") as own:
+                _scan_range(own, mid, None, theirs, chunk)
+            data = theirs.dump()
+            with os.fdopen(write_end, "wb") as out:
+                out.write(data)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    mine = _Tally()
+    _scan_range(fh, 0, mid, mine, chunk, (lambda pos: show(pos * 2)) if show else None)
+    with os.fdopen(read_end, "rb") as inp:
+        data = inp.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not data:
+        mine_rest = _Tally()
+        _scan_range(fh, mid, None, mine_rest, chunk)  # the helper failed: do its half here
+        mine.merge(mine_rest)
+        return mine
+    mine.merge(_Tally.load(data))
+    return mine
