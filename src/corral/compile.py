@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .backends import BACKENDS, Coverage, Level, Output
 from .errors import UnenforcedError
-from .ir import IR, Rule
+from .ir import IR, AuditRule, CapabilityRule, FileRule, PortRule, Rule, SocketOptionRule, SocketRule
 
 _KIND_NAMES = {
     "FileRule": "files",
@@ -37,19 +37,20 @@ class RuleCoverage:
 
     def describe(self) -> str:
         r = self.rule
-        name = type(r).__name__
-        if name == "FileRule":
-            return f"{'deny ' if r.deny else ''}{r.path}"  # type: ignore[union-attr]
-        if name == "AuditRule":
-            return f"log writes to {r.path}"  # type: ignore[union-attr]
-        if name == "SocketRule":
-            return f"socket {r.family} {r.type}"  # type: ignore[union-attr]
-        if name == "PortRule":
-            peer = f"{r.address} " if r.address else ""  # type: ignore[union-attr]
-            return f"{r.protocol} {r.direction} {peer}{r.port or '*'}"  # type: ignore[union-attr]
-        if name == "CapabilityRule":
-            return f"{'deny ' if r.deny else ''}capability {r.name}"  # type: ignore[union-attr]
-        return f"{_KIND_NAMES[name][:-1]} {r.name}"  # type: ignore[union-attr]
+        if isinstance(r, FileRule):
+            return f"{'deny ' if r.deny else ''}{r.path}"
+        if isinstance(r, AuditRule):
+            return f"log writes to {r.path}"
+        if isinstance(r, SocketRule):
+            return f"socket {r.family} {r.type}"
+        if isinstance(r, PortRule):
+            peer = f"{r.address} " if r.address else ""
+            return f"{r.protocol} {r.direction} {peer}{r.port or '*'}"
+        if isinstance(r, CapabilityRule):
+            return f"{'deny ' if r.deny else ''}capability {r.name}"
+        if isinstance(r, SocketOptionRule):
+            return f"socket option {r.name}"
+        return f"system call {r.name}"
 
 
 @dataclass
