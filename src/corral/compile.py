@@ -119,12 +119,17 @@ def _unenforced_message(result: CompileResult) -> str:
     return "\n".join(lines)
 
 
-def coverage_of(ir: IR, targets: list[str]) -> list[RuleCoverage]:
+def coverage_of(ir: IR, targets: list[str], built: dict[str, Output] | None = None) -> list[RuleCoverage]:
+    """Every rule with how each backend covers it, split into the selected
+    targets and the others. Artifacts built on the way land in ``built``."""
     table: dict[tuple[str, Rule], RuleCoverage] = {}
     for rule in ir.rules():
         table[(type(rule).__name__, rule)] = RuleCoverage(rule)
     for name, target in BACKENDS.items():
-        for cov in target.coverage(ir):
+        coverage, output = target.coverage(ir)
+        if output is not None and built is not None:
+            built[name] = output
+        for cov in coverage:
             rc = table[(type(cov.rule).__name__, cov.rule)]
             (rc.selected if name in targets else rc.others)[name] = cov
     return list(table.values())
@@ -132,10 +137,11 @@ def coverage_of(ir: IR, targets: list[str]) -> list[RuleCoverage]:
 
 def compile_ir(ir: IR, targets: list[str], *, allow_unenforced: bool = False) -> CompileResult:
     """Emit every selected target; fail if a rule is left unenforced."""
-    rules = coverage_of(ir, targets)
+    built: dict[str, Output] = {}
+    rules = coverage_of(ir, targets, built)
     result = CompileResult(ir, targets, {}, rules)
     if result.unenforced and not allow_unenforced:
         raise UnenforcedError(_unenforced_message(result))
     for name in targets:
-        result.outputs[name] = BACKENDS[name].emit(ir)
+        result.outputs[name] = built.get(name) or BACKENDS[name].emit(ir)
     return result

@@ -16,7 +16,7 @@ from typing import cast
 
 from ..policy import catalog
 from .lint.rules._paths import SHARED_TMP, covers, touches
-from .view import View
+from .view import ENFORCERS, View
 
 #: (system call, points unfiltered, points with argument filters, why)
 RISKY_CALLS = (
@@ -153,23 +153,19 @@ def summary(view: View) -> dict[str, object]:
         "exposure": {"score": round(e.score, 1), "reasons": [{"points": p, "why": w} for p, w in sorted(e.reasons, reverse=True)]},
     }
     if view.kind == "corral":
-        out["enforcement"] = _enforcement(view.source)
+        out["enforcement"] = _enforcement(view)
     return out
 
 
-def _enforcement(path: str) -> dict[str, str]:
-    from ..backends import Level
-    from ..compile import coverage_of
-    from ..lower import lower
-    from ..policy import load_policy
-
-    ir = lower(load_policy(path))
+def _enforcement(view: View) -> dict[str, str]:
+    """Per mechanism, how many rules of each kind it enforces (from the
+    coverage the view computed once)."""
     rows: dict[str, str] = {}
-    for target in ("apparmor", "seccomp", "landlock", "capabilities"):
+    for target in ENFORCERS:
         counts: dict[str, int] = {}
-        for rc in coverage_of(ir, [target]):
-            kind = type(rc.rule).__name__.removesuffix("Rule").lower()
-            if rc.best > Level.NONE:
+        for rc in view.coverage:
+            if rc.selected[target].level:
+                kind = type(rc.rule).__name__.removesuffix("Rule").lower()
                 counts[kind] = counts.get(kind, 0) + 1
         rows[target] = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing"
     return rows

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import Span
 from ..ir import SIGNAL_CALLS
 from .aaparse import AAFile, AAProfile, parse_profile
 
 _PERM_LETTERS = "rwalkmx"
+#: The mechanisms `explain` reports on, and whose coverage a corral view keeps.
+ENFORCERS = ("apparmor", "seccomp", "landlock", "capabilities")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class View:
     ports: list[tuple[str, int, Span]] = field(default_factory=list)
     socket_options: list[tuple[str, Span]] = field(default_factory=list)
     unenforceable: list[tuple[str, Span, str]] = field(default_factory=list)
+    #: corral: how AppArmor, seccomp, Landlock and capabilities cover each rule
+    coverage: list[Any] = field(default_factory=list)
     inbound: list[tuple[str, Span]] = field(default_factory=list)
     span: Span = field(default_factory=lambda: Span(""))
 
@@ -147,9 +152,11 @@ def from_corral(path: str) -> View:
     for call in ("bind", "listen", "accept", "accept4"):
         if call in view.syscalls and any(s.family in ("inet", "inet6") and s.type in ("stream", "dgram") for s in ir.sockets):
             view.inbound.append((f"system call {call} is allowed (origin: {next(r.origin for r in ir.syscalls if r.name == call)})", view.syscalls[call]))
-    for rc in coverage_of(ir, ["apparmor"]):
-        if rc.best == 0:
-            view.unenforceable.append((rc.describe(), rc.rule.span, rc.others and ", ".join(t for t, c in rc.others.items() if c.level) or ""))
+    view.coverage = coverage_of(ir, list(ENFORCERS))
+    for rc in view.coverage:
+        if rc.selected["apparmor"].level == 0:
+            others = {**rc.others, **{t: c for t, c in rc.selected.items() if t != "apparmor"}}
+            view.unenforceable.append((rc.describe(), rc.rule.span, ", ".join(t for t, c in others.items() if c.level)))
     return view
 
 

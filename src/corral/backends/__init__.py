@@ -57,12 +57,15 @@ class Target:
         module = importlib.import_module(f"{__name__}.{self.module}")
         return getattr(module, self.function)(ir)  # type: ignore[no-any-return]
 
-    def coverage(self, ir: IR) -> tuple[Coverage, ...]:
-        """The coverage alone, without building the artifact where that is costly."""
+    def coverage(self, ir: IR) -> tuple[tuple[Coverage, ...], Output | None]:
+        """The coverage, and the artifact when computing it meant building it
+        (so a caller that needs the artifact too does not build it twice).
+        A module with a ``coverage`` function answers without building."""
         module = importlib.import_module(f"{__name__}.{self.module}")
         if hasattr(module, "coverage"):
-            return module.coverage(ir)  # type: ignore[no-any-return]
-        return self.emit(ir).coverage
+            return module.coverage(ir), None
+        out = self.emit(ir)
+        return out.coverage, out
 
 
 BACKENDS: dict[str, Target] = {

@@ -64,10 +64,11 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
     if "ioctl" in unconditional:
         requirements.append((5, "restricting ioctl on devices (ioctl_dev right)"))
 
-    deny_nodes, deny_patterns, deny_unsupported = _split_denies(ir, coverage_of(ir, ["landlock"]))
+    coverage = coverage_of(ir, ["seccomp", "landlock", "capabilities"])
+    deny_nodes, deny_patterns, deny_unsupported = _split_denies(coverage)
     exec_rules = [f.path for f in ir.files if not f.deny and Access.EXEC in f.access]
     caps = catalog.capabilities()
-    gaps = [rc for rc in coverage_of(ir, ["seccomp", "landlock", "capabilities"]) if rc.best == 0]
+    gaps = [rc for rc in coverage if rc.best == 0]
 
     plan: Plan = {
         "version": PLAN_VERSION,
@@ -102,7 +103,7 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
     return plan
 
 
-def _split_denies(ir: "Any", landlock_cov: "list[Any]") -> tuple[list[str], list[tuple[str, str]], list[str]]:
+def _split_denies(coverage: "list[Any]") -> tuple[list[str], list[tuple[str, str]], list[str]]:
     """Deny rules Landlock cannot express by default-deny (they lie inside an
     allowed directory), in the forms ``apply`` can split grants around:
     whole nodes (DIR/**, a literal path) and one-directory patterns (DIR/*.key)."""
@@ -111,9 +112,9 @@ def _split_denies(ir: "Any", landlock_cov: "list[Any]") -> tuple[list[str], list
     nodes: list[str] = []
     patterns: list[tuple[str, str]] = []
     unsupported: list[str] = []
-    for rc in landlock_cov:
+    for rc in coverage:
         rule = rc.rule
-        if type(rule).__name__ != "FileRule" or not rule.deny or rc.best:
+        if type(rule).__name__ != "FileRule" or not rule.deny or rc.selected["landlock"].level:
             continue
         for alt in globs.expand(rule.path):
             literal = alt.replace("\\", "")
