@@ -17,16 +17,13 @@ from typing import Any
 
 from ..ir import ANY_PORT, IR, SIGNAL_CALLS, Access, FileRule
 from ..policy import globs
+from ..landlock_rights import FS_BITS, NET_BITS, SCOPE_BITS
 from . import Coverage, Level, Output
 
-#: Filesystem rights by Landlock ABI version that introduced them.
-FS_RIGHTS = {
-    "execute": 1, "write_file": 1, "read_file": 1, "read_dir": 1, "remove_dir": 1,
-    "remove_file": 1, "make_char": 1, "make_dir": 1, "make_reg": 1, "make_sock": 1,
-    "make_fifo": 1, "make_block": 1, "make_sym": 1, "refer": 2, "truncate": 3, "ioctl_dev": 5,
-}  # fmt: skip
-NET_RIGHTS = {"bind_tcp": 4, "connect_tcp": 4}
-SCOPES = {"abstract_unix_socket": 6, "signal": 6}
+#: Rights by the Landlock ABI version that introduced them (from the one table).
+FS_RIGHTS = {name: abi for name, (_, abi) in FS_BITS.items()}
+NET_RIGHTS = {name: abi for name, (_, abi) in NET_BITS.items()}
+SCOPES = {name: abi for name, (_, abi) in SCOPE_BITS.items()}
 
 _ACCESS_RIGHTS = {
     Access.READ: ("read_file", "read_dir"),

@@ -12,6 +12,8 @@ from __future__ import annotations
 import ctypes
 import os
 
+from ..landlock_rights import FILE_RIGHTS, FS_BITS, NET_BITS, SCOPE_BITS  # noqa: F401 - apply reads them here
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 _libc.prctl.restype = ctypes.c_int
@@ -24,20 +26,6 @@ NR_LANDLOCK_CREATE_RULESET, NR_LANDLOCK_ADD_RULE, NR_LANDLOCK_RESTRICT_SELF = 44
 
 LANDLOCK_CREATE_RULESET_VERSION = 1 << 0
 LANDLOCK_RULE_PATH_BENEATH, LANDLOCK_RULE_NET_PORT = 1, 2
-
-#: Landlock filesystem rights: bit and the ABI that introduced it.
-FS_BITS = {
-    "execute": (1 << 0, 1), "write_file": (1 << 1, 1), "read_file": (1 << 2, 1),
-    "read_dir": (1 << 3, 1), "remove_dir": (1 << 4, 1), "remove_file": (1 << 5, 1),
-    "make_char": (1 << 6, 1), "make_dir": (1 << 7, 1), "make_reg": (1 << 8, 1),
-    "make_sock": (1 << 9, 1), "make_fifo": (1 << 10, 1), "make_block": (1 << 11, 1),
-    "make_sym": (1 << 12, 1), "refer": (1 << 13, 2), "truncate": (1 << 14, 3),
-    "ioctl_dev": (1 << 15, 5),
-}  # fmt: skip
-NET_BITS = {"bind_tcp": (1 << 0, 4), "connect_tcp": (1 << 1, 4)}
-SCOPE_BITS = {"abstract_unix_socket": (1 << 0, 6), "signal": (1 << 1, 6)}
-#: Rights a rule on a file (not a directory) may carry.
-FILE_RIGHTS = ("execute", "write_file", "read_file", "truncate", "ioctl_dev")
 
 PR_GET_SECCOMP, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 21, 38, 39
 PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_CAP_AMBIENT = 23, 24, 47
