@@ -137,16 +137,15 @@ class BuiltFilter:
         self.ctx.load()
 
 
-def build(rules: "tuple[SyscallRule, ...]", arch: str | None = None, *, log_denied: bool = False, notify: bool = False) -> BuiltFilter:
+def build(rules: "tuple[SyscallRule, ...]", arch: str | None = None, *, notify: bool = False) -> BuiltFilter:
     """Build a filter: default EPERM, one rule per allowed alternative.
 
-    ``log_denied`` makes the default action LOG (the kernel's audit log);
-    ``notify`` makes it USER_NOTIF, for a supervisor that records and allows
-    each call (learning mode).
+    ``notify`` makes the default USER_NOTIF, for a supervisor that records
+    and allows each call (learning mode).
     """
     lib = _lib()
     arch = arch or native_arch()
-    default = lib.NOTIFY if notify else lib.LOG if log_denied else lib.ERRNO(errno_mod.EPERM)
+    default = lib.NOTIFY if notify else lib.ERRNO(errno_mod.EPERM)
     ctx = lib.SyscallFilter(default)
     if arch != native_arch():
         ctx.add_arch(getattr(lib.Arch, _PY_ARCH[arch]))
@@ -163,8 +162,6 @@ def build(rules: "tuple[SyscallRule, ...]", arch: str | None = None, *, log_deni
         if nr == -1:
             continue
         action = lib.ALLOW if rule.errno is None else lib.ERRNO(rule.errno)
-        if rule.errno is not None and log_denied:
-            action = lib.LOG
         if not rule.alternatives:
             ctx.add_rule(action, nr)
             continue

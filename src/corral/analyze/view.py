@@ -114,10 +114,11 @@ def from_apparmor(result: AAFile, profile: AAProfile) -> View:
 
 def from_corral(path: str) -> View:
     """The view of a corral policy, as its compiled backends grant it."""
+    from ..backends.apparmor import perms as apparmor_perms
     from ..compile import coverage_of
     from ..ir import Access
     from ..lower import lower
-    from ..policy import load_policy
+    from ..policy import globs, load_policy
 
     policy = load_policy(path)
     ir = lower(policy)
@@ -127,11 +128,8 @@ def from_corral(path: str) -> View:
         if "#" in line:
             at = line.index("#")
             view.comments.append((line[at + 1 :].strip(), Span(path, lineno, at + 1, len(line) - at)))
-    letters = {Access.READ: "r", Access.WRITE: "w", Access.LOCK: "k", Access.MAP_EXEC: "m", Access.EXEC: "x", Access.LINK: "l"}
     for f in ir.files:
-        perms = "rwlkmx" if f.deny else "".join(v for k, v in letters.items() if k in f.access)
-        from ..policy import globs
-
+        perms = "rwlkmx" if f.deny else _perm_letters(apparmor_perms(f.access))  # as the AppArmor backend writes them
         view.files.append(FileGrant(f.path, globs.expand(f.path), perms, f.span, f.deny, exec_mode="ix" if Access.EXEC in f.access else ""))
     for a in ir.audits:
         view.files.append(FileGrant(a.path, (a.path,), "w", a.span, audit=True))

@@ -89,7 +89,7 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         "requirements": requirements,
         "caps": sorted(caps[c.name]["number"] for c in ir.capabilities if not c.deny),
         "cap_names": [c.name for c in ir.capabilities if not c.deny],
-        "bpf": _seccomp.build(ir.syscalls, log_denied=False).export_bpf(),
+        "bpf": _seccomp.build(ir.syscalls).export_bpf(),
         "syscall_count": len(ir.syscalls),
         "filtered_count": sum(1 for r in ir.syscalls if r.alternatives),
         "unenforced": [
