@@ -66,6 +66,14 @@ def _calls(view: View) -> dict[str, bool]:
 def diff(old: View, new: View) -> Delta:
     d = Delta()
 
+    def both_ways(kind: str, before: set[str], after: set[str], *, widening: bool = True) -> None:
+        """Items only in NEW are added (widening unless told otherwise), only in OLD removed."""
+        if widening:
+            for item in sorted(after - before):
+                put(d.added, kind, item)
+        for item in sorted(before - after):
+            put(d.removed, kind, item)
+
     def put(side: dict[str, list[str]], kind: str, item: str) -> None:
         side.setdefault(kind, [])
         if item not in side[kind]:
@@ -91,10 +99,7 @@ def diff(old: View, new: View) -> Delta:
     def caps(v: View) -> set[str]:
         return {c.name for c in v.caps if not c.deny}
 
-    for c in sorted(caps(new) - caps(old)):
-        put(d.added, "capabilities", c)
-    for c in sorted(caps(old) - caps(new)):
-        put(d.removed, "capabilities", c)
+    both_ways("capabilities", caps(old), caps(new))
 
     def nets(v: View) -> set[str]:
         return {f"{n.family or 'any'} {n.type or 'any'}" for n in v.nets if not n.deny}
@@ -121,14 +126,10 @@ def diff(old: View, new: View) -> Delta:
         elif name in new_calls and filtered is False and new_calls[name] is True:
             put(d.removed, "system calls", f"{name}: argument filter added")
 
-    old_any_option = "setsockopt" in old.syscalls and "setsockopt" not in old.filtered
-    for kind, get in (("socket options", lambda v: {o for o, _ in v.socket_options}), ("ports", lambda v: {f"tcp {dr} {p or '*'}" for dr, p, _ in v.ports})):
-        if old.kind == new.kind == "corral":
-            for item in sorted(get(new) - get(old)):
-                if not (kind == "socket options" and old_any_option):  # OLD set any option already
-                    put(d.added, kind, item)
-            for item in sorted(get(old) - get(new)):
-                put(d.removed, kind, item)
+    if old.kind == new.kind == "corral":
+        old_any_option = "setsockopt" in old.syscalls and "setsockopt" not in old.filtered  # OLD set any option already
+        both_ways("socket options", {o for o, _ in old.socket_options}, {o for o, _ in new.socket_options}, widening=not old_any_option)
+        both_ways("ports", {f"tcp {dr} {p or '*'}" for dr, p, _ in old.ports}, {f"tcp {dr} {p or '*'}" for dr, p, _ in new.ports})
 
     if old.kind == "corral" and new.kind == "apparmor":
         if old.ports:
@@ -139,8 +140,5 @@ def diff(old: View, new: View) -> Delta:
     def others(v: View) -> set[str]:
         return {o.kind for o in v.others if not o.deny}
 
-    for o in sorted(others(new) - others(old)):
-        put(d.added, "other", o)
-    for o in sorted(others(old) - others(new)):
-        put(d.removed, "other", o)
+    both_ways("other", others(old), others(new))
     return d
