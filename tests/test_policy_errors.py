@@ -224,3 +224,9 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as info:
         load_policy(tmp_path / "none.toml")
     assert str(info.value).endswith("none.toml: error[E000]: cannot read policy: No such file or directory\n  = hint: check the path")
+
+
+def test_missing_comma_on_one_line_names_the_item_before(tmp_path: Path) -> None:
+    assert error_of(tmp_path, '[Networking]\nConnect = ["tcp:443" "tcp:80"]\n').splitlines()[-1] == (
+        '  = hint: is a \',\' missing after "tcp:443" on line 2? Every array item but the last needs one'
+    )

@@ -44,16 +44,20 @@ def _toml_error(file: str, text: str, exc: tomllib.TOMLDecodeError) -> PolicyErr
     message, line, col = (m["msg"], int(m["line"]), int(m["col"])) if m else (str(exc), 0, 0)
     hint = next((h for k, h in _TOML_HINTS.items() if message.startswith(k)), "see https://toml.io for the syntax")
     if message.startswith("Unclosed array") and line:
-        previous = _previous_value(text, line)
+        previous = _previous_value(text, line, col)
         if previous:
             hint = f"is a ',' missing after {previous[1]} on line {previous[0]}? Every array item but the last needs one"
     diag = Diagnostic(Span(file, line, col), "E001", f"invalid TOML: {message}", hint)
     return PolicyError([diag], {file: text})
 
 
-def _previous_value(text: str, line: int) -> tuple[int, str] | None:
-    """The last value written before ``line`` (skipping blanks and comments)."""
+def _previous_value(text: str, line: int, col: int) -> tuple[int, str] | None:
+    """The last value written before ``line``:``col`` (skipping blanks and comments)."""
     lines = text.splitlines()
+    if 0 < line <= len(lines):  # on the same line, before the error: the item just written
+        m = re.search(r'("(?:[^"\\]|\\.)*"|\'[^\']*\'|[^\s\[=,]+)\s*$', lines[line - 1][: col - 1])
+        if m:
+            return line, m.group(1)
     for number in range(line - 1, 0, -1):
         content = lines[number - 1]
         if '"' not in content and "'" not in content:
