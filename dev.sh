@@ -21,6 +21,8 @@ setup() {
     command -v systemd-analyze >/dev/null || need+=(systemd)
     command -v ip >/dev/null || need+=(iproute2)
     command -v git >/dev/null || need+=(git)
+    command -v gcc >/dev/null || need+=(gcc)
+    [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
     command -v setpriv >/dev/null || need+=(util-linux)
     ldconfig -p 2>/dev/null | grep -q 'libseccomp.so.2 ' || need+=(libseccomp2)
     command -v python3 >/dev/null || need+=(python3)
