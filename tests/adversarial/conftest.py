@@ -4,11 +4,12 @@ Every tests/adversarial/*.c is compiled once per session with ``gcc -static``
 (a static binary needs no loader or libc from the policy, so a probe measures
 the policy and nothing else). A probe takes one attack per invocation:
 ``PROBE ATTACK [ARGS...]`` and prints the kernel's answer on stdout, one
-token: ``ok`` or ``errno=NAME`` (or ``signal=N`` when the kernel kills it).
+token: ``ok`` or ``errno=NAME`` (``signal=N`` is recorded when the kernel
+kills it).
 
 The ``confined`` fixture runs a probe under ``corral run POLICY`` as root
-and, with the ``as_user`` parameter, as the unprivileged user ``nobody``
-with no capabilities at all: every attack must fail for both.
+and, with ``user="nobody"``, as the unprivileged user with no capabilities
+at all: every attack must fail for both. Shared types live in harness.py.
 """
 
 from __future__ import annotations
@@ -18,30 +19,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
-USERS = ("root", "nobody")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one confined attack produced."""
-
-    returncode: int
-    answer: str  # the probe's last stdout token: "ok", "errno=EACCES", ...
-    stdout: str
-    stderr: str
-
-    @property
-    def succeeded(self) -> bool:
-        return self.answer == "ok"
+from .harness import HERE, Confined, Outcome, as_user
 
 
 def _open_dir() -> Path:
@@ -79,35 +62,16 @@ def arena() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _as(user: str) -> list[str]:
-    if user == "root":
-        return []
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("switching to nobody needs root and setpriv")
-    return NOBODY
-
-
-Confined = Callable[..., Outcome]
-
-
 @pytest.fixture
 def confined(probes: dict[str, Path]) -> Iterator[Confined]:
     """``confined(policy, probe, attack, *args, user="root", run_args=())``:
     run ``PROBE ATTACK ARGS`` under ``corral run POLICY`` as ``user``."""
 
     def run(policy: str | Path, probe: str, attack: str, *args: str, user: str = "root", run_args: Sequence[str] = (), env: dict[str, str] | None = None, timeout: float = 60) -> Outcome:
-        cmd = [*_as(user), sys.executable, "-I", "-m", "corral.cli", "run", "-q", *run_args, str(policy), "--", str(probes[probe]), attack, *args]
+        cmd = [*as_user(user), sys.executable, "-I", "-m", "corral.cli", "run", "-q", *run_args, str(policy), "--", str(probes[probe]), attack, *args]
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd="/", timeout=timeout, stdin=subprocess.DEVNULL)
         tokens = proc.stdout.split()
         answer = tokens[-1] if tokens else (f"signal={-proc.returncode}" if proc.returncode < 0 else f"exit={proc.returncode}")
         return Outcome(proc.returncode, answer, proc.stdout, proc.stderr)
 
     yield run
-
-
-def policy_file(arena: Path, text: str, name: str = "attack.toml") -> Path:
-    """Write a policy where nobody can read it too (the run as nobody loads it)."""
-    path = arena / name
-    path.write_text(text)
-    path.chmod(0o644)
-    return path

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import USERS, Confined, policy_file
+from .harness import USERS, Confined, policy_file
 
 POLICY = """
 Name = "sanity"

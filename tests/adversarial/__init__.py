@@ -1,0 +1,1 @@
+"""The attacker's side of the suite (see conftest.py)."""
