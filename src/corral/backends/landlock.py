@@ -1,4 +1,13 @@
-"""Landlock backend: a ruleset document (the shape of landlockconfig's JSON).
+"""Landlock backend: a ruleset in landlockconfig's JSON format.
+
+The artifact conforms to landlock-lsm/landlockconfig's JSON schema (its
+``schema/landlockconfig.json``): ``abi`` is the integer ABI the rights were
+written for, no list is empty (an empty one is left out), a path's ``$`` is
+written ``$$`` (landlockconfig expands ``${name}`` variables), and a rule on
+a file carries only the rights the kernel accepts on a file (directory
+rights there make ``landlock_add_rule`` fail with EINVAL). So any
+landlockconfig consumer can apply it. ``to_document`` keeps the plain form
+``corral run``'s plan is built from.
 
 Landlock grants access beneath a directory or to one file, and nothing
 else: everything a ruleset handles and no rule grants is denied. So an
@@ -13,11 +22,12 @@ applies it with what the running kernel's ABI supports.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from ..ir import ANY_PORT, IR, SIGNAL_CALLS, Access, FileRule
 from ..policy import globs
-from ..landlock_rights import FS_BITS, NET_BITS, SCOPE_BITS
+from ..landlock_rights import FILE_RIGHTS, FS_BITS, NET_BITS, SCOPE_BITS
 from . import Coverage, Level, Output
 
 #: Rights by the Landlock ABI version that introduced them (from the one table).
@@ -113,7 +123,6 @@ def to_document(ir: IR) -> tuple[dict[str, Any], list[Coverage]]:
             for right, values in sorted(ports.items())
             if values and right in handled_net
         ],
-        "abi": {"fs": FS_RIGHTS, "net": NET_RIGHTS, "scoped": SCOPES},
     }
     for p in ir.ports:
         if p.protocol != "tcp":
@@ -130,9 +139,55 @@ def to_document(ir: IR) -> tuple[dict[str, Any], list[Coverage]]:
     return doc, cov
 
 
+def is_directory(path: str) -> bool | None:
+    """Whether a rule's path is a directory on this host (None: missing).
+    The rule is applied to what the path names, so a symlink is followed."""
+    try:
+        return os.path.isdir(path) if os.path.lexists(path) else None
+    except OSError:
+        return None
+
+
+def rights_for(path: str, allowed: list[str]) -> list[str]:
+    """The rights of ``allowed`` the kernel accepts on ``path``: all of them
+    on a directory, the file rights on anything else. A path missing on this
+    host gets the file rights too: narrower if it turns out to be a
+    directory elsewhere, never an EINVAL."""
+    if is_directory(path):
+        return list(allowed)
+    return [r for r in allowed if r in FILE_RIGHTS]
+
+
+def _template(path: str) -> str:
+    """A path as a landlockconfig template string: ``$`` doubled, so no
+    ``${name}`` in a path is read as a variable."""
+    return path.replace("$", "$$")
+
+
+def landlockconfig(doc: dict[str, Any]) -> dict[str, Any]:
+    """``to_document``'s form as landlockconfig's JSON: integer ``abi``, no
+    empty list, per-inode-type rights, rules with equal rights merged."""
+    ruleset = {k: v for k, v in doc["ruleset"][0].items() if v}
+    by_rights: dict[tuple[str, ...], list[str]] = {}
+    for grant in doc["pathBeneath"]:
+        for parent in grant["parent"]:
+            allowed = rights_for(parent, grant["allowedAccess"])
+            if allowed:
+                by_rights.setdefault(tuple(allowed), []).append(_template(parent))
+    used = [FS_RIGHTS[r] for r in ruleset.get("handledAccessFs", [])]
+    used += [NET_RIGHTS[r] for r in ruleset.get("handledAccessNet", [])]
+    used += [SCOPES[s] for s in ruleset.get("scoped", [])]
+    out: dict[str, Any] = {"abi": max(used, default=1), "ruleset": [ruleset]}
+    if by_rights:
+        out["pathBeneath"] = [{"allowedAccess": list(r), "parent": sorted(p)} for r, p in sorted(by_rights.items(), key=lambda kv: sorted(kv[1]))]
+    if doc["netPort"]:
+        out["netPort"] = doc["netPort"]
+    return out
+
+
 def emit(ir: IR) -> Output:
     doc, cov = to_document(ir)
-    return Output((json.dumps(doc, indent=2) + "\n").encode(), tuple(cov))
+    return Output((json.dumps(landlockconfig(doc), indent=2) + "\n").encode(), tuple(cov))
 
 
-__all__ = ["FS_RIGHTS", "NET_RIGHTS", "SCOPES", "beneath", "emit", "rights", "to_document"]
+__all__ = ["FS_RIGHTS", "NET_RIGHTS", "SCOPES", "beneath", "emit", "is_directory", "landlockconfig", "rights", "rights_for", "to_document"]
