@@ -25,7 +25,7 @@ setup() {
     [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
     command -v setpriv >/dev/null || need+=(util-linux)
     # the consumers the artifacts are tested with (tests/test_consumer_*.py)
-    [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || need+=(busybox-static)
+    dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
     ldconfig -p 2>/dev/null | grep -q 'libseccomp.so.2 ' || need+=(libseccomp2)
     command -v python3 >/dev/null || need+=(python3)
     python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
