@@ -82,15 +82,24 @@ def check(plan: "dict[str, Any]", *, best_effort: bool) -> Report:
 
 def landlock_rules(plan: "dict[str, Any]", report: Report) -> list[tuple[str, list[str]]]:
     """The (path, rights) rules to add, with grants split around denies."""
-    nodes: list[str] = plan["deny_nodes"]
+    from .plan import cache_dir
+
+    nodes: list[str] = list(plan["deny_nodes"])
+    why = dict.fromkeys(nodes, "denied")
+    cache = cache_dir()
+    if cache is not None:  # no sandbox may rewrite a plan a later run applies
+        cache = os.path.realpath(cache)
+        nodes.append(cache)
+        why[cache] = "corral's plan cache, denied in every sandbox"
     patterns = [(d, re.compile(rx)) for d, rx in plan["deny_patterns"]]
     out: list[tuple[str, list[str]]] = []
     budget = [MAX_SPLIT_ENTRIES]
 
     def grant(path: str, rights: list[str]) -> None:
-        if path in nodes:
-            report.skipped.append(f"{path}: denied")
-            return
+        for node in nodes:
+            if path == node or path.startswith(node.rstrip("/") + "/"):
+                report.skipped.append(f"{path}: {why[node]}")
+                return
         below = path.rstrip("/") + "/"
         if not any(n.startswith(below) for n in nodes) and not any(d == path or d.startswith(below) for d, _ in patterns):
             out.append((path, rights))

@@ -4,8 +4,14 @@ The plan is plain data (str, int, bytes, lists, dicts) so it can be cached
 with ``marshal`` and applied by ``sandbox.apply`` without importing the
 policy loader, the backends or libseccomp: the BPF inside was built by
 libseccomp when the plan was made. A cached plan is used only while every
-file it was made from is unchanged, it belongs to the caller and nobody
-else can write it.
+file it was made from is unchanged (the policy files byte for byte: `cp -p`
+keeps size and mtime; corral's own files by inode and ctime, which no copy
+preserves), it belongs to the caller and nobody else can write it.
+
+No sandbox can write the cache: ``apply`` denies the cache directory in
+every plan it applies (``cache_dir``), whatever the policy grants, and the
+cache is not used at all on a kernel without Landlock, where nothing could
+keep a confined program of the same user away from it.
 """
 
 from __future__ import annotations
@@ -18,18 +24,29 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # no typing or pathlib on the start-up path
     from typing import Any
 
-PLAN_VERSION = 4
+PLAN_VERSION = 5
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 Plan = dict
 
 
-def _stamp(paths: list[str]) -> list[tuple[str, int, int]]:
+def _contents(paths: list[str]) -> list[tuple[str, bytes]]:
+    """The policy files a plan was made from, byte for byte."""
+    out = []
+    for p in paths:
+        with open(p, "rb") as fh:
+            out.append((os.path.abspath(p), fh.read()))
+    return out
+
+
+def _stamp(paths: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """corral's own files by identity: a replaced or rewritten file gets a
+    new inode or ctime even when its size and mtime are kept."""
     out = []
     for p in paths:
         p = os.path.abspath(p)
         st = os.stat(p)
-        out.append((p, st.st_mtime_ns, st.st_size))
+        out.append((p, st.st_ino, st.st_ctime_ns, st.st_mtime_ns, st.st_size))
     return out
 
 
@@ -75,7 +92,8 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         "python": sys.version,
         "name": ir.name,
         "source": ir.source,
-        "sources": _stamp(source_files + _package_files()),
+        "sources": _contents(source_files),
+        "package": _stamp(_package_files()),
         "handled_fs": ruleset["handledAccessFs"],
         "handled_net": ruleset["handledAccessNet"],
         "scoped": ruleset["scoped"],
@@ -130,12 +148,20 @@ def _split_denies(coverage: "list[Any]") -> tuple[list[str], list[tuple[str, str
     return sorted(set(nodes)), sorted(set(patterns)), sorted(set(unsupported))
 
 
-def _cache_file(policy: str) -> str | None:
+def cache_dir() -> str | None:
+    """corral's cache directory for this user (denied in every sandbox)."""
     base = os.environ.get("XDG_CACHE_HOME") or (os.path.join(os.environ["HOME"], ".cache") if os.environ.get("HOME") else "")
-    if not base:
+    if not base or not base.startswith("/"):
+        return None
+    return os.path.join(base, "corral")
+
+
+def _cache_file(policy: str) -> str | None:
+    base = cache_dir()
+    if base is None:
         return None
     key = os.path.abspath(policy).replace("%", "%25").replace("/", "%2F")
-    return os.path.join(base, "corral", "plans", f"{key}.plan")
+    return os.path.join(base, "plans", f"{key}.plan")
 
 
 def load_cached(policy: str, *, log_mode: bool = False) -> Plan | None:
@@ -155,9 +181,13 @@ def load_cached(policy: str, *, log_mode: bool = False) -> Plan | None:
             return None
         if plan.get("given") != [os.getcwd(), policy]:
             return None  # messages cite the path as typed: rebuild for another spelling
-        for name, mtime, size in plan["sources"]:
+        for name, content in plan["sources"]:
+            with open(name, "rb") as src:
+                if src.read() != content:
+                    return None
+        for name, ino, ctime, mtime, size in plan["package"]:
             st = os.stat(name)
-            if (st.st_mtime_ns, st.st_size) != (mtime, size):
+            if (st.st_ino, st.st_ctime_ns, st.st_mtime_ns, st.st_size) != (ino, ctime, mtime, size):
                 return None
         return plan
     except (OSError, ValueError, EOFError, TypeError, KeyError):
@@ -195,6 +225,10 @@ def read_fd(fd: int) -> Plan:
 def get(policy: str, *, use_cache: bool = True, log_mode: bool = False) -> Plan:
     """The plan for a policy file: cached, or built (and then cached)."""
     if use_cache:
+        from .kernel import landlock_abi
+
+        use_cache = landlock_abi() > 0  # without Landlock a sandbox could rewrite it
+    if use_cache:
         cached = load_cached(policy, log_mode=log_mode)
         if cached is not None:
             return cached
@@ -204,6 +238,8 @@ def get(policy: str, *, use_cache: bool = True, log_mode: bool = False) -> Plan:
     loaded = load_policy(policy)
     files = [f for f in loaded.sources if not f.startswith("<")]
     plan = build(lower(loaded), files, log_mode=log_mode)
+    # the texts the plan was made from, not the files as they are now
+    plan["sources"] = [(os.path.abspath(f), text.encode()) for f, text in loaded.sources.items() if not f.startswith("<")]
     plan["given"] = [os.getcwd(), policy]
     if use_cache:
         save(policy, plan)

@@ -1,0 +1,108 @@
+"""Filesystem escapes (issue 9, classes 3-7 and 10), from the attacker's side.
+
+Each test runs the static C probe ``fs_probe`` (one attack per invocation)
+under ``corral run`` as root and as nobody, and asserts the kernel's
+answer: "ok" when the attack got through, else the errno name.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+from pathlib import Path
+
+import pytest
+
+from .harness import USERS, Confined, as_user, policy_file
+
+
+
+class Box:
+    """One attack's scratch tree (the harness's arena) for one user, with
+    its own plan cache owned by that user."""
+
+    def __init__(self, arena: Path, user: str, probes: dict[str, Path], confined: Confined) -> None:
+        self.root = arena
+        self.user = user
+        self.probe = str(probes["fs_probe"])
+        self.confined = confined
+        self.uid = 0 if user == "root" else 65534
+        self.cache = arena / "cache"
+        self.cache.mkdir()
+        self.give(self.cache)
+
+    def give(self, *paths: Path) -> None:
+        """Hand paths to the probe's user (as the owner would have them)."""
+        for p in paths:
+            os.chown(p, self.uid, self.uid)
+
+    def policy(self, name: str, body: str) -> str:
+        text = f'Name = "{name}"\nExtends = ["base"]\n[Filesystem]\nExec = ["{self.probe}"]\n{body}'
+        return str(policy_file(self.root, text, f"{name}.toml"))
+
+    def run(self, policy: str, *args: str, run_args: tuple[str, ...] = ()) -> str:
+        """The kernel's answer to one attack under POLICY."""
+        env = {"HOME": "/nonexistent", "XDG_CACHE_HOME": str(self.cache)}
+        out = self.confined(policy, "fs_probe", *args, user=self.user, run_args=run_args, env=env)
+        assert out.returncode == 0, out.stderr
+        return out.answer
+
+
+@pytest.fixture(params=USERS)
+def box(request: pytest.FixtureRequest, arena: Path, probes: dict[str, Path], confined: Confined) -> Box:
+    as_user(request.param)  # skips nobody where it cannot switch
+    return Box(arena, request.param, probes, confined)
+
+
+# -- class 5: the plan cache ------------------------------------------------
+
+
+def test_a_sandbox_cannot_rewrite_the_plan_cache(box: Box) -> None:
+    """A program allowed to write where the cache lives rewrites another
+    policy's cached plan into allow-all; the next run must not apply it."""
+    victim = box.root / "victim"
+    victim.write_text("keep\n")
+    box.give(victim)
+    strict = box.policy("strict", "")
+    assert box.run(strict, "write", str(victim)) == "errno=EACCES"  # caches the strict plan
+    [cached] = list(box.cache.rglob("*.plan"))
+    plan = marshal.loads(cached.read_bytes())
+    plan["paths"] = [("/", list(plan["handled_fs"]))]
+    evil = box.root / "evil.plan"
+    evil.write_bytes(marshal.dumps(plan))
+    evil.chmod(0o644)
+    cache_writer = box.policy("cachewriter", f'Writable = ["{box.cache}/**"]\nReadOnly = ["{evil}"]\n')
+    rewrite = box.run(cache_writer, "copy", str(evil), str(cached))
+    assert (box.run(strict, "write", str(victim)), victim.read_text()) == ("errno=EACCES", "keep\n")
+    assert rewrite == "errno=EACCES"
+
+
+def test_a_cache_writable_from_a_whole_tree_grant_is_still_protected(box: Box) -> None:
+    """Writable = ["/**"]-style grants cover the cache too: still denied."""
+    victim = box.root / "victim"
+    victim.write_text("keep\n")
+    box.give(victim)
+    strict = box.policy("strict", "")
+    box.run(strict, "read", "/etc/hostname")
+    [cached] = list(box.cache.rglob("*.plan"))
+    wide = box.policy("wide", f'Writable = ["{box.root}/**"]\n')
+    assert box.run(wide, "copy", str(box.root / "wide.toml"), str(cached)) == "errno=EACCES"
+    assert box.run(wide, "create", str(box.cache / "planted")) == "errno=EACCES"
+    assert box.run(wide, "write", str(victim)) == "ok"  # the rest of the grant holds
+
+
+def test_a_policy_replaced_with_same_size_and_mtime_is_not_served_from_cache(box: Box) -> None:
+    """`cp -p`, `rsync -t` and `tar` keep size and mtime: key on content."""
+    secret = box.root / "aaaa"
+    secret.write_text("s\n")
+    other = box.root / "bbbb"
+    other.write_text("s\n")
+    box.give(secret, other)
+    policy = box.policy("swap", f'ReadOnly = ["{secret}"]\n')
+    assert box.run(policy, "read", str(secret)) == "ok"
+    st = os.stat(policy)
+    Path(policy).write_text(Path(policy).read_text().replace("aaaa", "bbbb"))
+    os.utime(policy, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(policy).st_size == st.st_size
+    assert box.run(policy, "read", str(secret)) == "errno=EACCES"
+    assert box.run(policy, "read", str(other)) == "ok"
