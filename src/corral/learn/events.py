@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class File:
     """An access to a path. ``mode``: r read, w write, c create (in its
-    directory), x exec, m map executable, d list a directory."""
+    directory), n opened with O_CREAT when whether it existed is unknown,
+    x exec, m map executable, d list a directory."""
 
     path: str
     mode: str
@@ -49,7 +50,16 @@ class Capability:
     name: str
 
 
-Event = File | Syscall | Socket | Port | SockOpt | Capability
+@dataclass(frozen=True)
+class Ioctl:
+    """An ioctl request: its number (-1 when the reader could not tell it)
+    and how the source spelled it, for the evidence."""
+
+    request: int
+    text: str
+
+
+Event = File | Syscall | Socket | Port | SockOpt | Capability | Ioctl
 
 
 @dataclass
@@ -65,6 +75,14 @@ class Collected:
     def add(self, event: Event, by: str, n: int = 1) -> None:
         self.events[event] += n
         self.evidence.setdefault(event, Counter())[by] += n
+
+    def replace(self, old: Event, new: Event) -> None:
+        """Restate an event (its counts and evidence move to NEW)."""
+        n = self.events.pop(old, 0)
+        if n:
+            self.events[new] += n
+        for by, k in self.evidence.pop(old, Counter()).items():
+            self.evidence.setdefault(new, Counter())[by] += k
 
     def skip(self, line: str) -> None:
         """A line no reader understood: counted, and a few kept as samples."""

@@ -4,8 +4,18 @@
 Understood: every syscall's name; paths of the calls that open, create,
 remove or execute (with ``-yy`` the resolved path strace prints after the
 returned fd is preferred: it is what Landlock and AppArmor see); socket
-families and types; setsockopt (level, option); connect/bind ports.
+families and types; setsockopt (level, option); connect/bind ports; ioctl
+requests; the working directory of each process; and the calls that only
+succeed with a capability (an id change to another id, a chown to another
+owner, a bind below 1024).
 Calls split over ``<unfinished ...>`` / ``<... resumed>`` are joined.
+
+Two things a trace says that a naive reading gets wrong: an ``O_PATH`` open
+reads nothing (neither Landlock nor AppArmor checks it), and an
+``O_CREAT`` open without ``O_EXCL`` may or may not have created the file;
+the reader decides from what the trace showed of the path before (a failed
+lookup: created; a successful one: existing), and leaves mode ``n``
+("opened with O_CREAT, existence unknown") for the caller to settle.
 """
 
 from __future__ import annotations
@@ -14,7 +24,8 @@ import os
 import re
 from collections.abc import Iterable
 
-from .events import Collected, File, Port, SockOpt, Socket, Syscall
+from ..policy import catalog
+from .events import Capability, Collected, File, Ioctl, Port, SockOpt, Socket, Syscall
 
 _LINE = re.compile(
     r"^(?:\[pid\s+)?(?P<pid>\d+)?\]?\s*(?:\d+:\d+:\d+(?:\.\d+)?\s+|\d+\.\d+\s+)?"
@@ -32,6 +43,14 @@ _OPEN_WRITE = ("O_WRONLY", "O_RDWR", "O_TRUNC", "O_APPEND")
 _CREATE_CALLS = {"mkdir": 0, "mkdirat": 1, "unlink": 0, "unlinkat": 1, "rmdir": 0, "creat": 0, "mknod": 0, "mknodat": 1, "symlink": 1, "symlinkat": 2, "link": 1, "linkat": 3}
 _RENAME_CALLS = {"rename": (0, 1), "renameat": (1, 3), "renameat2": (1, 3)}
 _TRUNCATE_CALLS = {"truncate": 0}
+#: Calls that look a path up without opening it: their failures and
+#: successes tell whether a later O_CREAT open created the file.
+_LOOKUP_CALLS = {"stat": 0, "lstat": 0, "newfstatat": 1, "statx": 1, "access": 0, "faccessat": 1, "faccessat2": 1, "readlink": 0, "readlinkat": 1}
+_PROC_PID = re.compile(r"^/proc/(\d+)(/task/(\d+))?(?=/|$)")
+_ID_CALLS: dict[str, tuple[str, tuple[int, ...]]] = {"setuid": ("setuid", (0,)), "setreuid": ("setuid", (0, 1)), "setresuid": ("setuid", (0, 1, 2)), "setfsuid": ("setuid", (0,)),
+             "setgid": ("setgid", (0,)), "setregid": ("setgid", (0, 1)), "setresgid": ("setgid", (0, 1, 2)), "setfsgid": ("setgid", (0,))}  # fmt: skip
+_CHOWN_CALLS = {"chown": 1, "lchown": 1, "fchown": 1, "fchownat": 2}
+_CLONE_CALLS = ("clone", "clone3", "fork", "vfork")
 
 
 def _unescape(s: str) -> str:
@@ -105,12 +124,27 @@ def _fdpath(rest: str) -> str | None:
 
 
 class StraceReader:
-    """Feeds strace lines into a ``Collected``; keeps split calls per pid."""
+    """Feeds strace lines into a ``Collected``; keeps split calls and the
+    working directory per pid.
 
-    def __init__(self, collected: Collected, cwd: str = "/") -> None:
+    ``uid``/``gid``: the ids the traced program started with, so that a
+    change to another id is recognised as needing a capability.
+    """
+
+    def __init__(self, collected: Collected, cwd: str = "/", uid: int | None = None, gid: int | None = None) -> None:
         self.c = collected
-        self.cwd = cwd
+        self.cwd0 = cwd
+        self.cwds: dict[str, str] = {}
+        self.uid, self.gid = uid, gid
         self.pending: dict[str, tuple[str, str]] = {}
+        #: Paths a lookup found missing / present, until an open settles them.
+        self.absent: set[str] = set()
+        self.present: set[str] = set()
+
+    @property
+    def cwd(self) -> str:
+        """The first process's working directory (kept for callers)."""
+        return self.cwds.get("", self.cwd0)
 
     def feed(self, line: str, pid_hint: str = "") -> bool:
         """Read one line; False if it is not strace output."""
@@ -129,10 +163,25 @@ class StraceReader:
             if body.endswith("<unfinished ...>"):
                 self.pending[pid] = (name, body[: -len("<unfinished ...>")])
                 return True
-        self._call(name, body)
+        self._call(name, body, pid)
         return True
 
-    def _call(self, name: str, body: str) -> None:
+    def _cwd(self, pid: str) -> str:
+        if pid not in self.cwds:
+            # A child's first line may come before its parent's clone returns:
+            # it starts where a process with a clone in flight is.
+            forking = [p for p, (name, _) in self.pending.items() if name in _CLONE_CALLS and p != pid]
+            self.cwds[pid] = self.cwds[forking[-1]] if forking and forking[-1] in self.cwds else self.cwds.get("", self.cwd0)
+            self.cwds.setdefault("", self.cwds[pid])
+        return self.cwds[pid]
+
+    def _path(self, arg: str, dirfd: str | None, pid: str) -> str | None:
+        """A path argument, absolute, with this process's own /proc entries
+        as /proc/self (a pid is different every run)."""
+        path = _path(arg, dirfd, self._cwd(pid))
+        return _proc_self(path, pid) if path else path
+
+    def _call(self, name: str, body: str, pid: str = "") -> None:
         c = self.c
         c.add(Syscall(name), "strace")
         res = _RESULT.search(body)
@@ -140,25 +189,41 @@ class StraceReader:
         err = res.group("err") if res else None
         args = _split_args(body[: res.start()] if res else body)
         if name in ("open", "openat", "openat2", "creat"):
-            self._open(name, args, ok, err, _fdpath(res.group("rest")) if res else None)
+            self._open(name, args, ok, err, _fdpath(res.group("rest")) if res else None, pid)
+        elif name in _LOOKUP_CALLS and len(args) > _LOOKUP_CALLS[name]:
+            i = _LOOKUP_CALLS[name]
+            path = self._path(args[i], _dirfd(args[i - 1]) if i else None, pid)
+            if path and (ok or err == "ENOENT"):
+                (self.present if ok else self.absent).add(path)
+                (self.absent if ok else self.present).discard(path)
         elif name in ("execve", "execveat") and ok:
-            path = _path(args[0 if name == "execve" else 1], None, self.cwd)
+            path = self._path(args[0 if name == "execve" else 1], None, pid) if args else None
             if path:
                 c.add(File(os.path.realpath(path) if os.path.exists(path) else path, "x"), name)
         elif ok and (name in _CREATE_CALLS or name in _RENAME_CALLS):
             indexes = _RENAME_CALLS.get(name) or (_CREATE_CALLS[name],)
             for i in indexes:
-                path = _path(args[i], _dirfd(args[i - 1]) if i else None, self.cwd) if len(args) > i else None
+                path = self._path(args[i], _dirfd(args[i - 1]) if i else None, pid) if len(args) > i else None
                 if path:
                     c.add(File(path, "c"), name)
+                    self.present.discard(path)
+                    self.absent.discard(path)
         elif ok and name in _TRUNCATE_CALLS:
-            path = _path(args[0], None, self.cwd)
+            path = self._path(args[0], None, pid) if args else None
             if path:
                 c.add(File(path, "w"), name)
-        elif ok and name in ("chdir",):
-            path = _path(args[0], None, self.cwd)
+        elif ok and name == "chdir" and args:
+            path = _path(args[0], None, self._cwd(pid))
             if path:
-                self.cwd = path
+                self.cwds[pid] = path
+        elif ok and name == "fchdir" and args:
+            directory = _fdpath(args[0][args[0].find("<") :]) if "<" in args[0] else None
+            if directory is not None:
+                self.cwds[pid] = "/" + directory
+        elif ok and name in _CLONE_CALLS and res is not None:
+            child = res.group("ret")
+            if child.isdigit() and child != "0":
+                self.cwds.setdefault(child, self._cwd(pid))  # CLONE_FS or not, the child starts here
         elif name == "socket" and ok and len(args) >= 2:
             family = _FAMILY.get(args[0])
             sock_type = _TYPE.get(args[1].split("|")[0])
@@ -168,36 +233,91 @@ class StraceReader:
             level = _LEVEL.get(args[1])
             opt = args[2].lower()
             c.add(SockOpt(opt if level else f"{args[1]}/{args[2]}"), "setsockopt")
+        elif name == "ioctl" and len(args) >= 2:
+            request = _ioctl_request(args[1])
+            c.add(Ioctl(request if request is not None else -1, args[1][:60]), "ioctl")
         elif name in ("connect", "bind") and len(args) >= 2:
             port = _PORT.search(args[1])
             proto = "tcp" if "<TCP" in args[0] else "udp" if "<UDP" in args[0] else ""
             if port and proto and (ok or err in ("EINPROGRESS", "ECONNREFUSED", "ETIMEDOUT", "ENETUNREACH", "EHOSTUNREACH", "EADDRINUSE")):
                 c.add(Port(name, proto, int(port.group(1))), name)
+            if name == "bind" and port and ok and 0 < int(port.group(1)) < 1024:
+                c.add(Capability("net_bind_service"), f"bind to port {port.group(1)}")
+        elif ok and name in _ID_CALLS:
+            cap, id_args = _ID_CALLS[name]
+            own = self.uid if cap == "setuid" else self.gid
+            ids = [_int(args[i]) for i in id_args if i < len(args)]
+            if own is not None and any(i is not None and i not in (own, -1, 0xFFFFFFFF) for i in ids):
+                c.add(Capability(cap), f"{name} to another id")
+        elif ok and name == "setgroups" and self.uid == 0:
+            c.add(Capability("setgid"), "setgroups")
+        elif ok and name in _CHOWN_CALLS and len(args) > _CHOWN_CALLS[name] + 1:
+            i = _CHOWN_CALLS[name]
+            owner, group = _int(args[i]), _int(args[i + 1])
+            if (owner is not None and owner not in (-1, 0xFFFFFFFF, self.uid)) or (group is not None and group not in (-1, 0xFFFFFFFF, self.gid)):
+                c.add(Capability("chown"), f"{name} to another owner")
 
-    def _open(self, name: str, args: list[str], ok: bool, err: str | None, fdpath: str | None) -> None:
-        if not ok:
-            return  # a path that was not there: Landlock and AppArmor never see it
+    def _open(self, name: str, args: list[str], ok: bool, err: str | None, fdpath: str | None, pid: str = "") -> None:
         index = 1 if name in ("openat", "openat2") else 0
         if len(args) <= index:
             return
         dirfd = _dirfd(args[0]) if index else None
-        path = ("/" + fdpath) if fdpath is not None else _path(args[index], dirfd, self.cwd)
+        flags = args[index + 1] if len(args) > index + 1 else ""
+        if not ok:
+            if err == "ENOENT":
+                path = self._path(args[index], dirfd, pid)
+                if path:
+                    self.absent.add(path)
+            return  # a path that was not there: Landlock and AppArmor never see it
+        if "O_PATH" in flags:
+            return  # an O_PATH open reads nothing: neither Landlock nor AppArmor checks it
+        path = _proc_self("/" + fdpath, pid) if fdpath is not None else self._path(args[index], dirfd, pid)
         if path is None:
             return
-        flags = args[index + 1] if len(args) > index + 1 else ""
-        if name == "creat" or "O_CREAT" in flags:
-            mode = "c" if "O_EXCL" in flags or name == "creat" else "w"
+        if name == "creat" or "O_EXCL" in flags and "O_CREAT" in flags:
+            mode = "c"
+        elif "O_CREAT" in flags:
+            mode = "c" if path in self.absent else "w" if path in self.present else "n"
         elif any(f in flags for f in _OPEN_WRITE):
             mode = "w"
         elif "O_DIRECTORY" in flags:
             mode = "d"
         else:
             mode = "r"
+        self.absent.discard(path)
+        self.present.add(path)
         self.c.add(File(path, mode), name)
 
 
-def read_strace(lines: Iterable[str], collected: Collected, pid_hint: str = "", cwd: str = "/") -> None:
-    reader = StraceReader(collected, cwd)
+def _int(arg: str) -> int | None:
+    try:
+        return int(arg, 0)
+    except ValueError:
+        return None
+
+
+def _proc_self(path: str, pid: str) -> str:
+    """``/proc/<own pid>/...`` as ``/proc/self/...`` (and a thread's own
+    ``/proc/<pid>/task/<tid>/...`` as ``/proc/thread-self/...``)."""
+    m = _PROC_PID.match(path)
+    if m is None or not pid or m.group(1) != pid and m.group(3) != pid:
+        return path
+    if m.group(3) == pid:
+        return "/proc/thread-self" + path[m.end() :]
+    return "/proc/self" + path[len("/proc/") + len(m.group(1)) :]
+
+
+def _ioctl_request(arg: str) -> int | None:
+    """The request number of a decoded ioctl argument ('FIONBIO',
+    '0x5421', 'TCGETS'); None when strace printed a name corral does not know."""
+    value = _int(arg.split()[0])
+    if value is not None:
+        return value & 0xFFFFFFFF
+    return catalog.ioctls().get(arg.strip())
+
+
+def read_strace(lines: Iterable[str], collected: Collected, pid_hint: str = "", cwd: str = "/", uid: int | None = None, gid: int | None = None) -> None:
+    reader = StraceReader(collected, cwd, uid, gid)
     for line in lines:
         collected.lines += 1
         if not reader.feed(line, pid_hint):

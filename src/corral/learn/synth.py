@@ -12,11 +12,19 @@ Choices, in order:
   program used than calls it did not, and keeping the allowed set within
   1.25x of the used set; the rest are listed in ``Misc.Syscalls``. Tightness
   wins over brevity: the list is long where flags would widen too much.
-* Paths: created files become ``DIR/*`` (their names vary between runs),
-  writes in two or more subdirectories of one directory become ``DIR/**``,
-  four or more files read in one directory become ``DIR/*``; everything
-  else stays a literal path. Writes in shared temporary directories get a
-  comment suggesting a private runtime directory.
+* ``ioctl`` through the flag whose argument filter covers the requests
+  seen; ``setsockopt`` as exactly the socket options seen.
+* Paths: files a chosen flag covers (the resolver's, for ``dns``) are left
+  out; created files become ``DIR/*`` (their names vary between runs),
+  files created in two or more subdirectories of one directory make it
+  ``DIR/**``, four or more files read in one directory become ``DIR/*``;
+  everything else stays a literal path. No glob is made where
+  ``safety.refuse`` says its subtree is too much (``/``, ``/etc``, a home,
+  an ancestor of the working directory ...): the files are listed one by
+  one and a note says why. A program that creates files also gets the
+  calls to remove and rename them, which it needs the next time. Writes in
+  shared temporary directories get a note suggesting a private runtime
+  directory.
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ from dataclasses import dataclass, field
 
 from ..ir import IR, Access
 from ..policy import catalog, globs
-from .events import Capability, Collected, File, Port, SockOpt, Socket, Syscall
+from . import safety
+from .events import Capability, Collected, File, Ioctl, Port, SockOpt, Socket, Syscall
 
 SHARED_TMP = ("/tmp/", "/var/tmp/", "/dev/shm/")
 #: Paths worth a second look before a learned policy grants them.
@@ -85,7 +94,9 @@ def _base_allows(base: IR | None, path: str, access: Access) -> bool:
     return any(not f.deny and access in f.access and globs.matches(f.path, path) for f in base.files)
 
 
-def synthesize(c: Collected, base: IR | None = None) -> Additions:
+def synthesize(c: Collected, base: IR | None = None, cwd: str | None = None) -> Additions:
+    """Policy additions for what was collected; ``cwd`` is where the program
+    ran (no glob may grant one of its ancestors)."""
     out = Additions()
     flags = catalog.flags()
     base_calls = {r.name for r in base.syscalls} if base else set()
@@ -109,34 +120,101 @@ def synthesize(c: Collected, base: IR | None = None) -> Additions:
             continue
         key = "Connect" if p.direction == "connect" else "Bind"
         out.add("Networking", key, "tcp:*" if p.port == 0 else f"tcp:{p.port}", f"{c.why(p)}" + (" (port 0: any free port)" if p.port == 0 else ""))
-    options = catalog.socket_options()
-    base_opts = {o.name for o in base.socket_options} if base else set()
-    for o in (e for e in c.events if isinstance(e, SockOpt)):
-        if o.name in options and o.name not in base_opts:
-            out.add("Networking", "SocketOptions", o.name, c.why(o))
-        elif o.name not in options:
-            out.notes.append(f"setsockopt {o.name} has no corral name: setsockopt is allowed outright in [Misc] Syscalls")
-            out.add("Misc", "Syscalls", "setsockopt", f"{o.name} ({c.why(o)})")
-    for cap in (e for e in c.events if isinstance(e, Capability)):
+    _socket_options(out, c, used, base)
+    for cap in sorted((e for e in c.events if isinstance(e, Capability)), key=lambda e: e.name):
         out.add("User", "Capabilities", cap.name, c.why(cap))
+    _ioctls(out, c, used, flags, chosen)
 
     # -- files ------------------------------------------------------------------
     remaining = _file_flags(files, flags, chosen, base)
     if any(f.mode == "x" for f in files):
         chosen.append("exec")
-    _paths(out, c, remaining, base)
+    created = _paths(out, c, remaining, base, cwd)
+    if created:
+        # Whoever creates files in a directory will meet them there the next
+        # time: removing and renaming come with creating (as cpath means).
+        extra = sorted(_RECREATE - used - base_calls)
+        for name in extra:
+            out.add("Misc", "Syscalls", name, "files are created here: replacing them the next run needs it (as cpath means)")
+        used_extra = set(extra)
+    else:
+        used_extra = set()
 
     # -- system calls -------------------------------------------------------------
     for name in chosen:
         out.add(flags[name].category or "Misc", "Flags", name, "chosen from what the program did")
-    _cover_syscalls(out, used - base_calls, flags, chosen)
+    _cover_syscalls(out, used - base_calls - used_extra, flags, chosen)
+    out.allowed_syscalls += len(used_extra)
     out.used_syscalls = len(used)
     return out
 
 
-def _file_flags(files: list[File], flags: dict, chosen: list[str], base: IR | None) -> list[File]:
-    """Pick path flags that cover traced paths; return the paths left over."""
+#: Removing and renaming what a program created (cpath's remove/rename calls).
+_RECREATE = frozenset({"unlink", "unlinkat", "rename", "renameat", "renameat2"})
+
+
+def _socket_options(out: Additions, c: Collected, used: set[str], base: IR | None) -> None:
+    """setsockopt as exactly the (level, option) pairs seen, never the bare
+    call: a policy's SocketOptions filter setsockopt's arguments."""
+    options = catalog.socket_options()
+    base_opts = {o.name for o in base.socket_options} if base else set()
+    for o in sorted((e for e in c.events if isinstance(e, SockOpt)), key=lambda e: e.name):
+        if o.name in options:
+            if o.name not in base_opts:
+                out.add("Networking", "SocketOptions", o.name, c.why(o))
+        else:
+            out.notes.append(f"setsockopt {o.name} has no corral name, so it is not allowed: name it in src/corral/data/socket_options.toml")
+    used.discard("setsockopt")  # lowering allows it for exactly the options listed
+
+
+def _ioctls(out: Additions, c: Collected, used: set[str], flags: dict, chosen: list[str]) -> None:  # type: ignore[type-arg]
+    """ioctl through the flags whose argument filter covers the requests
+    seen (fd-ioctls, tty); the bare call only for requests none covers."""
+    requests = sorted((e for e in c.events if isinstance(e, Ioctl)), key=lambda e: (e.request, e.text))
+    if "ioctl" not in used or not requests:
+        return
+    by_flag = {name: _allowed_values(flags[name], "ioctl", 1) for name in _IOCTL_FLAGS}
+    uncovered = []
+    for req in requests:
+        owner = next((name for name in _IOCTL_FLAGS if req.request in by_flag[name]), None)
+        if owner is None:
+            uncovered.append(req)
+        elif owner not in chosen:
+            chosen.append(owner)
+    if uncovered:
+        names = ", ".join(dict.fromkeys(r.text for r in uncovered))
+        out.add("Misc", "Syscalls", "ioctl", f"requests no flag filters for: {names}")
+        out.notes.append(f"ioctl is allowed with any request because of {names}; TIOCSTI and TIOCLINUX stay denied in every filter")
+        return
+    used.discard("ioctl")
+
+
+#: Flags that allow ioctl for some requests and nothing else.
+_IOCTL_FLAGS = ("fd-ioctls", "tty")
+
+
+def _allowed_values(flag, call: str, arg: int) -> set[int]:  # type: ignore[no-untyped-def]
+    """The values of argument ARG that a flag's filter for CALL admits by
+    equality (one comparison per alternative)."""
+    out: set[int] = set()
+    for name, alternatives in flag.args:
+        if name != call:
+            continue
+        for alt in alternatives:
+            for cmp in alt:
+                if cmp.arg == arg and cmp.op == "eq" and len(alt) == 1:
+                    out.add(cmp.value)
+    return out
+
+
+def _file_flags(files: list[File], flags: dict, chosen: list[str], base: IR | None) -> list[File]:  # type: ignore[type-arg]
+    """Pick path flags that cover traced paths; return the paths left over.
+    Files a chosen flag (dns) already covers are left out too: they must not
+    count toward generalising their directory."""
     left = list(files)
+    for name in chosen:
+        patterns = [i.value for key in ("ReadOnly", "Writable", "Libraries") for i in flags[name].list(key)]
+        left = [f for f in left if not (f.mode in "rd" and any(globs.matches(p, f.path) for p in patterns))]
     for name in _PATH_FLAGS:
         flag = flags[name]
         patterns = [(i.value, key) for key in ("ReadOnly", "Writable", "Libraries") for i in flag.list(key)]
@@ -151,7 +229,19 @@ def _file_flags(files: list[File], flags: dict, chosen: list[str], base: IR | No
     return left
 
 
-def _paths(out: Additions, c: Collected, files: list[File], base: IR | None) -> None:
+def _glob(directory: str, suffix: str) -> str | None:
+    escaped = _escape(directory)
+    return None if escaped is None else escaped.rstrip("/") + suffix
+
+
+def _paths(out: Additions, c: Collected, files: list[File], base: IR | None, cwd: str | None = None) -> bool:
+    """Filesystem rules for the files seen; True if some were created.
+
+    Nothing is dropped silently: a path no policy can name, and a glob the
+    safety rules refuse (``safety.refuse``), each leave a note; a refused
+    glob's files are listed one by one instead.
+    """
+    observed = frozenset(f.path for f in files)
     created_dirs: dict[str, set[str]] = defaultdict(set)
     writes: list[File] = []
     reads: dict[str, list[File]] = defaultdict(list)
@@ -160,57 +250,86 @@ def _paths(out: Additions, c: Collected, files: list[File], base: IR | None) -> 
             out.notes.append(f"{f.path} is sensitive ({c.why(f)}): make sure the program really needs it")
         if f.mode == "x":
             path = _escape(f.path)
-            if path and not _base_allows(base, f.path, Access.EXEC):
+            if path is None:
+                out.notes.append(f"{f.path!r} cannot be named in a policy: not granted ({c.why(f)})")
+            elif not _base_allows(base, f.path, Access.EXEC):
                 out.add("Filesystem", "Exec", path, c.why(f))
-        elif f.mode == "c":
+        elif f.mode in "cn":
             created_dirs[os.path.dirname(f.path.rstrip("/")) or "/"].add(f.path)
         elif f.mode == "w":
             writes.append(f)
         else:
             reads[os.path.dirname(f.path)].append(f)
-    # created names vary between runs: their directory is what is writable,
-    # and two or more such subdirectories of one directory make it DIR/**
+    # Created names vary between runs: their directory is what is writable,
+    # and two or more such subdirectories of one directory make it DIR/**;
+    # never where safety.refuse says the subtree is too much.
+    writable: dict[str, str] = {}
+    literal_writes: list[str] = []
     by_parent: dict[str, list[str]] = defaultdict(list)
     for directory in created_dirs:
         by_parent[os.path.dirname(directory)].append(directory)
-    writable: dict[str, str] = {}
-    for parent, children in by_parent.items():
-        if len(children) >= 2:
-            writable[parent.rstrip("/") + "/**"] = f"files created in {len(children)} of its subdirectories"
-    for directory, paths in created_dirs.items():
-        if not any(globs.matches(w, directory + "/x") for w in writable):
-            writable[directory.rstrip("/") + "/*"] = f"{len(paths)} file(s) created or removed here"
-    for f in writes:
-        if not any(globs.matches(p.replace("\\", ""), f.path) for p in writable):
-            writable.setdefault(f.path, c.why(f))
-    for glob, why in sorted(writable.items()):
-        escaped = _escape(glob.removesuffix("/**").removesuffix("/*"))
-        if escaped is None:
+    for parent, children in sorted(by_parent.items()):
+        if len(children) >= 2 and safety.refuse(parent, cwd, observed) is None and (g := _glob(parent, "/**")):
+            writable[g] = f"files created in {len(children)} of its subdirectories"
+    for directory, paths in sorted(created_dirs.items()):
+        if any(globs.matches(w, directory + "/x") for w in writable):
             continue
-        value = escaped + glob[len(glob.removesuffix("/**").removesuffix("/*")) :]
+        why = safety.refuse(directory, cwd, observed)
+        g = _glob(directory, "/*") if why is None else None
+        if g is not None:
+            writable[g] = f"{len(paths)} file(s) created or removed here"
+            continue
+        literal_writes += sorted(paths)
+        out.notes.append(
+            f"{len(paths)} file(s) created in {directory} are listed one by one, not as {directory.rstrip('/')}/*"
+            + (f": {why}" if why else ": the directory cannot be named in a policy")
+            + ". A listed file that does not exist yet cannot be created under `corral run`: give the program a directory of its own"
+        )
+    for f in writes:
+        if not any(globs.matches(p, f.path) for p in writable):
+            literal_writes.append(f.path)
+    for path in dict.fromkeys(literal_writes):
+        escaped = _escape(path)
+        if escaped is None:
+            out.notes.append(f"{path!r} cannot be named in a policy: not granted")
+        elif not _base_allows(base, path, Access.WRITE):
+            seen = next((x for x in files if x.path == path and x.mode in "wcn"), None)
+            writable.setdefault(escaped, c.why(seen) if seen else "written")
+    for glob, why in sorted(writable.items()):
         if _base_allows(base, glob.replace("/**", "/x").replace("/*", "/x"), Access.WRITE):
             continue
-        out.add("Filesystem", "Writable", value, why)
-        if any((glob + "/").startswith(t) for t in SHARED_TMP):
+        out.add("Filesystem", "Writable", glob, why)
+        if any((glob + "/").startswith(t + "/") for t in safety.TEMP_DIRS):
             out.notes.append(
                 f"{glob} is in a shared, world-writable directory: a private runtime directory (Writable = [\"/run/NAME/**\"], "
                 "made by systemd's RuntimeDirectory=) would not let other programs plant or read files there"
             )
+    # Reads: four or more files in one directory make DIR/* where that is safe.
     for directory, fs in sorted(reads.items()):
-        distinct = sorted({f.path for f in fs})
-        if any(globs.matches(p.replace("\\", ""), d) for p in writable for d in distinct):
-            distinct = [d for d in distinct if not any(globs.matches(p.replace("\\", ""), d) for p in writable)]
+        distinct = sorted({f.path for f in fs if not any(globs.matches(p, f.path) for p in writable)})
         distinct = [d for d in distinct if not _base_allows(base, d, Access.READ)]
         if len(distinct) >= 4:
-            escaped = _escape(directory)
-            if escaped:
-                out.add("Filesystem", "ReadOnly", escaped.rstrip("/") + "/*", f"{len(distinct)} files read here")
+            why = safety.refuse(directory, cwd, observed)
+            g = _glob(directory, "/*") if why is None else None
+            if g is not None:
+                out.add("Filesystem", "ReadOnly", g, f"{len(distinct)} files read here")
                 continue
+            if why:
+                out.notes.append(f"{len(distinct)} files read in {directory} are listed one by one, not as {directory.rstrip('/')}/*: {why}")
         for d in distinct:
             f = next(x for x in fs if x.path == d)
-            escaped = _escape(d + ("/" if f.mode == "d" and d != "/" else ""))
+            is_dir = f.mode == "d" or os.path.isdir(d)
+            if is_dir:
+                why = safety.refuse(d, cwd, observed)
+                if why:  # Landlock grants a directory's whole subtree
+                    out.notes.append(f"reading the directory {d} is not granted: {why} ({c.why(f)})")
+                    continue
+            escaped = _escape(d + ("/" if is_dir and d != "/" else ""))
             if escaped:
                 out.add("Filesystem", "ReadOnly", escaped, c.why(f))
+            else:
+                out.notes.append(f"{d!r} cannot be named in a policy: not granted ({c.why(f)})")
+    return bool(created_dirs)
 
 
 def _cover_syscalls(out: Additions, used: set[str], flags: dict, chosen: list[str]) -> None:

@@ -42,6 +42,13 @@ def socket_options() -> dict[str, SocketOption]:
 
 
 @lru_cache(maxsize=1)
+def ioctls() -> dict[str, int]:
+    """ioctl request numbers by the name strace prints (``FIONBIO``)."""
+    table: dict[str, int] = _load("ioctls.toml")["ioctls"]
+    return table
+
+
+@lru_cache(maxsize=1)
 def capabilities() -> dict[str, dict[str, Any]]:
     caps: dict[str, dict[str, Any]] = _load("capabilities.toml")["capabilities"]
     return caps

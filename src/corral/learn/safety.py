@@ -1,0 +1,101 @@
+"""Where learning must not generalise: the grants a learned policy never
+makes on its own, whatever a trace showed.
+
+A learned glob ``DIR/*`` or ``DIR/**`` and a learned directory ``DIR/``
+become, under Landlock, a rule on all of ``DIR``'s subtree. So the
+question for each candidate is what *that subtree* contains, not what the
+glob's text matches. A candidate is refused when the subtree is:
+
+* the whole filesystem, or a top-level directory (``/etc``, ``/run``,
+  ``/home``, ``/usr`` ...), other than the shared temporary directories;
+* a user's home directory or an ancestor of one;
+* an ancestor of the working directory the program was traced in;
+* home to a well-known secret (``/etc/shadow``, host keys, the Docker
+  socket, another process's ``/proc`` entries ...).
+
+A refused candidate is not dropped: the learner lists the files one by
+one instead and says why in a note.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from functools import lru_cache
+
+#: Shared temporary directories: a glob directly in them is allowed (with a
+#: note suggesting a private directory); they hold nothing of the system's.
+TEMP_DIRS = frozenset({"/tmp", "/var/tmp", "/dev/shm"})
+
+#: Concrete paths whose directory a learned rule must never grant as a whole
+#: (the deny-list the property tests check every generated rule against).
+SECRETS = (
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/sudoers",
+    "/etc/sudoers.d/README",
+    "/etc/ssh/ssh_host_ed25519_key",
+    "/etc/ssl/private/ssl-cert-snakeoil.key",
+    "/etc/security/opasswd",
+    "/root/.ssh/authorized_keys",
+    "/root/.bash_history",
+    "/run/docker.sock",
+    "/var/run/docker.sock",
+    "/run/containerd/containerd.sock",
+    "/run/user/0/bus",
+    "/var/lib/sss/secrets/.secrets.mkey",
+    "/proc/1/environ",
+    "/proc/kcore",
+    "/proc/sysrq-trigger",
+    "/sys/kernel/security/apparmor/policy",
+    "/sys/firmware/efi/efivars",
+    "/dev/mem",
+    "/dev/sda",
+    "/boot/vmlinuz",
+)
+
+
+@lru_cache(maxsize=1)
+def homes() -> frozenset[str]:
+    """Home directories of this machine's people: root, accounts from
+    UID_MIN (1000) up except nobody, and $HOME. System accounts' "homes"
+    (/usr/sbin, /var/cache/man ...) are not homes in this sense."""
+    out = {"/root"}
+    try:
+        out.update(os.path.normpath(p.pw_dir) for p in pwd.getpwall() if p.pw_dir.startswith("/") and (p.pw_uid == 0 or 1000 <= p.pw_uid < 65534))
+    except OSError:  # pragma: no cover - no passwd database
+        pass
+    home = os.environ.get("HOME", "")
+    if home.startswith("/"):
+        out.add(os.path.normpath(home))
+    out.discard("/")
+    return frozenset(out)
+
+
+def _within(path: str, directory: str) -> bool:
+    return directory == "/" or path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def refuse(directory: str, cwd: str | None = None, observed: frozenset[str] = frozenset()) -> str | None:
+    """Why granting all of DIRECTORY's subtree (what ``DIR/*``, ``DIR/**``
+    and ``DIR/`` become under Landlock) is too wide; None if it is not.
+
+    ``observed``: paths the program itself used; a secret it used is the
+    program's business (the learner notes it separately), not a reason.
+    """
+    d = os.path.normpath(directory) if directory else "/"
+    if d == "/":
+        return "it would grant the whole filesystem"
+    for home in homes():
+        if _within(home, d):
+            return f"it would grant {'the home directory ' + home if home == d else 'all of ' + d + ', which holds the home directory ' + home}"
+    if d.count("/") == 1 and d not in TEMP_DIRS:
+        return f"{d} is a system-wide top-level directory"
+    if cwd and cwd != d and _within(os.path.normpath(cwd), d):
+        return f"{d} is an ancestor of the working directory {cwd}"
+    for secret in SECRETS:
+        if secret not in observed and _within(secret, d):
+            return f"it would also grant {secret}"
+    if d.startswith("/proc/") and not d.startswith(("/proc/self/", "/proc/thread-self/")) and d not in ("/proc/self", "/proc/thread-self"):
+        return "it would grant /proc entries beyond the process's own"
+    return None
