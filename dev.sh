@@ -26,7 +26,10 @@ setup() {
     command -v setpriv >/dev/null || need+=(util-linux)
     # the consumers the artifacts are tested with (tests/test_consumer_*.py)
     dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
-    ldconfig -p 2>/dev/null | grep -q 'libseccomp.so.2 ' || need+=(libseccomp2)
+    # the VM tier (tests/vm/): Debian's kernel, with AppArmor, under QEMU (TCG)
+    command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+    command -v cpio >/dev/null || need+=(cpio)
+    ldconfig -p 2>/dev/null | grep 'libseccomp.so.2 ' >/dev/null || need+=(libseccomp2)  # not grep -q: its early exit fails the pipe (pipefail)
     command -v python3 >/dev/null || need+=(python3)
     python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
     if ((${#need[@]})); then
@@ -36,12 +39,30 @@ setup() {
         $sudo apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
+    vm_kernel
     [ -x .venv/bin/python ] || python3 -m venv .venv
     local stamp=.venv/.corral-installed
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
         touch "$stamp"
     fi
+}
+
+# Debian 12's own kernel package (AppArmor built in and on, Landlock ABI 2),
+# downloaded once into a cache shared by every checkout; tests/vm/vm.py
+# extracts it and boots it.
+vm_kernel() {
+    local cache=${CORRAL_VM_CACHE:-$HOME/.cache/corral-vm}
+    compgen -G "$cache/linux-image-6.1.0-*-amd64_*.deb" >/dev/null && return
+    mkdir -p "$cache"
+    local pkg
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-6\.1\.0-/ {print $2; exit}')
+    if [ -z "$pkg" ]; then
+        pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -1)
+    fi
+    echo "dev.sh: downloading $pkg for the VM tier into $cache" >&2
+    (cd "$cache" && apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) || true
+    compgen -G "$cache/linux-image-6.1.0-*-amd64_*.deb" >/dev/null || { echo "dev.sh: could not download $pkg" >&2; return 1; }
 }
 
 job=${1:-}
