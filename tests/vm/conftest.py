@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-import vm as vmmod
+from . import vm as vmmod
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from vm import boot
+from .vm import boot
 
 PROFILE = """
 abi <abi/3.0>,

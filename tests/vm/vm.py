@@ -22,7 +22,7 @@ the host. Batch many checks in one job script.
 
 Use::
 
-    from tests.vm.vm import boot
+    from .vm import boot          # from a test module in tests/vm/
     result = boot("cat /sys/module/apparmor/parameters/enabled > $VM_OUT/aa\\n")
     result.read("aa")        # 'Y\\n'
     result.rc                # the job's exit status
