@@ -16,6 +16,7 @@ from corral.analyze.view import views_of
 from corral.backends.seccomp import to_oci
 from corral.lower import lower
 from corral.policy import load_policy_text
+from corral.policy import schema
 
 AGENT = str(ROOT / "examples/agent-http2.toml")
 FORUM = str(ROOT / "tests/fixtures/forum-agent-http2.apparmor")
@@ -157,9 +158,9 @@ def test_import_bane(tmp_path: Path) -> None:
     proc = corral("import", "bane", str(bane))
     assert proc.returncode == 0, proc.stderr
     policy = load_policy_text(proc.stdout, "nginx.toml")
-    assert [i.value for i in policy.get("Filesystem.Exec")] == ["/usr/sbin/nginx"]
-    assert [i.value for i in policy.get("Filesystem.Deny")] == ["/bin/dash", "/bin/sh"]
-    assert [i.value for i in policy.get("User.Capabilities")] == ["chown", "dac_override", "setuid", "setgid", "net_bind_service"]
+    assert [i.value for i in policy.get(schema.FS_EXEC)] == ["/usr/sbin/nginx"]
+    assert [i.value for i in policy.get(schema.FS_DENY)] == ["/bin/dash", "/bin/sh"]
+    assert [i.value for i in policy.get(schema.USER_CAPABILITIES)] == ["chown", "dac_override", "setuid", "setgid", "net_bind_service"]
     assert "bane profiles start from `file,`" in proc.stderr
 
 
@@ -182,6 +183,6 @@ def test_import_apparmor_keeps_named_exec_profiles(tmp_path: Path) -> None:
     src.write_text("abi <abi/3.0>,\nprofile p {\n  /usr/bin/helper px -> helper,\n  /usr/bin/tool ix,\n  /usr/bin/x Ux,\n}\n")
     text, imported = import_file("apparmor", str(src))
     policy = load_policy_text(text, "p.toml")
-    assert [i.value for i in policy.get("Filesystem.ExecProfiles")] == ["/usr/bin/helper\0helper"]
-    assert [i.value for i in policy.get("Filesystem.Exec")] == ["/usr/bin/tool", "/usr/bin/x"]
+    assert [(i.value, i.parsed.profile) for i in policy.get(schema.FS_EXEC_PROFILES)] == [("/usr/bin/helper", "helper")]
+    assert [i.value for i in policy.get(schema.FS_EXEC)] == ["/usr/bin/tool", "/usr/bin/x"]
     assert any("exec mode Ux became ix" in r for r in imported.report)

@@ -17,11 +17,12 @@ from corral.backends.seccomp import to_oci
 from corral.compile import compile_ir
 from corral.ir import IR
 from corral.policy import globs, load_policy_text
+from corral.policy import schema
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _values(text: str, key: str) -> list[str]:
+def _values(text: str, key: schema.KeySpec[str]) -> list[str]:
     policy = load_policy_text(text, "law.toml")
     return [i.value for i in policy.get(key)]
 
@@ -29,12 +30,12 @@ def _values(text: str, key: str) -> list[str]:
 def _denied(text: str) -> tuple[set[str], set[str], list[str], set[str]]:
     """Denied syscalls, capabilities, paths and socket options, from the text."""
     policy = load_policy_text(text, "law.toml")
-    syscalls = set(_values(text, "Misc.DenySyscalls"))
-    caps = set(_values(text, "User.DenyCapabilities"))
-    paths = _values(text, "Filesystem.Deny")
+    syscalls = set(_values(text, schema.MISC_DENY_SYSCALLS))
+    caps = set(_values(text, schema.USER_DENY_CAPABILITIES))
+    paths = _values(text, schema.FS_DENY)
     sockopts: set[str] = set()
     for section in ("Networking", "Filesystem", "Runtime", "User", "Misc"):
-        for item in policy.get(f"{section}.DenyFlags"):
+        for item in policy.get(schema.DENY_FLAGS[section]):
             flag = FLAGS[item.value]
             syscalls |= set(flag.syscalls) | {n for n, _ in flag.args} | {n for n, _ in flag.errno}
             caps |= {i.value for i in flag.list("Capabilities")}

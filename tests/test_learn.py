@@ -20,6 +20,7 @@ from corral.learn.merge import merge_text
 from corral.learn.strace import read_strace
 from corral.learn.synth import synthesize
 from corral.policy import load_policy_text
+from corral.policy import schema
 
 WORK = Path("/srv/corral-learn-test")
 
@@ -101,7 +102,7 @@ def test_learn_cli_merges_keeps_comments_and_prints_a_diff(tmp_path: Path) -> No
     assert real.returncode == 0
     text = policy.read_text()
     assert text.startswith("# my policy\n") and "# read this" in text and '"/etc/hosts"' in text
-    assert load_policy_text(text, "p.toml").get("User.Capabilities")[0].value == "net_raw"
+    assert load_policy_text(text, "p.toml").get(schema.USER_CAPABILITIES)[0].value == "net_raw"
     again = corral("learn", str(log), "--into", str(policy))
     assert "already allows everything" in again.stderr and policy.read_text() == text
 
@@ -111,7 +112,7 @@ def test_merge_never_removes() -> None:
     c.add(File("/srv/data/a", "r"), "test")
     merged = merge_text('[Filesystem]\nReadOnly = ["/etc/x"]\n', synthesize(c))
     policy = load_policy_text(merged)
-    assert [i.value for i in policy.get("Filesystem.ReadOnly")] == ["/etc/x", "/srv/data/a"]
+    assert [i.value for i in policy.get(schema.FS_READ_ONLY)] == ["/etc/x", "/srv/data/a"]
 
 
 def test_synth_suggests_a_private_runtime_directory() -> None:
@@ -134,7 +135,7 @@ def test_unicode_and_glob_characters_in_paths_are_escaped() -> None:
 
     text = render(synthesize(c), name="t", description="t", header=[])
     policy = load_policy_text(text)
-    assert [i.value for i in policy.get("Filesystem.ReadOnly")] == ["/srv/a\\*b\\[1\\]/\\{x\\}"]
+    assert [i.value for i in policy.get(schema.FS_READ_ONLY)] == ["/srv/a\\*b\\[1\\]/\\{x\\}"]
 
 
 # -- round trips ------------------------------------------------------------------
@@ -302,9 +303,9 @@ def test_learn_reads_strace_files_through_the_cli(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "lines not understood" not in proc.stderr
     policy = load_policy_text(proc.stdout, "learned.toml")
-    assert [i.value for i in policy.get("Networking.SocketOptions")] == ["tcp_user_timeout"]
-    assert [i.value for i in policy.get("Networking.Connect")] == ["tcp:443"]
-    assert "/run/app/*" in [i.value for i in policy.get("Filesystem.Writable")]
+    assert [i.value for i in policy.get(schema.NET_SOCKET_OPTIONS)] == ["tcp_user_timeout"]
+    assert [i.value for i in policy.get(schema.NET_CONNECT)] == ["tcp:443"]
+    assert "/run/app/*" in [i.value for i in policy.get(schema.FS_WRITABLE)]
 
 
 def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from conftest import ROOT
 
 from corral import PolicyError, load_policy
 from corral.errors import MAX_ERRORS
+from corral.policy import schema
 
 PROPOSAL_RAW = """\
 [Networking]
@@ -47,7 +48,7 @@ def test_proposal_raw_example_is_invalid_toml_with_a_hint(tmp_path: Path) -> Non
 
 def test_proposal_example_with_commas_loads() -> None:
     policy = load_policy(ROOT / "examples/proposal.toml")
-    assert [i.value for i in policy.get("Networking.Flags")] == ["dns", "ping", "incoming", "outgoing"]
+    assert [i.value for i in policy.get(schema.FLAGS["Networking"])] == ["dns", "ping", "incoming", "outgoing"]
 
 
 def test_unknown_key_did_you_mean(tmp_path: Path) -> None:

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 #: Architectures corral builds filters for, by their OCI names.
 ARCHES = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
 _PY_ARCH = {"x86_64": "X86_64", "aarch64": "AARCH64"}
-_OPS = {"eq": "EQ", "ne": "NE", "lt": "LT", "le": "LE", "gt": "GT", "ge": "GE", "masked_eq": "MASKED_EQ"}
 #: libseccomp's attribute for its filter layout: 2 is the binary tree (2.5+).
 _OPTIMIZE_BINARY_TREE = 2
 
@@ -167,7 +166,7 @@ def build(rules: "tuple[SyscallRule, ...]", arch: str | None = None, *, notify: 
             continue
         for alt in rule.alternatives:
             args = [
-                lib.Arg(c.arg, getattr(lib, _OPS[c.op]), c.mask if c.op == "masked_eq" else c.value, c.value if c.op == "masked_eq" else 0)
+                lib.Arg(c.arg, getattr(lib, c.op.libseccomp), *((c.mask, c.value) if c.op.libseccomp == "MASKED_EQ" else (c.value, 0)))
                 for c in alt
             ]
             ctx.add_rule(action, nr, *args)

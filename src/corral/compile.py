@@ -12,18 +12,7 @@ from dataclasses import dataclass, field
 
 from .backends import BACKENDS, Coverage, Level, Output
 from .errors import UnenforcedError
-from .ir import IR, AuditRule, CapabilityRule, FileRule, PortRule, Rule, SocketOptionRule, SocketRule
-
-_KIND_NAMES = {
-    "FileRule": "files",
-    "AuditRule": "logged writes",
-    "SocketRule": "socket types",
-    "PortRule": "ports",
-    "SocketOptionRule": "socket options",
-    "SyscallRule": "system calls",
-    "CapabilityRule": "capabilities",
-}
-
+from .ir import IR, AuditRule, CapabilityRule, FileRule, PortRule, Rule, SocketOptionRule, SocketRule, kind_of
 
 @dataclass
 class RuleCoverage:
@@ -69,7 +58,7 @@ class CompileResult:
         lines = [f"coverage by {', '.join(self.targets)}:"]
         by_kind: dict[str, list[RuleCoverage]] = defaultdict(list)
         for rc in self.rules:
-            by_kind[_KIND_NAMES[type(rc.rule).__name__]].append(rc)
+            by_kind[kind_of(rc.rule).noun].append(rc)
         for kind, rcs in by_kind.items():
             parts = []
             for target in self.targets:
@@ -105,7 +94,7 @@ def _unenforced_message(result: CompileResult) -> str:
     """Group the gaps by kind and by which targets would close them."""
     groups: dict[tuple[str, str], list[RuleCoverage]] = defaultdict(list)
     for rc in result.unenforced:
-        groups[(_KIND_NAMES[type(rc.rule).__name__], _would(rc))].append(rc)
+        groups[(kind_of(rc.rule).noun, _would(rc))].append(rc)
     count = len(result.unenforced)
     lines = [
         f"{result.ir.source}: error[C001]: {count} restriction{'s' if count > 1 else ''} of the policy would be "

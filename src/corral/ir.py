@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import Span
-from .policy.model import Alternative, ArgCmp
+from .policy.items import ANY_PORT as _ANY_PORT
+from .policy.model import Alternative, ArgCmp, CmpOp
 
 
 class Access(enum.Flag):
@@ -86,7 +87,7 @@ class SocketRule:
 SIGNAL_CALLS = frozenset({"kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_send_signal"})
 
 #: The sentinel for "any port" (tcp:*), distinct from an empty list.
-ANY_PORT = 0
+ANY_PORT = _ANY_PORT
 
 
 @dataclass(frozen=True, order=True)
@@ -142,6 +143,32 @@ Rule = FileRule | AuditRule | SocketRule | PortRule | SocketOptionRule | Syscall
 
 
 @dataclass(frozen=True)
+class RuleKind:
+    """One kind of rule: its class, the IR field holding it, and its plural
+    noun in reports. ``RULE_KINDS`` is the one list of rule kinds."""
+
+    cls: type
+    field: str
+    noun: str
+
+
+RULE_KINDS: tuple[RuleKind, ...] = (
+    RuleKind(FileRule, "files", "files"),
+    RuleKind(AuditRule, "audits", "logged writes"),
+    RuleKind(SocketRule, "sockets", "socket types"),
+    RuleKind(PortRule, "ports", "ports"),
+    RuleKind(SocketOptionRule, "socket_options", "socket options"),
+    RuleKind(SyscallRule, "syscalls", "system calls"),
+    RuleKind(CapabilityRule, "capabilities", "capabilities"),
+)
+_BY_CLASS = {k.cls: k for k in RULE_KINDS}
+
+
+def kind_of(rule: Rule) -> RuleKind:
+    return _BY_CLASS[type(rule)]
+
+
+@dataclass(frozen=True)
 class IR:
     """A lowered policy. Collections are sorted tuples: outputs are deterministic."""
 
@@ -158,7 +185,7 @@ class IR:
     denied_syscalls: tuple[SyscallRule, ...] = ()
 
     def rules(self) -> tuple[Rule, ...]:
-        return (*self.files, *self.audits, *self.sockets, *self.ports, *self.socket_options, *self.syscalls, *self.capabilities)
+        return tuple(r for kind in RULE_KINDS for r in getattr(self, kind.field))
 
     @property
     def setsockopt_filtered(self) -> bool:
@@ -171,6 +198,8 @@ class IR:
                 return o.names()
             if isinstance(o, Span):
                 return str(o)
+            if isinstance(o, CmpOp):
+                return o.policy
             raise TypeError(type(o).__name__)
 
         return json.dumps(asdict(self), default=enc, indent=2)
@@ -187,8 +216,11 @@ __all__ = [
     "CapabilityRule",
     "FileRule",
     "PortRule",
+    "RULE_KINDS",
     "Rule",
+    "RuleKind",
     "SocketOptionRule",
     "SocketRule",
     "SyscallRule",
+    "kind_of",
 ]

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from . import _seccomp
-from .errors import Span
+from .errors import InternalError, Span
 from .ir import (
     ANY_PORT,
     IR,
@@ -42,9 +43,10 @@ from .ir import (
     SocketRule,
     SyscallRule,
 )
-from .policy import catalog, globs
-from .policy.model import CATEGORIES, Alternative, ArgCmp, FlagDef, Item, Policy
-from .policy.reader import PORT_RE
+from .policy import catalog, globs, items, schema
+from .policy.items import PortSpec
+from .policy.model import Alternative, ArgCmp, CmpOp, FlagDef, Item, Policy
+from .policy.schema import POLICY_KEYS, KeySpec
 
 #: SOCK_TYPE_MASK: socket(2)'s type argument also carries SOCK_NONBLOCK/CLOEXEC.
 _SOCK_TYPE_MASK = 0xF
@@ -76,18 +78,21 @@ class _Grants:
                 self.add_path(item.value, access, origin, span)
         self.add_lists(flag.list, origin, span)
 
-    def add_lists(self, get: Callable[[str], Sequence[Item]], origin: str, span: Span | None) -> None:
+    def add_lists(self, get: Callable[[str], Sequence[Item[Any]]], origin: str, span: Span | None) -> None:
         for item in get("Protocols"):
             self.protocols.setdefault(item.value, (origin, span or item.span))
         for direction in ("Connect", "Bind"):
             for item in get(direction):
-                proto, address, ports = _ports(item.value)
-                for port in ports:
-                    self.ports.setdefault((direction.lower(), port, proto, address), (origin, span or item.span))
+                self.add_ports(direction, item, origin, span)
         for item in get("SocketOptions"):
             self.sockopts.setdefault(item.value, (origin, span or item.span))
         for item in get("Capabilities"):
             self.caps.setdefault(item.value, (origin, span or item.span))
+
+    def add_ports(self, direction: str, item: Item[PortSpec], origin: str, span: Span | None) -> None:
+        spec = item.parsed
+        for port in spec.ports():
+            self.ports.setdefault((direction.lower(), port, spec.protocol, spec.address), (origin, span or item.span))
 
     def add_path(self, path: str, access: Access, origin: str, span: Span) -> None:
         if path in self.paths:
@@ -97,55 +102,138 @@ class _Grants:
             self.paths[path] = (access, origin, span)
 
 
-def _ports(spec: str) -> tuple[str, str, list[int]]:
-    """``tcp:10.0.0.0/8:5432`` -> ("tcp", "10.0.0.0/8", [5432])."""
-    m = PORT_RE.fullmatch(spec)
-    assert m is not None  # validated by the loader
-    address = (m.group("addr") or "").strip("[]")
-    value = m.group("port")
-    if value == "*":
-        return m.group("proto"), address, [ANY_PORT]
-    low, _, high = value.partition("-")
-    return m.group("proto"), address, list(range(int(low), int(high or low) + 1))
+class _Lowering:
+    """The state one lowering walk builds up: both sides and the audits."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.allow = _Grants()
+        self.deny = _Grants()
+        self.audits: list[AuditRule] = []
+        self.imply_flags = True
 
 
-def _collect(policy: Policy) -> tuple[_Grants, _Grants]:
-    allow, deny = _Grants(), _Grants()
-    for section in CATEGORIES:
-        for side, key in ((allow, "Flags"), (deny, "DenyFlags")):
-            for item in policy.get(f"{section}.{key}"):
-                side.add_flag(policy.flags[item.value], f"flag {item.value}", item.span)
-    for key, access in PATH_ACCESS.items():
-        for item in policy.get(f"Filesystem.{key}"):
-            allow.add_path(item.value, access, f"Filesystem.{key}", item.span)
-    for item in policy.get("Filesystem.ExecProfiles"):
-        program, _, profile = item.value.partition("\0")
-        allow.add_path(program, PATH_ACCESS["Exec"], "Filesystem.ExecProfiles", item.span)
-        allow.transitions[program] = profile
-    for item in policy.get("Filesystem.Deny"):
-        deny.add_path(item.value, Access.everything(), "Filesystem.Deny", item.span)
-    allow.add_lists(lambda k: policy.get(f"{'User' if k == 'Capabilities' else 'Networking'}.{k}"), "", None)
-    for item in policy.get("User.DenyCapabilities"):
-        deny.caps.setdefault(item.value, ("User.DenyCapabilities", item.span))
-    for item in policy.get("Misc.Syscalls"):
-        allow.syscalls.setdefault(item.value, ("Misc.Syscalls", item.span))
-    for item in policy.get("Misc.DenySyscalls"):
-        deny.syscalls.setdefault(item.value, ("Misc.DenySyscalls", item.span))
+#: How one key of the language lowers.
+Handler = Callable[[_Lowering, KeySpec[Any]], None]
+
+
+def _allow_flags(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    for item in ctx.policy.get(spec):
+        ctx.allow.add_flag(ctx.policy.flags[item.value], f"flag {item.value}", item.span)
+
+
+def _deny_flags(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    for item in ctx.policy.get(spec):
+        ctx.deny.add_flag(ctx.policy.flags[item.value], f"flag {item.value}", item.span)
+
+
+def _allow_paths(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    for item in ctx.policy.get(spec):
+        ctx.allow.add_path(item.value, PATH_ACCESS[spec.key], spec.dotted, item.span)
+
+
+def _exec_profiles(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    for item in ctx.policy.get(spec):
+        program, profile = item.parsed.program, item.parsed.profile
+        ctx.allow.add_path(program, PATH_ACCESS["Exec"], spec.dotted, item.span)
+        ctx.allow.transitions[program] = profile
+
+
+def _deny_paths(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    for item in ctx.policy.get(spec):
+        ctx.deny.add_path(item.value, Access.everything(), spec.dotted, item.span)
+
+
+def _log_on_write(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    ctx.audits += [AuditRule(i.value, spec.dotted, i.span) for i in ctx.policy.get(spec)]
+
+
+def _protocols(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    for item in ctx.policy.get(spec):
+        ctx.allow.protocols.setdefault(item.value, ("", item.span))
+
+
+def _ports_of(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    for item in ctx.policy.get(spec):
+        ctx.allow.add_ports(spec.key, item, "", None)
+
+
+def _socket_options(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    for item in ctx.policy.get(spec):
+        ctx.allow.sockopts.setdefault(item.value, ("", item.span))
+
+
+def _capabilities(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    for item in ctx.policy.get(spec):
+        ctx.allow.caps.setdefault(item.value, ("", item.span))
+
+
+def _deny_capabilities(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    for item in ctx.policy.get(spec):
+        ctx.deny.caps.setdefault(item.value, (spec.dotted, item.span))
+
+
+def _syscalls(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    for item in ctx.policy.get(spec):
+        ctx.allow.syscalls.setdefault(item.value, (spec.dotted, item.span))
+
+
+def _deny_syscalls(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    for item in ctx.policy.get(spec):
+        ctx.deny.syscalls.setdefault(item.value, (spec.dotted, item.span))
+
+
+def _imply_flags(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    ctx.imply_flags = ctx.policy.setting(spec, True)
+
+
+#: Every key of the language and how it lowers: the table ``lower`` walks.
+#: A key without a row here cannot lower (``InternalError``); a test checks
+#: that the rows are exactly ``schema.POLICY_KEYS``.
+HANDLERS: dict[KeySpec[Any], Handler] = {
+    **{schema.FLAGS[s]: _allow_flags for s in schema.CATEGORIES},
+    **{schema.DENY_FLAGS[s]: _deny_flags for s in schema.CATEGORIES},
+    **{spec: _allow_paths for spec in schema.FS_PATHS},
+    schema.FS_EXEC_PROFILES: _exec_profiles,
+    schema.FS_DENY: _deny_paths,
+    schema.FS_LOG_ON_WRITE: _log_on_write,
+    schema.NET_PROTOCOLS: _protocols,
+    schema.NET_CONNECT: _ports_of,
+    schema.NET_BIND: _ports_of,
+    schema.NET_SOCKET_OPTIONS: _socket_options,
+    schema.USER_CAPABILITIES: _capabilities,
+    schema.USER_DENY_CAPABILITIES: _deny_capabilities,
+    schema.MISC_SYSCALLS: _syscalls,
+    schema.MISC_DENY_SYSCALLS: _deny_syscalls,
+    schema.MISC_IMPLY_FLAGS: _imply_flags,
+}
+
+
+def _collect(policy: Policy) -> _Lowering:
+    ctx = _Lowering(policy)
+    # Flags first: where a flag and a key grant the same thing, the flag is named as the origin.
+    for spec in sorted(POLICY_KEYS, key=lambda k: k.item is not items.FLAG):
+        handler = HANDLERS.get(spec)
+        if handler is None:
+            raise InternalError(f"{spec} has no lowering handler: it would load and then enforce nothing")
+        handler(ctx, spec)
+    allow = ctx.allow
     # Paths say where; these flags give the operations the paths need.
     flags = catalog.flags()
     implications = ((Access.WRITE, ("wpath", "cpath")), (Access.EXEC, ("exec",)))
-    for access, implied in implications if policy.settings.get("Misc.ImplyFlags", True) else ():
+    for access, implied in implications if ctx.imply_flags else ():
         granting = [(o, s) for a, o, s in allow.paths.values() if access in a]
         if granting:
             origin, span = granting[0]
             for name in implied:
                 allow.add_flag(flags[name], f"flag {name} (implied by {origin})", span)
-    return allow, deny
+    return ctx
 
 
 def lower(policy: Policy) -> IR:
     """Resolve a loaded policy into the IR."""
-    allow, deny = _collect(policy)
+    ctx = _collect(policy)
+    allow, deny = ctx.allow, ctx.deny
     protos, families, types = catalog.protocol_tables()
 
     # -- files ---------------------------------------------------------------
@@ -155,7 +243,7 @@ def lower(policy: Policy) -> IR:
         for p, (a, o, s) in allow.paths.items()
         if not any(globs.covers(d.path, p) for d in denies)
     ]
-    audits = [AuditRule(i.value, "Filesystem.LogOnWrite", i.span) for i in policy.get("Filesystem.LogOnWrite")]
+    audits = ctx.audits
 
     # -- network ------------------------------------------------------------
     denied_pairs = {pair for name in deny.protocols for pair in protos[name].sockets}
@@ -188,14 +276,14 @@ def lower(policy: Policy) -> IR:
         rules[name] = SyscallRule(name, unique, None, alts[0][1], alts[0][2])
     if "socket" in rules:
         by_pair: tuple[Alternative, ...] = tuple(
-            (ArgCmp(0, "eq", families[r.family]), ArgCmp(1, "masked_eq", types[r.type], _SOCK_TYPE_MASK))
+            (ArgCmp(0, CmpOp.EQ, families[r.family]), ArgCmp(1, CmpOp.MASKED_EQ, types[r.type], _SOCK_TYPE_MASK))
             for r in sorted(sockets.values())
         )
         socket = rules.pop("socket")
         if by_pair:
             rules["socket"] = SyscallRule("socket", by_pair, None, socket.origin, socket.span)
     if sockopts and "setsockopt" not in rules:
-        by_option: tuple[Alternative, ...] = tuple((ArgCmp(1, "eq", r.level), ArgCmp(2, "eq", r.optname)) for r in sorted(sockopts))
+        by_option: tuple[Alternative, ...] = tuple((ArgCmp(1, CmpOp.EQ, r.level), ArgCmp(2, CmpOp.EQ, r.optname)) for r in sorted(sockopts))
         rules["setsockopt"] = SyscallRule("setsockopt", by_option, None, sockopts[0].origin, sockopts[0].span)
     for name, (err, origin, span) in allow.errno.items():
         rules.setdefault(name, SyscallRule(name, (), err, origin, span))

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 
 from .._base import CorralError
 from ..policy import catalog, globs
+from ..policy.model import CmpOp
 
 FORMATS = ("bane", "docker-seccomp", "apparmor")
 _NET = {("inet", "stream"): "tcp", ("inet6", "stream"): "tcp", ("inet", "dgram"): "udp", ("inet6", "dgram"): "udp",
         ("inet", "raw"): "raw", ("inet6", "raw"): "raw", ("unix", ""): "unix", ("unix", "stream"): "unix", ("unix", "dgram"): "unix",
         ("netlink", ""): "netlink", ("netlink", "raw"): "netlink", ("netlink", "dgram"): "netlink", ("packet", ""): "packet",
         ("packet", "raw"): "packet", ("packet", "dgram"): "packet"}  # fmt: skip
-_OPS = {"SCMP_CMP_EQ": "eq", "SCMP_CMP_NE": "ne", "SCMP_CMP_LT": "lt", "SCMP_CMP_LE": "le", "SCMP_CMP_GT": "gt", "SCMP_CMP_GE": "ge", "SCMP_CMP_MASKED_EQ": "masked_eq"}
 
 
 @dataclass
@@ -156,11 +156,12 @@ def from_docker_seccomp(text: str, source: str, arch: str = "x86_64") -> Importe
         elif action == "SCMP_ACT_ALLOW":
             alt = []
             for a in entry["args"]:
-                op = _OPS.get(a.get("op", ""))
-                if op is None:
+                cmp_op = CmpOp.from_oci(str(a.get("op", "")))
+                if cmp_op is None:
                     imp.report.append(f"{names}: operator {a.get('op')!r} not supported")
                     break
-                if op == "masked_eq":
+                op = cmp_op.policy
+                if cmp_op is CmpOp.MASKED_EQ:
                     alt.append(f"{{ arg = {a['index']}, op = \"masked_eq\", mask = {a['value']}, value = {a.get('valueTwo', 0)} }}")
                 else:
                     alt.append(f"{{ arg = {a['index']}, op = \"{op}\", value = {a['value']} }}")

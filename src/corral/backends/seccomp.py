@@ -17,9 +17,9 @@ from typing import Any
 
 from .. import _seccomp
 from ..ir import IR, ArgCmp, SyscallRule
+from ..policy.model import CmpOp
 from . import Coverage, Level, Output
 
-_OPS = {"eq": "SCMP_CMP_EQ", "ne": "SCMP_CMP_NE", "lt": "SCMP_CMP_LT", "le": "SCMP_CMP_LE", "gt": "SCMP_CMP_GT", "ge": "SCMP_CMP_GE", "masked_eq": "SCMP_CMP_MASKED_EQ"}
 _EPERM = 1
 
 
@@ -55,11 +55,11 @@ def _entry(rule: SyscallRule, names: list[str], args: list[dict[str, Any]] | Non
 def _arg(cmp: ArgCmp) -> dict[str, Any]:
     """One OCI LinuxSeccompArg; for masked_eq, value is the mask and valueTwo
     the expected result (omitted when 0, as Docker writes it)."""
-    value, value_two = (cmp.mask, cmp.value) if cmp.op == "masked_eq" else (cmp.value, 0)
+    value, value_two = (cmp.mask, cmp.value) if cmp.op is CmpOp.MASKED_EQ else (cmp.value, 0)
     out: dict[str, Any] = {"index": cmp.arg, "value": value}
     if value_two:
         out["valueTwo"] = value_two
-    out["op"] = _OPS[cmp.op]
+    out["op"] = cmp.op.oci
     return out
 
 

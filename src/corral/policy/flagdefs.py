@@ -17,12 +17,13 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from . import items
 from .locate import KeyPath
-from .model import ARG_OPS, CATEGORIES, Alternative, ArgCmp, FlagDef
-from .reader import Reader, dotted
-from .schema import FLAG_KEYS, NET_KEYS, PATH_KEYS
+from .model import ARG_OPS, CATEGORIES, Alternative, ArgCmp, CmpOp, FlagDef
+from .reader import Reader
+from .schema import FLAG_KEYS, FLAG_LIST_KEYS
+from .suggest import dotted
 
-_LIST_KEYS = ("Capabilities", *NET_KEYS, *PATH_KEYS)
 _KIND = {k.name: k for k in FLAG_KEYS}
 
 
@@ -39,17 +40,17 @@ def parse_flag_table(
     if not description:
         reader.error(path, "E003", f"flag '{name}' has no Description", "add Description = \"what the flag lets a program do, in plain words\"", key=True)
     else:
-        reader.item_ok(path + ("Description",), description, "text")
+        reader.item_ok(path + ("Description",), description, items.TEXT)
     if "Category" in values:
         category = values["Category"]
         if category not in CATEGORIES:
             reader.error(path + ("Category",), "E012", f"unknown category '{category}'", f"one of: {', '.join(CATEGORIES)}")
 
-    syscalls = tuple(i.value for i in reader.items(path + ("Syscalls",), values.get("Syscalls", []), "syscall"))
+    syscalls = tuple(i.value for i in reader.items(path + ("Syscalls",), values.get("Syscalls", []), items.SYSCALL))
     args = _parse_args(reader, path + ("Args",), values.get("Args", {}))
     errno = _parse_errno(reader, path + ("Errno",), values.get("Errno", {}))
     lists = tuple(
-        (key, tuple(reader.items(path + (key,), values[key], _KIND[key].item))) for key in _LIST_KEYS if key in values
+        (key, tuple(reader.items(path + (key,), values[key], kind))) for key, kind in FLAG_LIST_KEYS.items() if key in values
     )
     if len(reader.errors.diagnostics) > before:
         return None
@@ -71,7 +72,7 @@ def _parse_args(reader: Reader, path: KeyPath, table: dict[str, Any]) -> tuple[t
     out: list[tuple[str, tuple[Alternative, ...]]] = []
     for syscall, alternatives in table.items():
         spath = path + (syscall,)
-        if not reader.item_ok(spath, syscall, "syscall"):
+        if not reader.item_ok(spath, syscall, items.SYSCALL):
             continue
         if not isinstance(alternatives, list) or not all(isinstance(a, list) for a in alternatives):
             reader.error(spath, "E003", f"{dotted(spath)} must be a list of alternatives, each a list of comparisons", "for example: openat = [[{ arg = 2, op = \"masked_eq\", mask = 0x243, value = 0 }]]")
@@ -109,15 +110,16 @@ def _parse_cmp(reader: Reader, path: KeyPath, cmp: Any) -> list[ArgCmp] | None:
         if not isinstance(values, list) or not values or not all(isinstance(v, int) and v >= 0 for v in values):
             reader.error(path, "E003", f"{dotted(path)}: 'in' must be a non-empty list of non-negative integers", hint)
             return None
-        return [ArgCmp(arg, "eq", v) for v in values]
-    op, value, mask = cmp.get("op"), cmp.get("value"), cmp.get("mask", 0)
-    if op not in ARG_OPS:
-        reader.error(path, "E003", f"{dotted(path)}: unknown operator {op!r}", f"one of: {', '.join(ARG_OPS)}")
+        return [ArgCmp(arg, CmpOp.EQ, v) for v in values]
+    op_name, value, mask = cmp.get("op"), cmp.get("value"), cmp.get("mask", 0)
+    op = CmpOp.named(op_name) if isinstance(op_name, str) else None
+    if op is None:
+        reader.error(path, "E003", f"{dotted(path)}: unknown operator {op_name!r}", f"one of: {', '.join(ARG_OPS)}")
         return None
     if not isinstance(value, int) or value < 0 or not isinstance(mask, int) or mask < 0:
         reader.error(path, "E003", f"{dotted(path)}: 'value' (and 'mask') must be non-negative integers", hint)
         return None
-    if op == "masked_eq" and "mask" not in cmp:
+    if op is CmpOp.MASKED_EQ and "mask" not in cmp:
         reader.error(path, "E003", f"{dotted(path)}: masked_eq needs a 'mask'", hint)
         return None
     return [ArgCmp(arg, op, value, mask)]
@@ -129,7 +131,7 @@ def _parse_errno(reader: Reader, path: KeyPath, table: dict[str, Any]) -> tuple[
     out: list[tuple[str, str]] = []
     for syscall, name in table.items():
         spath = path + (syscall,)
-        if not reader.item_ok(spath, syscall, "syscall"):
+        if not reader.item_ok(spath, syscall, items.SYSCALL):
             continue
         try:
             _seccomp.errno_number(str(name))

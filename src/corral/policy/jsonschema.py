@@ -9,49 +9,30 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import catalog
-from .model import CATEGORIES
-from .reader import NAME_RE, PORT_RE
-from .schema import FLAG_KEYS, SECTIONS, TEST_KEYS, TOP, Key
+from .items import FLAG, FlagName
+from .schema import CATEGORIES, FLAG_KEYS, SECTIONS, TEST_KEYS, TOP, KeySpec
 from .testspec import PROBES
 
 ID = "https://corral.invalid/policy.schema.json"
 
 
-def _item(kind: str, category: str | None = None) -> dict[str, Any]:
-    from .. import _seccomp
-
-    if kind == "flag":
-        names = sorted(n for n, f in catalog.flags().items() if category in (None, f.category))
-        return {"type": "string", "description": "a flag: " + ", ".join(names) + ", or a [[Flag]] of the policy"}
-    if kind == "syscall":
-        return {"enum": list(_seccomp.known_names())}
-    if kind == "capability":
-        return {"enum": sorted(catalog.capabilities())}
-    if kind == "sockopt":
-        return {"enum": sorted(catalog.socket_options())}
-    if kind == "protocol":
-        return {"enum": list(catalog.protocols())}
-    if kind == "port":
-        return {"type": "string", "pattern": f"^{PORT_RE.pattern}$"}
-    if kind == "path":
-        return {"type": "string", "pattern": '^/[^"\\u0000-\\u001f]*$'}
-    if kind == "name":
-        return {"type": "string", "pattern": f"^{NAME_RE.pattern}$"}
-    return {"type": "string"}
-
-
-def _key(key: Key, category: str | None = None) -> dict[str, Any]:
-    if key.kind == "str":
-        out = _item(key.item) if key.item in ("name",) else {"type": "string"}
-    elif key.kind == "int":
+def _key(key: KeySpec[Any], category: str | None = None) -> dict[str, Any]:
+    """A key's JSON Schema: its shape, with items from its item kind."""
+    item = key.item
+    out: dict[str, Any]
+    if key.shape == "str":
+        out = item.json_schema() if item is not None and item.name == "name" else {"type": "string"}
+    elif key.shape == "int":
         out = {"type": "integer"}
-    elif key.kind == "bool":
+    elif key.shape == "bool":
         out = {"type": "boolean"}
-    elif key.kind == "strings":
-        out = {"type": "array", "items": _item(key.item, category)}
-    elif key.item == "execprofile":
-        out = {"type": "object", "propertyNames": _item("path"), "additionalProperties": _item("name")}
+    elif key.shape == "strings":
+        if isinstance(item, FlagName):
+            out = {"type": "array", "items": FLAG.json_schema(category)}
+        else:
+            out = {"type": "array", "items": item.json_schema() if item is not None else {"type": "string"}}
+    elif key.shape == "map" and item is not None:
+        out = item.json_schema()
     else:
         out = {"type": "object"}
     out["description"] = key.doc
@@ -68,7 +49,7 @@ def schema() -> dict[str, Any]:
     test: dict[str, Any] = {"type": "object", "additionalProperties": False, "required": ["Expect"], "properties": {k.name: _key(k) for k in TEST_KEYS}}
     test["properties"]["Probe"] = {"enum": list(PROBES), "description": "a shipped probe"}
     test["properties"]["Expect"] = {"enum": ["allow", "deny"], "description": "what the kernel should answer"}
-    top: dict[str, Any] = {k.name: _key(k) for k in TOP if k.kind != "table" and k.name not in ("Flag", "Test")}
+    top: dict[str, Any] = {k.name: _key(k) for k in TOP if k.shape not in ("table", "tables")}
     top.update(sections)
     top["Flag"] = {"type": "array", "items": flag, "description": "user-defined flags"}
     top["Test"] = {"type": "array", "items": test, "description": "policy tests, run by `corral verify`"}

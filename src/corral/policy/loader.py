@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Diagnostic, DiagnosticCollector, PolicyError, Span
-from . import catalog
+from . import catalog, items
 from .flagdefs import parse_flag_table
-from .model import CATEGORIES, FlagDef, Item, Policy, TestCase
-from .reader import Reader, did_you_mean, dotted
-from .schema import SECTIONS, TEST_KEYS, TOP
+from .items import ExecProfile
+from .model import FlagDef, Item, Policy, TestCase
+from .reader import Reader
+from .schema import CATEGORIES, DENY_FLAGS, FLAGS, NET_PROTOCOLS, SECTIONS, TEST_KEYS, TOP, KeySpec
+from .suggest import did_you_mean, dotted
 from .testspec import FAMILIES, PROBES, TYPES
 
 _TOML_POS = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")
@@ -118,18 +120,18 @@ class _Loader:
         good = {k: v for k, v in data.items() if k in top and r.typed((k,), v, top[k])}
         name = good.get("Name") or re.sub(r"[^A-Za-z0-9._-]", "-", Path(r.file).stem) or "policy"
         if "Name" in good:
-            r.item_ok(("Name",), good["Name"], "name")
+            r.item_ok(("Name",), good["Name"], items.NAME)
         description = good.get("Description", "")
         if description:
-            r.item_ok(("Description",), description, "text")
+            r.item_ok(("Description",), description, items.TEXT)
         policy = Policy(name=name, description=description, path=r.file, span=Span(r.file, 1, 1))
 
         for i, target in enumerate(good.get("Extends", [])):
             parent = self._extend(r, ("Extends", i), target, base_dir, stack)
             if parent is not None:
                 policy.extends.append(parent.path)
-                for key, items in parent.values.items():
-                    policy.values.setdefault(key, []).extend(items)
+                for spec, values in parent.values.items():
+                    policy.add(spec, values)
                 policy.flags.update(parent.flags)
                 policy.settings.update(parent.settings)
 
@@ -139,19 +141,23 @@ class _Loader:
             table = good[section]
             keys = SECTIONS[section]
             r.check_keys((section,), table, keys, f"[{section}]")
-            kinds = {k.name: k for k in keys}
+            specs: dict[str, KeySpec[Any]] = {k.key: k for k in keys}
             for key, value in table.items():
-                if key in kinds and kinds[key].kind == "bool":
-                    if r.typed((section, key), value, kinds[key]):
-                        policy.settings[f"{section}.{key}"] = value
-                elif key in kinds and kinds[key].kind == "table":
-                    if r.typed((section, key), value, kinds[key]):
-                        policy.values.setdefault(f"{section}.{key}", []).extend(self._exec_profiles(r, (section, key), value))
-                elif key in kinds and r.typed((section, key), value, kinds[key]):
+                found = specs.get(key)
+                if found is None or not r.typed((section, key), value, found):
+                    continue
+                spec = found
+                if spec.shape == "bool":
+                    policy.settings[spec] = value
+                elif spec.shape == "map":
+                    policy.add(spec, self._exec_profiles(r, (section, key), value))
+                elif spec.shape == "strings" and spec.item is not None:
                     # flag names are checked once every [[Flag]] is known
-                    kind = "" if kinds[key].item == "flag" else kinds[key].item
-                    items = r.items((section, key), value, kind)
-                    policy.values.setdefault(f"{section}.{key}", []).extend(items)
+                    policy.add(spec, r.items((section, key), value, spec.item))
+                else:
+                    from ..errors import InternalError
+
+                    raise InternalError(f"{spec}: the loader cannot read a {spec.shape} key")
 
         policy.tests = [t for i, table in enumerate(good.get("Test", [])) if (t := self._test(r, ("Test", i), table)) is not None]
 
@@ -167,18 +173,18 @@ class _Loader:
                 policy.flags[flag.name] = flag
         return policy
 
-    def _exec_profiles(self, r: Reader, path: tuple[str | int, ...], table: dict[str, Any]) -> list[Item]:
+    def _exec_profiles(self, r: Reader, path: tuple[str | int, ...], table: dict[str, Any]) -> list[Item[ExecProfile]]:
         """``{ "/usr/bin/helper" = "helper" }``: each program path with the
-        profile it runs under, as one item ``PATH\\0PROFILE`` (a path holds no NUL)."""
+        profile it runs under."""
         out = []
         for program, profile in table.items():
             where = path + (program,)
             if not isinstance(profile, str):
                 r.error(where, "E003", f"{dotted(where)} must name a profile (a string)", 'for example: "/usr/bin/helper" = "helper"')
                 continue
-            ok = r.item_ok(where, program, "path") and r.item_ok(where, profile, "name")
+            ok = r.item_ok(where, program, items.PATH) and r.item_ok(where, profile, items.NAME)
             if ok:
-                out.append(Item(f"{program}\0{profile}", r.span(where, key=True)))
+                out.append(Item(program, r.span(where, key=True), items.EXEC_PROFILE.entry(program, profile)))
         return out
 
     def _test(self, r: Reader, path: tuple[str | int, ...], table: dict[str, Any]) -> TestCase | None:
@@ -218,7 +224,7 @@ class _Loader:
         if "Port" in v and not 1 <= v["Port"] <= 65535:
             r.error(path + ("Port",), "E016", f"port {v['Port']} out of range", "ports run from 1 to 65535")
         if "Option" in v:
-            r.item_ok(path + ("Option",), v["Option"], "sockopt")
+            r.item_ok(path + ("Option",), v["Option"], items.SOCKOPT)
         if "Family" in v and v["Family"] not in FAMILIES:
             r.error(path + ("Family",), "E016", f"unknown socket family '{v['Family']}'", f"one of: {', '.join(FAMILIES)}")
         if "Type" in v and v["Type"] not in TYPES:
@@ -229,7 +235,7 @@ class _Loader:
         if not isinstance(name, str):
             r.error(path, "E003", f"{dotted(path)} has no Name", "add Name = \"my-flag\"", key=True)
             return None
-        if not r.item_ok(path + ("Name",), name, "name"):
+        if not r.item_ok(path + ("Name",), name, items.NAME):
             return None
         return parse_flag_table(r, path, table, name=name, category=None, builtin=False)
 
@@ -265,8 +271,9 @@ class _Loader:
     def _check_flag_names(self, policy: Policy) -> None:
         known: dict[str, FlagDef] = {**catalog.flags(), **policy.flags}
         for section in CATEGORIES:
-            for key in ("Flags", "DenyFlags"):
-                for item in policy.get(f"{section}.{key}"):
+            for spec in (FLAGS[section], DENY_FLAGS[section]):
+                key = spec.key
+                for item in policy.get(spec):
                     flag = known.get(item.value)
                     if flag is None:
                         in_section = sorted(n for n, f in known.items() if f.category in (section, None))
@@ -275,16 +282,16 @@ class _Loader:
                     elif flag.category not in (None, section):
                         self.collector.add(item.span, "E012", f"flag '{item.value}' belongs in [{flag.category}], not [{section}]", f"move it to [{flag.category}] {key}")
         # resolve the merged policy's flag definitions
-        used = {i.value for s in CATEGORIES for k in ("Flags", "DenyFlags") for i in policy.get(f"{s}.{k}")}
+        used = {i.value for s in CATEGORIES for k in (FLAGS[s], DENY_FLAGS[s]) for i in policy.get(k)}
         policy.flags = {n: known[n] for n in sorted(used) if n in known}
 
     def _check_protocols(self, policy: Policy) -> None:
-        protocols = bool(policy.get("Networking.Protocols"))
+        protocols = bool(policy.get(NET_PROTOCOLS))
         for section in CATEGORIES:
-            for item in policy.get(f"{section}.Flags"):
+            for item in policy.get(FLAGS[section]):
                 flag = policy.flags.get(item.value)
                 if flag is None or "socket" not in flag.syscalls:
                     continue
-                if not protocols and not any(policy.flags[i.value].list("Protocols") for s in CATEGORIES for i in policy.get(f"{s}.Flags") if i.value in policy.flags):
+                if not protocols and not any(policy.flags[i.value].list("Protocols") for s in CATEGORIES for i in policy.get(FLAGS[s]) if i.value in policy.flags):
                     self.collector.add(item.span, "E015", f"flag '{item.value}' opens sockets, but the policy allows no protocol", "add Protocols = [\"tcp\"] (or udp, unix, ...) to [Networking]")
                     return

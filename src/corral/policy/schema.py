@@ -1,32 +1,76 @@
-"""The policy language's keys: the one table the loader, the docs and the
-(later) JSON Schema are all generated from.
+"""The policy language's keys: the one table everything else walks.
 
-Each entry names a key, the kind of value it takes and one line saying what
-it means. Kinds: ``str``, ``strings`` (a list of strings, each validated as
-``item``), ``table`` and ``tables`` (an array of tables).
+Each ``KeySpec`` row names a key, the shape of its value (``str``,
+``strings``, ``bool``, ``int``, ``table``, ``tables``, ``map``), the item
+kind its strings are parsed as (an object from ``items``) and one line
+saying what it means. The loader reads keys by walking these rows, lowering
+(``lower.HANDLERS``) maps every row of ``POLICY_KEYS`` to a handler, and the
+JSON Schema and docs/policy-language.md are rendered from them. A key
+that is not a row here does not exist.
+
+Code names keys by the constants below (``schema.FS_WRITABLE``), never by a
+string: a typo is an ``AttributeError`` (and a mypy error), not an empty
+list.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from . import items as K
+from .items import ItemKind
+
+T = TypeVar("T")
+
+#: The categories of the proposal, in the order they are printed.
+CATEGORIES = ("Networking", "Filesystem", "Runtime", "User", "Misc")
+
+SHAPES = ("str", "strings", "bool", "int", "table", "tables", "map")
 
 
 @dataclass(frozen=True)
-class Key:
-    name: str
-    kind: str
-    item: str = ""
+class KeySpec(Generic[T]):
+    """One key: where it lives, what it takes, what it means."""
+
+    section: str  # a category, "" for the top level, "Flag" or "Test"
+    key: str
+    shape: str
+    item: ItemKind[T] | None = None
     doc: str = ""
 
+    def __post_init__(self) -> None:
+        if self.shape not in SHAPES:
+            from ..errors import InternalError
 
-def _flags_keys() -> tuple[Key, ...]:
+            raise InternalError(f"key {self.key}: unknown shape {self.shape!r}")
+
+    @property
+    def name(self) -> str:
+        return self.key
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.section}.{self.key}" if self.section else self.key
+
+    def __str__(self) -> str:
+        return self.dotted
+
+
+def _flags(section: str) -> tuple[KeySpec[str], KeySpec[str]]:
     return (
-        Key("Flags", "strings", "flag", "flags (named bundles of permissions) this policy allows"),
-        Key("DenyFlags", "strings", "flag", "flags whose every permission is denied, whatever else allows it"),
+        KeySpec(section, "Flags", "strings", K.FLAG, "flags (named bundles of permissions) this policy allows"),
+        KeySpec(section, "DenyFlags", "strings", K.FLAG, "flags whose every permission is denied, whatever else allows it"),
     )
 
 
-#: Path lists, each with the file access it grants (see ir.Access).
+#: Flags and DenyFlags of each category.
+FLAGS: dict[str, KeySpec[str]] = {}
+DENY_FLAGS: dict[str, KeySpec[str]] = {}
+for _section in CATEGORIES:
+    FLAGS[_section], DENY_FLAGS[_section] = _flags(_section)
+
+#: Path lists, each with the file access it grants (see ir.PATH_ACCESS).
 PATH_KEYS: dict[str, str] = {
     "ReadOnly": "read",
     "Writable": "read, write, create, delete and lock",
@@ -34,75 +78,80 @@ PATH_KEYS: dict[str, str] = {
     "Libraries": "read and map as executable code (shared libraries)",
 }
 
-#: Networking lists shared by policies and flags.
-NET_KEYS: dict[str, str] = {
-    "Protocols": "protocol",
-    "Connect": "port",
-    "Bind": "port",
-    "SocketOptions": "sockopt",
-}
+NET_PROTOCOLS = KeySpec("Networking", "Protocols", "strings", K.PROTOCOL, "protocols sockets may use: tcp, udp, icmp, raw, unix, netlink, packet")
+NET_CONNECT = KeySpec("Networking", "Connect", "strings", K.PORT, "ports the program may connect to: tcp:443, tcp:8000-8080, tcp:*, udp:53, or with a peer tcp:203.0.113.5:443, tcp:[2001:db8::1]:443")
+NET_BIND = KeySpec("Networking", "Bind", "strings", K.PORT, "ports the program may listen on, as tcp:PORT, tcp:LOW-HIGH, tcp:* or udp:PORT")
+NET_SOCKET_OPTIONS = KeySpec("Networking", "SocketOptions", "strings", K.SOCKOPT, "socket options the program may set, by name (tcp_nodelay, so_keepalive, ...)")
+FS_READ_ONLY = KeySpec("Filesystem", "ReadOnly", "strings", K.PATH, f"paths the program may {PATH_KEYS['ReadOnly']}")
+FS_WRITABLE = KeySpec("Filesystem", "Writable", "strings", K.PATH, f"paths the program may {PATH_KEYS['Writable']}")
+FS_EXEC = KeySpec("Filesystem", "Exec", "strings", K.PATH, f"paths the program may {PATH_KEYS['Exec']}")
+FS_LIBRARIES = KeySpec("Filesystem", "Libraries", "strings", K.PATH, f"paths the program may {PATH_KEYS['Libraries']}")
+FS_EXEC_PROFILES = KeySpec("Filesystem", "ExecProfiles", "map", K.EXEC_PROFILE, 'programs that run under an AppArmor profile of their own: { "/usr/bin/helper" = "helper" }')
+FS_DENY = KeySpec("Filesystem", "Deny", "strings", K.PATH, "paths the program may not touch at all, whatever else allows them")
+FS_LOG_ON_WRITE = KeySpec("Filesystem", "LogOnWrite", "strings", K.PATH, "paths where every write is logged to the audit log")
+USER_CAPABILITIES = KeySpec("User", "Capabilities", "strings", K.CAPABILITY, "capabilities the program keeps (names without CAP_, lower case)")
+USER_DENY_CAPABILITIES = KeySpec("User", "DenyCapabilities", "strings", K.CAPABILITY, "capabilities denied whatever else allows them")
+MISC_SYSCALLS = KeySpec("Misc", "Syscalls", "strings", K.SYSCALL, "system calls allowed beyond those of the flags")
+MISC_DENY_SYSCALLS = KeySpec("Misc", "DenySyscalls", "strings", K.SYSCALL, "system calls denied whatever else allows them")
+MISC_IMPLY_FLAGS: KeySpec[bool] = KeySpec("Misc", "ImplyFlags", "bool", None, "whether Writable and Exec paths add the wpath, cpath and exec flags (default true)")
 
-SECTIONS: dict[str, tuple[Key, ...]] = {
-    "Networking": _flags_keys()
-    + (
-        Key("Protocols", "strings", "protocol", "protocols sockets may use: tcp, udp, icmp, raw, unix, netlink, packet"),
-        Key("Connect", "strings", "port", "ports the program may connect to: tcp:443, tcp:8000-8080, tcp:*, udp:53, or with a peer tcp:203.0.113.5:443, tcp:[2001:db8::1]:443"),
-        Key("Bind", "strings", "port", "ports the program may listen on, as tcp:PORT, tcp:LOW-HIGH, tcp:* or udp:PORT"),
-        Key("SocketOptions", "strings", "sockopt", "socket options the program may set, by name (tcp_nodelay, so_keepalive, ...)"),
-    ),
-    "Filesystem": _flags_keys()
-    + tuple(Key(k, "strings", "path", f"paths the program may {v}") for k, v in PATH_KEYS.items())
-    + (
-        Key("ExecProfiles", "table", "execprofile", 'programs that run under an AppArmor profile of their own: { "/usr/bin/helper" = "helper" }'),
-        Key("Deny", "strings", "path", "paths the program may not touch at all, whatever else allows them"),
-        Key("LogOnWrite", "strings", "path", "paths where every write is logged to the audit log"),
-    ),
-    "Runtime": _flags_keys(),
-    "User": _flags_keys()
-    + (
-        Key("Capabilities", "strings", "capability", "capabilities the program keeps (names without CAP_, lower case)"),
-        Key("DenyCapabilities", "strings", "capability", "capabilities denied whatever else allows them"),
-    ),
-    "Misc": _flags_keys()
-    + (
-        Key("Syscalls", "strings", "syscall", "system calls allowed beyond those of the flags"),
-        Key("DenySyscalls", "strings", "syscall", "system calls denied whatever else allows them"),
-        Key("ImplyFlags", "bool", "", "whether Writable and Exec paths add the wpath, cpath and exec flags (default true)"),
-    ),
-}
+#: The allow-path keys, in order, for code that treats them alike.
+FS_PATHS: tuple[KeySpec[str], ...] = (FS_READ_ONLY, FS_WRITABLE, FS_EXEC, FS_LIBRARIES)
 
-TOP: tuple[Key, ...] = (
-    Key("Name", "str", "name", "the profile's name: letters, digits, '.', '_' and '-'"),
-    Key("Description", "str", "text", "one line saying what the confined program is"),
-    Key("Extends", "strings", "extends", "shipped templates (by name) or policy files (by path) merged into this one"),
-    *(Key(s, "table", doc=f"the {s} category") for s in SECTIONS),
-    Key("Flag", "tables", doc="a user-defined flag"),
-    Key("Test", "tables", doc="a policy test, run by `corral verify`"),
+#: Every key of the five categories: what a Policy holds and lowering walks.
+POLICY_KEYS: tuple[KeySpec[Any], ...] = (
+    FLAGS["Networking"], DENY_FLAGS["Networking"], NET_PROTOCOLS, NET_CONNECT, NET_BIND, NET_SOCKET_OPTIONS,
+    FLAGS["Filesystem"], DENY_FLAGS["Filesystem"], *FS_PATHS, FS_EXEC_PROFILES, FS_DENY, FS_LOG_ON_WRITE,
+    FLAGS["Runtime"], DENY_FLAGS["Runtime"],
+    FLAGS["User"], DENY_FLAGS["User"], USER_CAPABILITIES, USER_DENY_CAPABILITIES,
+    FLAGS["Misc"], DENY_FLAGS["Misc"], MISC_SYSCALLS, MISC_DENY_SYSCALLS, MISC_IMPLY_FLAGS,
+)  # fmt: skip
+
+#: The same keys by category, for the loader and the docs.
+SECTIONS: dict[str, tuple[KeySpec[Any], ...]] = {s: tuple(k for k in POLICY_KEYS if k.section == s) for s in CATEGORIES}
+
+TOP: tuple[KeySpec[Any], ...] = (
+    KeySpec("", "Name", "str", K.NAME, "the profile's name: letters, digits, '.', '_' and '-'"),
+    KeySpec("", "Description", "str", K.TEXT, "one line saying what the confined program is"),
+    KeySpec("", "Extends", "strings", K.EXTENDS, "shipped templates (by name) or policy files (by path) merged into this one"),
+    *(KeySpec("", s, "table", doc=f"the {s} category") for s in CATEGORIES),
+    KeySpec("", "Flag", "tables", doc="a user-defined flag"),
+    KeySpec("", "Test", "tables", doc="a policy test, run by `corral verify`"),
 )
 
 #: Keys of a [[Test]]: a probe (with its parameters) or a command, and the expectation.
-TEST_KEYS: tuple[Key, ...] = (
-    Key("Name", "str", "text", "what the test checks, in a few words"),
-    Key("Probe", "str", "probe", "a shipped probe: read, write, create, exec, connect, setsockopt, ..."),
-    Key("Run", "strings", "", "a command to run under `corral run` (exit 0 means allowed)"),
-    Key("Path", "str", "", "the path a file probe uses"),
-    Key("Port", "int", "", "the TCP port of a connect or bind probe"),
-    Key("Option", "str", "sockopt", "the socket option of a setsockopt probe"),
-    Key("Family", "str", "", "the socket family of a socket probe"),
-    Key("Type", "str", "", "the socket type of a socket probe"),
-    Key("Expect", "str", "", "allow or deny"),
+TEST_KEYS: tuple[KeySpec[Any], ...] = (
+    KeySpec("Test", "Name", "str", K.TEXT, "what the test checks, in a few words"),
+    KeySpec("Test", "Probe", "str", None, "a shipped probe: read, write, create, exec, connect, setsockopt, ..."),
+    KeySpec("Test", "Run", "strings", None, "a command to run under `corral run` (exit 0 means allowed)"),
+    KeySpec("Test", "Path", "str", None, "the path a file probe uses"),
+    KeySpec("Test", "Port", "int", None, "the TCP port of a connect or bind probe"),
+    KeySpec("Test", "Option", "str", K.SOCKOPT, "the socket option of a setsockopt probe"),
+    KeySpec("Test", "Family", "str", None, "the socket family of a socket probe"),
+    KeySpec("Test", "Type", "str", None, "the socket type of a socket probe"),
+    KeySpec("Test", "Expect", "str", None, "allow or deny"),
 )
 
+#: The list keys a flag shares with policies, and their item kinds.
+FLAG_LIST_KEYS: dict[str, ItemKind[Any]] = {
+    "Capabilities": K.CAPABILITY,
+    "Protocols": K.PROTOCOL,
+    "Connect": K.PORT,
+    "Bind": K.PORT,
+    "SocketOptions": K.SOCKOPT,
+    **{k: K.PATH for k in PATH_KEYS},
+}
+
 #: Keys of a flag, in the catalogue and in a policy's [[Flag]].
-FLAG_KEYS: tuple[Key, ...] = (
-    Key("Name", "str", "name", "the flag's name"),
-    Key("Description", "str", "text", "one line in plain words: what the flag lets a program do"),
-    Key("Category", "str", "category", "the section the flag belongs in (optional for user flags)"),
-    Key("Syscalls", "strings", "syscall", "system calls allowed unconditionally"),
-    Key("Args", "table", doc="system calls allowed only when their arguments match"),
-    Key("Errno", "table", doc="system calls answered with this error instead of running"),
-    Key("Capabilities", "strings", "capability", "capabilities the flag needs"),
-    *(Key(k, "strings", v, f"as Networking.{k}") for k, v in NET_KEYS.items()),
-    *(Key(k, "strings", "path", f"paths the flag may {v}") for k, v in PATH_KEYS.items()),
-    Key("Notes", "str", "text", "caveats, and how OpenBSD names map to Linux"),
+FLAG_KEYS: tuple[KeySpec[Any], ...] = (
+    KeySpec("Flag", "Name", "str", K.NAME, "the flag's name"),
+    KeySpec("Flag", "Description", "str", K.TEXT, "one line in plain words: what the flag lets a program do"),
+    KeySpec("Flag", "Category", "str", None, "the section the flag belongs in (optional for user flags)"),
+    KeySpec("Flag", "Syscalls", "strings", K.SYSCALL, "system calls allowed unconditionally"),
+    KeySpec("Flag", "Args", "table", doc="system calls allowed only when their arguments match"),
+    KeySpec("Flag", "Errno", "table", doc="system calls answered with this error instead of running"),
+    KeySpec("Flag", "Capabilities", "strings", K.CAPABILITY, "capabilities the flag needs"),
+    *(KeySpec("Flag", k, "strings", FLAG_LIST_KEYS[k], f"as Networking.{k}") for k in ("Protocols", "Connect", "Bind", "SocketOptions")),
+    *(KeySpec("Flag", k, "strings", K.PATH, f"paths the flag may {v}") for k, v in PATH_KEYS.items()),
+    KeySpec("Flag", "Notes", "str", K.TEXT, "caveats, and how OpenBSD names map to Linux"),
 )
