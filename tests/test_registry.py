@@ -107,6 +107,8 @@ def test_comparison_operators_carry_their_names() -> None:
         assert op.oci == f"SCMP_CMP_{op.libseccomp}"
         getattr(lib, op.libseccomp)  # the real binding knows it
         assert CmpOp.named(op.policy) is op and CmpOp.from_oci(op.oci) is op
+    with pytest.raises(TypeError):  # a string comparison would silently be False
+        assert CmpOp.EQ != "eq"
 
 
 def test_the_reader_does_not_import_the_catalogue() -> None:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 from ..ir import IR, Access
 from ..policy import catalog, globs
+from ..policy.model import CmpOp
 from . import safety
 from .events import Capability, Collected, File, Ioctl, Port, SockOpt, Socket, Syscall
 
@@ -202,7 +203,7 @@ def _allowed_values(flag, call: str, arg: int) -> set[int]:  # type: ignore[no-u
             continue
         for alt in alternatives:
             for cmp in alt:
-                if cmp.arg == arg and cmp.op == "eq" and len(alt) == 1:
+                if cmp.arg == arg and cmp.op is CmpOp.EQ and len(alt) == 1:
                     out.add(cmp.value)
     return out
 

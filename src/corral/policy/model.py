@@ -36,6 +36,14 @@ class CmpOp(enum.Enum):
         self.oci = oci
         self.libseccomp = libseccomp
 
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):  # "eq" == CmpOp.EQ would quietly be False
+            raise TypeError(f"compare CmpOp with CmpOp, not with the string {other!r}")
+        return self is other
+
+    def __hash__(self) -> int:
+        return hash(self.policy)
+
     @classmethod
     def named(cls, policy: str) -> "CmpOp | None":
         return next((op for op in cls if op.policy == policy), None)
