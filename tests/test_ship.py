@@ -207,3 +207,29 @@ def test_kubernetes_names_follow_rfc_1123(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(pod))
     proc = subprocess.run([shutil.which("kubernetes-validate") or str(ROOT / ".venv/bin/kubernetes-validate"), "--strict", str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")
+def test_systemd_hostile_paths_are_one_word_or_left_out(tmp_path: Path) -> None:
+    """Issue 9's systemd items: a ' in a Deny path made a line systemd
+    ignores; a class or brace in a glob dropped the setting or became
+    ReadWritePaths=-/ while coverage said exact. Now every line is read back
+    whole, a glob never opens or hides / and what is left out says so."""
+    text = """[Filesystem]
+Deny = ["/srv/it's/**", "/srv/[ab]/x", "/srv/{c,d}/**", "/srv/e\\\\[f\\\\]/**", "/[xy]z/**"]
+Writable = ["/a{x,[,}]}", "/srv/w{1,2}/**", "/srv/semi;colon $HOME/**"]
+"""
+    ir = lower(load_policy_text(text, "hostile.toml"))
+    out = BACKENDS["systemd"].emit(ir)
+    lines = out.content.decode().splitlines()
+    assert "InaccessiblePaths=\"-/srv/it's\"" in lines
+    assert "InaccessiblePaths=\"-/srv/e[f]\"" in lines  # the glob escapes are gone: systemd takes the path as written
+    assert {"InaccessiblePaths=-/srv/c", "InaccessiblePaths=-/srv/d", "ReadWritePaths=-/srv/w1", "ReadWritePaths=-/srv/w2"} <= set(lines)
+    assert 'ReadWritePaths="-/srv/semi;colon $HOME"' in lines
+    assert not [l for l in lines if l.rstrip('"') in ("ReadWritePaths=-/", "InaccessiblePaths=-/", 'ReadWritePaths="-/', 'InaccessiblePaths="-/')], lines
+    levels = {c.rule.path: c.level.name for c in out.coverage if hasattr(c.rule, "path")}
+    assert levels["/a{x,[,}]}"] == "NONE" and levels["/[xy]z/**"] == "NONE"
+    assert levels["/srv/[ab]/x"] == "APPROX" and levels["/srv/it's/**"] == "EXACT"
+    unit = _unit(tmp_path, out.content.decode())
+    proc = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit)], capture_output=True, text=True)  # type: ignore[list-item]
+    assert "corral.conf" not in proc.stderr, proc.stderr

@@ -13,31 +13,39 @@ socket options or logging; the drop-in also names the AppArmor profile
 
 from __future__ import annotations
 
+import errno as errno_mod
+import re
+
 from .. import _seccomp
 from ..ir import ANY_PORT, IR, Access
 from ..policy import globs
 from . import Coverage, Level, Output
 
 _FAMILIES = {"inet": "AF_INET", "inet6": "AF_INET6", "unix": "AF_UNIX", "netlink": "AF_NETLINK", "packet": "AF_PACKET"}
+_PLAIN = re.compile(r"[A-Za-z0-9/._+:@,=%-]+")
 _SAFE_DEVICES = {"/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/random", "/dev/urandom"}
 
 
 def _quote(value: str) -> str:
-    """A path as one word of a systemd setting: '%' would be a specifier and
-    whitespace would split the list, so escape and quote (no input path holds
-    a quote or a control character: the loader rejected them)."""
-    value = value.replace("\\", "\\\\").replace("%", "%%")
-    return f'"{value}"' if any(c.isspace() for c in value) else value
+    """A path (or name) as one word of a systemd setting. systemd unquotes
+    these settings: a ``'`` or a space in bare text would start a quote or
+    split the word (and systemd drops the line), so anything beyond plain
+    path characters goes in double quotes, where ``\\`` and ``\"`` are the
+    escapes; ``%`` is a specifier everywhere and is doubled."""
+    value = value.replace("%", "%%")
+    if _PLAIN.fullmatch(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _dir_of(glob: str) -> tuple[str, bool]:
-    """The directory a glob lives in for systemd's path settings; exact if
-    the glob is DIR/** or a literal path."""
-    literal = globs.literal_prefix(glob)
+    """The literal directory a glob lives in for systemd's path settings
+    (systemd takes no globs); exact if the glob is DIR/** or a literal path."""
     if not globs.has_glob(glob):
-        return glob.rstrip("/") or "/", True
+        return globs.unescape(glob).rstrip("/") or "/", True
+    literal = globs.literal_prefix(glob)
     directory = literal[: literal.rfind("/") + 1].rstrip("/") or "/"
-    return directory, glob.endswith("/**") and literal == glob[:-2]
+    return directory, glob.endswith("/**") and not globs.has_glob(glob[:-3]) and literal == globs.unescape(glob[:-2])
 
 
 def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
@@ -58,10 +66,17 @@ def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
     allowed = [r.name for r in ir.syscalls if r.errno is None and _seccomp.resolve(r.name, native) >= 0]
     lines.append("SystemCallArchitectures=native")
     lines.append("SystemCallFilter=" + (" ".join(allowed) if allowed else "~@default @known"))
+    # An allow list takes no errno ("clone3:ENOSYS" there is ignored with a
+    # warning); a deny-list line after it does: systemd 252 answers those
+    # calls with their own errno, e.g. ENOSYS so that glibc falls back from
+    # clone3 to clone (tests/test_consumer_systemd.py boots systemd to check).
+    answered = [f"{r.name}:{errno_mod.errorcode[r.errno]}" for r in ir.syscalls if r.errno is not None and r.errno in errno_mod.errorcode and _seccomp.resolve(r.name, native) >= 0]
+    if answered:
+        lines.append("SystemCallFilter=~" + " ".join(answered))
     lines.append("SystemCallErrorNumber=EPERM")
     for r in ir.syscalls:
         if r.errno is not None:
-            cov.append(Coverage(r, Level.APPROX, "answered with EPERM instead of its errno"))
+            cov.append(Coverage(r, Level.EXACT))
         elif r.alternatives:
             cov.append(Coverage(r, Level.APPROX, "SystemCallFilter= has no argument filters: allowed whole"))
         else:
@@ -81,17 +96,21 @@ def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
         else:
             cov.append(Coverage(p, Level.APPROX if p.address else Level.EXACT, "SocketBindAllow= ignores the address" if p.address else ""))
 
-    lines += ["PrivateTmp=yes", "ProtectSystem=strict", "ProtectHome=yes"]
+    # ProtectSystem=strict leaves /run writable (systemd 252, checked by
+    # tests/test_consumer_systemd.py): make it read-only too; RuntimeDirectory=
+    # and ReadWritePaths= below open what the policy allows.
+    lines += ["PrivateTmp=yes", "ProtectSystem=strict", "ReadOnlyPaths=-/run", "ProtectHome=yes"]
     runtime: list[str] = []
     rw: list[str] = []
     for f in ir.files:
         if f.deny:
             continue
         if Access.WRITE in f.access:
-            exact = True
-            for alt in globs.expand(f.path):
-                directory, alt_exact = _dir_of(alt)
-                exact = exact and alt_exact
+            dirs = [_dir_of(alt) for alt in globs.expand(f.path)]
+            if any(d == "/" and not exact for d, exact in dirs):
+                cov.append(Coverage(f, Level.NONE, "systemd takes no globs, and this one would make all of / writable: left out"))
+                continue
+            for directory, _ in dirs:
                 if directory in _SAFE_DEVICES:
                     continue
                 parts = directory.split("/")
@@ -99,6 +118,7 @@ def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
                     runtime.append(parts[2])
                 else:
                     rw.append(directory)
+            exact = all(e for _, e in dirs)
             cov.append(Coverage(f, Level.EXACT if exact else Level.APPROX, "" if exact else "ReadWritePaths= opens the whole directory"))
         else:
             cov.append(Coverage(f, Level.NONE, "systemd cannot limit reads to a list (AppArmor and Landlock can)"))
@@ -108,13 +128,12 @@ def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
         lines.append(f"ReadWritePaths={_quote('-' + d)}")
     for f in ir.files:
         if f.deny:
-            exact = True
-            dirs = []
-            for alt in globs.expand(f.path):
-                directory, alt_exact = _dir_of(alt)
-                exact = exact and alt_exact
-                dirs.append(directory)
-            lines += [f"InaccessiblePaths={_quote('-' + d)}" for d in dirs]
+            dirs = [_dir_of(alt) for alt in globs.expand(f.path)]
+            if any(d == "/" and not exact for d, exact in dirs):
+                cov.append(Coverage(f, Level.NONE, "systemd takes no globs, and this one would hide all of /: left out"))
+                continue
+            lines += [f"InaccessiblePaths={_quote('-' + d)}" for d, _ in dirs]
+            exact = all(e for _, e in dirs)
             cov.append(Coverage(f, Level.EXACT if exact else Level.APPROX, "" if exact else "InaccessiblePaths= hides the whole directory"))
     writes_devices = any(Access.WRITE in f.access and any(globs.literal_prefix(a).startswith("/dev/") and a not in _SAFE_DEVICES for a in globs.expand(f.path)) for f in ir.files if not f.deny)
     if not writes_devices:

@@ -96,7 +96,7 @@ def validate(path: str) -> None:
 @lru_cache(maxsize=4096)
 def expand(path: str) -> tuple[str, ...]:
     """Expand ``{a,b}`` alternatives (nested too) into plain globs."""
-    start = _find_unescaped(path, "{")
+    start = _find_unescaped(path, "{", classes=True)
     if start == -1:
         return (path,)
     depth = 0
@@ -107,6 +107,9 @@ def expand(path: str) -> tuple[str, ...]:
         c = path[i]
         if c == "\\":
             i += 2
+            continue
+        if c == "[":  # a class is one character: its ',' and '}' are not syntax
+            i = path.index("]", i + 1) + 1
             continue
         if c == "{":
             depth += 1
@@ -130,16 +133,26 @@ def expand(path: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _find_unescaped(text: str, char: str) -> int:
+def _find_unescaped(text: str, char: str, *, classes: bool = False) -> int:
+    """The index of the first unescaped ``char`` (outside ``[...]`` classes
+    with ``classes``), or -1."""
     i = 0
     while i < len(text):
         if text[i] == "\\":
             i += 2
             continue
+        if classes and text[i] == "[" and char != "[":
+            i = text.index("]", i + 1) + 1
+            continue
         if text[i] == char:
             return i
         i += 1
     return -1
+
+
+def unescape(path: str) -> str:
+    """A glob without glob characters as the literal path it names (``\\[`` is ``[``)."""
+    return re.sub(r"\\(.)", r"\1", path)
 
 
 def has_glob(path: str) -> bool:
