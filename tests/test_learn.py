@@ -22,7 +22,7 @@ from corral.learn.synth import synthesize
 from corral.policy import load_policy_text
 from corral.policy import schema
 
-WORK = Path("/srv/corral-learn-test")
+WORK = Path(f"/srv/corral-learn-test-{os.getpid()}")  # one per test process: helpers run in parallel
 
 
 def corral(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
@@ -92,18 +92,21 @@ def test_learn_cli_merges_keeps_comments_and_prints_a_diff(tmp_path: Path) -> No
     log.write_text(AUDIT)
     policy = tmp_path / "p.toml"
     policy.write_text('# my policy\nName = "p"\n\n[Filesystem]\n# read this\nReadOnly = ["/etc/hosts"]\n')
-    dry = corral("learn", str(log), "--into", str(policy), "--dry-run")
+    mixed = corral("learn", str(log), "--into", str(policy), "--dry-run")
+    assert mixed.returncode == 2 and "several profiles (agent, n)" in mixed.stderr and "--profile NAME" in mixed.stderr
+    dry = corral("learn", str(log), "--into", str(policy), "--dry-run", "--profile", "agent")
     assert dry.returncode == 0, dry.stderr
-    assert '+    "/etc/shadow", # apparmor DENIED open x1' in dry.stdout
+    assert '+  "/etc/shadow", # apparmor DENIED open x1' in dry.stdout
+    assert "8000" not in dry.stdout  # profile n's bind stays out of agent's policy
     assert policy.read_text().startswith("# my policy")
     assert "/etc/shadow" not in policy.read_text()  # dry run wrote nothing
     assert "8 lines, " in dry.stderr and "1 lines not understood" in dry.stderr
-    real = corral("learn", str(log), "--into", str(policy))
+    real = corral("learn", str(log), "--into", str(policy), "--profile", "agent")
     assert real.returncode == 0
     text = policy.read_text()
     assert text.startswith("# my policy\n") and "# read this" in text and '"/etc/hosts"' in text
     assert load_policy_text(text, "p.toml").get(schema.USER_CAPABILITIES)[0].value == "net_raw"
-    again = corral("learn", str(log), "--into", str(policy))
+    again = corral("learn", str(log), "--into", str(policy), "--profile", "agent")
     assert "already allows everything" in again.stderr and policy.read_text() == text
 
 

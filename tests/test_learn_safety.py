@@ -236,3 +236,34 @@ def test_no_generalisation_reaches_a_system_wide_path_and_nothing_is_dropped_sil
         probe = f.path.rstrip("/") + "/" if f.mode == "d" or os.path.isdir(f.path) else f.path
         granted = any(not r.deny and needs[f.mode] in r.access and (globs.matches(r.path, probe) or globs.matches(r.path, f.path)) for r in ir.files)
         assert granted or f.path in notes or os.path.dirname(f.path) in notes, (f, notes)
+
+
+# -- suggestions, the bounded supervisor, the record loop ------------------------
+
+
+def test_suggestions_take_the_arguments_into_account() -> None:
+    from corral.learn.suggest import suggest
+
+    plain_clone = suggest("clone", (0x3D0F00, 0, 0))  # CLONE_VM|CLONE_FS|...|CLONE_THREAD: a thread
+    assert plain_clone.flag is not None and plain_clone.flag.name in ("threads", "proc") and not plain_clone.warning
+    ns_clone = suggest("clone", (0x10000000 | 0x11, 0, 0))  # CLONE_NEWUSER
+    assert ns_clone.flag is not None and ns_clone.flag.name == "namespaces"
+    assert "capabilities sys_admin" in ns_clone.warning and "review" in ns_clone.warning
+    assert suggest("clone3").flag.name == "threads"  # type: ignore[union-attr]  # ENOSYS, glibc falls back to clone
+    assert suggest("poll").flag.name == "stdio"  # type: ignore[union-attr]  # not dns: it brings files and port 53
+    assert suggest("ioctl", (1, 0x5421, 0)).flag.name == "fd-ioctls"  # type: ignore[union-attr]
+    assert suggest("ioctl", (1, 0x5412, 0)).flag is None  # TIOCSTI: no flag, ever
+
+
+def test_the_supervisor_keeps_a_bounded_record_of_distinct_calls() -> None:
+    """200k distinct denied calls used to grow run --log's supervisor from 25 to 62 MB."""
+    from corral.sandbox import runlog
+
+    seen = runlog.Seen({7: "poll", 16: "ioctl", 999: "madeup"})
+    for i in range(200_000):
+        seen.add(7, (i, i, i, 0, 0, 0), 0, False)  # poll's arguments do not matter: one key
+        seen.add(16, (1, 0x5400 + i, 0, 0, 0, 0), 0, False)  # ioctl's request does: up to the bound
+    assert seen.calls[(7, 0, 0, 0)] == 200_000
+    assert len(seen.calls) == runlog.MAX_DISTINCT and seen.dropped == 200_000 - (runlog.MAX_DISTINCT - 1)
+    plan = {"denied_syscalls": {}, "syscall_names": [], "name": "p", "source": "p.toml"}
+    assert any("counted, not itemised" in s for s in runlog.suggestions(plan, seen))

@@ -50,9 +50,10 @@ def _parser() -> "argparse.ArgumentParser":
     c.add_argument("--force", action="store_true", help="replace an existing output file")
     c.add_argument("cmd", nargs=argparse.REMAINDER, help="the command (after --)")
 
-    c = sub.add_parser("learn", help="turn AppArmor/seccomp audit logs or strace output into policy additions")
+    c = sub.add_parser("learn", help="turn AppArmor/seccomp/Landlock audit logs, `corral run --log-to` records or strace output into policy additions")
     c.add_argument("logs", nargs="+", help="log files (- for stdin)")
-    c.add_argument("--into", help="merge the additions into this policy (never removing anything)")
+    c.add_argument("--into", help="merge the additions into this policy (never removing anything; created if missing)")
+    c.add_argument("--profile", help="only the events of this AppArmor profile (or corral policy, for a run record)")
     c.add_argument("--dry-run", action="store_true", help="print the change, write nothing")
 
     c = sub.add_parser("lint", help="find risky rules in corral policies and AppArmor profiles")
@@ -150,7 +151,7 @@ def main(argv: "Sequence[str] | None" = None) -> int:
         if args.command == "learn":
             from .learn.merge import main as learn_main
 
-            return learn_main(args.logs, args.into, args.dry_run)
+            return learn_main(args.logs, args.into, args.dry_run, args.profile)
         if args.command == "trace":
             from .learn.trace import main as trace_main
 

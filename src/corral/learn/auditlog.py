@@ -6,7 +6,15 @@
   them (short output, and ``-o json`` / ``-o export`` with MESSAGE);
 * seccomp events (``type=SECCOMP`` / ``type=1326``), the syscall number
   mapped to its name by the event's ``arch``;
+* Landlock's denials (``type=1423`` / ``LANDLOCK_ACCESS``, Landlock ABI 7,
+  where audit is enabled): the path and the blocked rights;
+* the record ``corral run --log-to FILE`` writes (JSON lines after a
+  ``{"corral_run_log": 1, ...}`` header);
 * strace output (``-f``, ``-o``, ``-ff``).
+
+Each event remembers the AppArmor profile (or the corral policy, for a
+run record) it was seen under, so that ``corral learn`` can keep one
+service's needs out of another's policy.
 
 Lines nothing understands are counted, with samples, and never fatal.
 Only lines carrying an event are parsed field by field: the rest are
@@ -23,7 +31,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
-from .events import Capability, Collected, File, Port, Socket, Syscall
+from .events import Call, Capability, Collected, Event, File, Port, SockOpt, Socket, Syscall
 from .strace import StraceReader
 
 _FIELD = re.compile(r'(\w+)=("[^"]*"|\S+)')
@@ -70,9 +78,11 @@ class AuditReader:
         self.strace = StraceReader(collected)
         self.seccomp_names: dict[tuple[str, int], str] = {}
         self.weight = 1  # how many identical lines the current one stands for
+        self.profile = ""  # of the event being read
+        self.record_policy = ""  # of the run record being read
 
-    def _add(self, event: "Capability | File | Port | Socket | Syscall", by: str) -> None:
-        self.c.add(event, by, self.weight)
+    def _add(self, event: Event, by: str) -> None:
+        self.c.add(event, by, self.weight, self.profile)
 
     def feed(self, line: str) -> None:
         c = self.c
@@ -84,7 +94,13 @@ class AuditReader:
         if "type=1326" in line or "type=SECCOMP" in line:
             self._seccomp(line)
             return
+        if "type=1423" in line or "type=LANDLOCK_ACCESS" in line:
+            self._landlock(line)
+            return
         stripped = line.lstrip()
+        if stripped.startswith(('{"corral_run_log"', '{"event"')):
+            self._record(stripped, line)
+            return
         if stripped.startswith("{"):
             self._journal_json(stripped, line)
             return
@@ -109,11 +125,78 @@ class AuditReader:
         self.c.lines -= 1
         self.feed(message)
 
+    def _record(self, text: str, line: str) -> None:
+        """One line of a ``corral run --log-to`` record."""
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            self.c.skip(line)
+            return
+        if not isinstance(entry, dict):
+            self.c.skip(line)
+            return
+        if "corral_run_log" in entry:
+            policy = entry.get("policy")
+            self.record_policy = policy if isinstance(policy, str) else ""
+            return
+        kind, name, count = entry.get("event"), entry.get("name"), entry.get("count", 1)
+        if not isinstance(count, int) or count < 1:
+            count = 1
+        event: Event | None = None
+        if kind == "call" and isinstance(name, str):
+            args = entry.get("args")
+            ok_args = isinstance(args, list) and all(isinstance(a, int) for a in args)
+            event = Call(name, tuple(args) if ok_args else None)  # type: ignore[arg-type]
+        elif kind == "capability" and isinstance(name, str):
+            event = Capability(name)
+        elif kind == "sockopt" and isinstance(name, str):
+            event = SockOpt(name)
+        elif kind == "socket" and isinstance(entry.get("family"), str) and isinstance(entry.get("type"), str):
+            event = Socket(entry["family"], entry["type"])
+        if event is None:
+            self.c.skip(line)
+            return
+        self.profile, weight = self.record_policy, self.weight
+        self.weight = weight * count
+        self._add(event, "corral run --log")
+        self.profile, self.weight = "", weight
+
+    def _landlock(self, line: str) -> None:
+        """A Landlock denial: what was blocked where."""
+        fields = {k: _value(k, v) for k, v in _FIELD.findall(line)}
+        blockers = fields.get("blockers", "").split(",")
+        path = fields.get("path", "")
+        by = "landlock denied " + fields.get("blockers", "")
+        if path.startswith("/"):
+            if any(b in ("fs.make_reg", "fs.make_dir", "fs.make_sym", "fs.make_sock", "fs.make_fifo", "fs.remove_file", "fs.remove_dir", "fs.refer") for b in blockers):
+                self._add(File(path.rstrip("/") + "/*", "c"), by)  # the directory where something was made or removed
+            if any(b in ("fs.write_file", "fs.truncate") for b in blockers):
+                self._add(File(path, "w"), by)
+            if "fs.read_file" in blockers:
+                self._add(File(path, "r"), by)
+            if "fs.read_dir" in blockers:
+                self._add(File(path, "d"), by)
+            if "fs.execute" in blockers:
+                self._add(File(path, "x"), by)
+            return
+        port = fields.get("dest") if "net.connect_tcp" in blockers else fields.get("src") if "net.bind_tcp" in blockers else None
+        if port and port.isdigit():
+            self._add(Port("connect" if "net.connect_tcp" in blockers else "bind", "tcp", int(port)), by)
+            return
+        self.c.skip(line)
+
     def _apparmor(self, text: str, line: str) -> None:
         fields = {k: _value(k, v) for k, v in _FIELD.findall(text)}
         verdict = fields.get("apparmor")
         if verdict in _IGNORED:
             return
+        self.profile = fields.get("profile", "")
+        try:
+            self._apparmor_event(fields, verdict, line)
+        finally:
+            self.profile = ""
+
+    def _apparmor_event(self, fields: dict[str, str], verdict: str | None, line: str) -> None:
         op = fields.get("operation", "")
         by = f"apparmor {verdict} {op}"
         c = self.c
@@ -213,6 +296,12 @@ class _Tally:
                     self._skip(line)
                     continue
                 key = seccomp_key
+            elif b"type=1423" in line or b"type=LANDLOCK_ACCESS" in line:
+                b = line.find(b"blockers=")
+                if b < 0:
+                    self._skip(line)
+                    continue
+                key = b"type=1423 " + line[b:]
             elif b") = " in line or b"resumed>" in line or line.lstrip()[:1] == b"{" or b"<unfinished" in line or b"+++ " in line or b"--- SIG" in line:
                 self.feeds.append(line)
                 continue

@@ -59,7 +59,16 @@ class Ioctl:
     text: str
 
 
-Event = File | Syscall | Socket | Port | SockOpt | Capability | Ioctl
+@dataclass(frozen=True)
+class Call:
+    """A call the policy's filter refused (from ``corral run --log``'s
+    record), with the arguments a flag's filter looks at (None: not kept)."""
+
+    name: str
+    args: tuple[int, ...] | None = None
+
+
+Event = File | Syscall | Socket | Port | SockOpt | Capability | Ioctl | Call
 
 
 @dataclass
@@ -71,10 +80,30 @@ class Collected:
     lines: int = 0
     unknown: int = 0
     samples: list[str] = field(default_factory=list)
+    #: Which AppArmor profile (or corral policy, for a run record) each
+    #: event was seen under; events of no profile (seccomp, strace) have none.
+    profiles: dict[Event, set[str]] = field(default_factory=dict)
 
-    def add(self, event: Event, by: str, n: int = 1) -> None:
+    def add(self, event: Event, by: str, n: int = 1, profile: str = "") -> None:
         self.events[event] += n
         self.evidence.setdefault(event, Counter())[by] += n
+        if profile:
+            self.profiles.setdefault(event, set()).add(profile)
+
+    def profile_names(self) -> list[str]:
+        return sorted({p for names in self.profiles.values() for p in names})
+
+    def only(self, profile: str, unattributed: bool) -> "Collected":
+        """The events seen under PROFILE (and those of no profile, if asked)."""
+        out = Collected(lines=self.lines, unknown=self.unknown, samples=list(self.samples))
+        for event, n in self.events.items():
+            names = self.profiles.get(event)
+            if (names and profile in names) or (not names and unattributed):
+                out.events[event] = n
+                out.evidence[event] = self.evidence.get(event, Counter())
+                if names:
+                    out.profiles[event] = {profile}
+        return out
 
     def replace(self, old: Event, new: Event) -> None:
         """Restate an event (its counts and evidence move to NEW)."""

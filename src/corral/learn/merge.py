@@ -8,6 +8,8 @@ The change is printed as a unified diff and written atomically.
 from __future__ import annotations
 
 import difflib
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -17,11 +19,18 @@ from .events import Collected
 from .synth import Additions, render, synthesize
 
 
+def _indent(text: str) -> str:
+    """The indentation the file gives list items (two spaces if none)."""
+    m = re.search(r'^([ \t]+)["\']', text, re.MULTILINE)
+    return m.group(1) if m else "  "
+
+
 def merge_text(text: str, additions: Additions) -> str:
     """The policy text with every addition merged in (comments kept)."""
     import tomlkit
 
     doc = tomlkit.parse(text)
+    indent = _indent(text)
     for (section, key), lines in additions.keys.items():
         if not lines:
             continue
@@ -29,20 +38,41 @@ def merge_text(text: str, additions: Additions) -> str:
         if table is None:
             table = tomlkit.table()
             doc.add(section, table)
-        array = table.get(key)
-        if array is None:
-            array = tomlkit.array()
-            array.multiline(True)
+        found = table.get(key)
+        fresh = found is None
+        array = tomlkit.array() if found is None else found
+        if fresh:
             table.add(key, array)
         present = {str(v) for v in array}
         for line in lines:
             if line.value not in present:
-                array.add_line(line.value, comment=line.why)
+                array.add_line(line.value, comment=line.why, indent=indent)
                 present.add(line.value)
+        if fresh:
+            array.add_line(indent="")  # the closing bracket on its own line, as the file's lists have it
     return tomlkit.dumps(doc)
 
 
-def main(logs: list[str], into: str | None, dry_run: bool) -> int:
+def _select(collected: Collected, profile: str | None) -> list[tuple[str, Collected]]:
+    """(profile, its events) to learn from: one service's needs never land
+    in another's policy. Events of no profile (seccomp, strace) go with the
+    only profile when there is one, and are left out (with a note) when
+    there are several."""
+    names = collected.profile_names()
+    if profile is not None:
+        if profile not in names:
+            known = ", ".join(names) or "none"
+            raise CorralError(f"corral learn: error: no events of profile {profile!r} in the logs (profiles seen: {known})")
+        return [(profile, collected.only(profile, unattributed=len(names) == 1))]
+    if len(names) <= 1:
+        return [(names[0] if names else "", collected)]
+    loose = sum(1 for e in collected.events if e not in collected.profiles)
+    if loose:
+        print(f"corral learn: {loose} event(s) carry no profile (seccomp, strace) and the logs name several: left out", file=sys.stderr)
+    return [(name, collected.only(name, unattributed=False)) for name in names]
+
+
+def main(logs: list[str], into: str | None, dry_run: bool, profile: str | None = None) -> int:
     collected = Collected()
     try:
         read_log_files(logs, collected, progress=sys.stderr.isatty())
@@ -52,26 +82,51 @@ def main(logs: list[str], into: str | None, dry_run: bool) -> int:
     if collected.unknown:
         summary += f", {collected.unknown:,} lines not understood, e.g.:\n" + "\n".join(f"    {s}" for s in collected.samples)
     print(summary, file=sys.stderr)
+    chosen = _select(collected, profile)
     if into is None:
-        additions = synthesize(collected)
-        sys.stdout.write(render(additions, name="learned", description="Learned from audit logs", header=[f"Learned by `corral learn` from {', '.join(logs)}"]))
+        for name, events in chosen:
+            additions = synthesize(events)
+            policy_name = re.sub(r"[^A-Za-z0-9._-]", "-", name.strip("/")) or "learned"
+            if len(chosen) > 1:
+                sys.stdout.write(f"# ---- profile {json.dumps(name)} ----\n")
+            sys.stdout.write(render(additions, name=policy_name, description="Learned from audit logs", header=[f"Learned by `corral learn` from {', '.join(logs)}"]))
         return 0
+    if len(chosen) > 1:
+        names = ", ".join(n for n, _ in chosen)
+        raise CorralError(f"corral learn: error: the logs hold events of several profiles ({names}); merging them would put one's needs into another's policy\n  = hint: pick one with --profile NAME, or leave out --into to print one policy per profile")
+    events = chosen[0][1]
     from ..lower import lower
     from ..policy import load_policy, load_policy_text
 
+    target = Path(into)
+    if not target.exists():
+        additions = synthesize(events)
+        name = re.sub(r"[^A-Za-z0-9._-]", "-", target.stem) or "learned"
+        new = render(additions, name=name, description="Learned from logs", header=[f"Learned by `corral learn` from {', '.join(logs)}"])
+        load_policy_text(new, into, base_dir=target.parent)
+        sys.stdout.write(new if dry_run else "")
+        if dry_run:
+            return 0
+        from ..fsutil import write_atomic
+
+        write_atomic(target, new.encode())
+        print(f"corral learn: created {into}", file=sys.stderr)
+        return 0
     base = lower(load_policy(into))
-    additions = synthesize(collected, base)
-    old = Path(into).read_text(encoding="utf-8")
+    additions = synthesize(events, base)
+    old = target.read_text(encoding="utf-8")
     new = merge_text(old, additions)
+    for note in dict.fromkeys(additions.notes):
+        print(f"corral learn: note: {note}", file=sys.stderr)
     if new == old:
         print(f"corral learn: {into} already allows everything in the logs", file=sys.stderr)
         return 0
-    load_policy_text(new, into, base_dir=Path(into).parent)  # the merged policy must still be valid
+    load_policy_text(new, into, base_dir=target.parent)  # the merged policy must still be valid
     sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), into, f"{into} (learned)"))
     if dry_run:
         return 0
     from ..fsutil import write_atomic
 
-    write_atomic(Path(into), new.encode(), force=True)
+    write_atomic(target, new.encode(), force=True)
     print(f"corral learn: updated {into}", file=sys.stderr)
     return 0

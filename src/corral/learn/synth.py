@@ -38,7 +38,8 @@ from ..ir import IR, Access
 from ..policy import catalog, globs
 from ..policy.model import CmpOp
 from . import safety
-from .events import Capability, Collected, File, Ioctl, Port, SockOpt, Socket, Syscall
+from .events import Call, Capability, Collected, File, Ioctl, Port, SockOpt, Socket, Syscall
+from .suggest import NAMESPACE_CALLS, covers, suggest
 
 SHARED_TMP = ("/tmp/", "/var/tmp/", "/dev/shm/")
 #: Paths worth a second look before a learned policy grants them.
@@ -125,6 +126,7 @@ def synthesize(c: Collected, base: IR | None = None, cwd: str | None = None) -> 
     for cap in sorted((e for e in c.events if isinstance(e, Capability)), key=lambda e: e.name):
         out.add("User", "Capabilities", cap.name, c.why(cap))
     _ioctls(out, c, used, flags, chosen)
+    _refused_calls(out, c, chosen, base_calls)
 
     # -- files ------------------------------------------------------------------
     remaining = _file_flags(files, flags, chosen, base)
@@ -148,6 +150,37 @@ def synthesize(c: Collected, base: IR | None = None, cwd: str | None = None) -> 
     out.allowed_syscalls += len(used_extra)
     out.used_syscalls = len(used)
     return out
+
+
+def _refused_calls(out: Additions, c: Collected, chosen: list[str], base_calls: set[str]) -> None:
+    """Calls a policy's filter refused (``corral run --log`` records): the
+    narrowest flag that admits each with its arguments (``suggest``); a
+    flag that brings capabilities or namespace calls is never added on
+    its own, only named in a note."""
+    calls = sorted((e for e in c.events if isinstance(e, Call)), key=lambda e: (e.name not in ("clone", "clone3"), e.name, e.args or ()))
+    refused = {e.name for e in calls}
+    flags = catalog.flags()
+    for call in calls:
+        if call.name in ("setsockopt", "socket"):
+            continue  # the record's sockopt and socket events say what to add
+        if any(covers(flags[name], call.name, call.args) for name in chosen):
+            continue  # a flag already chosen (threads, for clone) lets it through
+        s = suggest(call.name, call.args)
+        what = f"{call.name} request {call.args[1]:#x}" if call.name == "ioctl" and call.args else call.name
+        if s.flag is not None and not s.warning and call.name not in ("clone", "clone3") and len(_flag_calls(s.flag) - base_calls - refused) > len(_flag_calls(s.flag) & refused):
+            # the flag would widen more than it helps: the bare call (as the trace's greedy cover decides)
+            out.add("Misc", "Syscalls", call.name, f"refused under the policy ({c.why(call)}); the flag {s.flag.name} would widen more")
+        elif s.flag is not None and not s.warning:
+            chosen.append(s.flag.name)
+        elif s.flag is not None and (call.name in NAMESPACE_CALLS or call.name in ("clone", "clone3", "unshare", "setns")):
+            out.notes.append(f"{what} was refused; only the flag {s.flag.name} allows it, and {s.warning}: not added")
+        elif s.flag is not None:  # the bare call, not a flag's capabilities (a Capability event adds what is needed)
+            out.add("Misc", "Syscalls", call.name, f"refused under the policy ({c.why(call)}); the flag {s.flag.name} would bring more")
+        elif call.name == "ioctl":
+            out.add("Misc", "Syscalls", "ioctl", f"{what}: no flag filters this request ({c.why(call)})")
+            out.notes.append(f"ioctl is allowed with any request because of {what}; TIOCSTI and TIOCLINUX stay denied in every filter")
+        else:
+            out.add("Misc", "Syscalls", call.name, f"refused under the policy ({c.why(call)})")
 
 
 #: Removing and renaming what a program created (cpath's remove/rename calls).

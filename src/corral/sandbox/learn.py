@@ -7,7 +7,10 @@ it proceed, and when the program exits prints what would have been denied
 in policy terms: a flag to add, a socket option, a protocol, a syscall.
 
 Landlock, capabilities and no_new_privs stay enforced: this mode learns
-system calls, not paths (``corral trace`` learns those). Because corral
+system calls and the capabilities calls fail without, not paths (``corral
+trace`` learns those; see ``runlog`` for what it cannot see). What it saw
+is kept bounded, summarised and, with ``--log-to FILE``, written as a
+record ``corral learn --into POLICY`` merges (``runlog``). Because corral
 must stay alive to answer, the program runs as corral's child here, not in
 its place; its exit status is passed on.
 """
@@ -22,10 +25,9 @@ import signal
 import struct
 import sys
 import time
-from collections import Counter
 from typing import Any
 
-from . import kernel
+from . import kernel, runlog
 
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 SECCOMP_IOCTL_NOTIF_RECV = 0xC0502100
@@ -60,9 +62,10 @@ def _load_with_listener(bpf: bytes) -> int:
     return kernel._check(int(kernel._libc.syscall(ctypes.c_long(nr), ctypes.c_uint(kernel.SECCOMP_SET_MODE_FILTER), ctypes.c_uint(SECCOMP_FILTER_FLAG_NEW_LISTENER), ctypes.byref(prog))), "seccomp(NEW_LISTENER)")
 
 
-def _supervise(listener: int, pid: int) -> tuple[Counter[tuple[int, int, int, int]], int]:
-    """Answer notifications until the child exits; count what was asked."""
-    seen: Counter[tuple[int, int, int, int]] = Counter()
+def _supervise(listener: int, pid: int, seen: "runlog.Seen", allowed: "frozenset[int]" = frozenset()) -> int:
+    """Answer notifications until the child exits; count what was asked
+    (bounded: ``runlog.Seen``). ``allowed``: calls the policy allows that
+    come here only for the capability check. Returns the child's status."""
     notif, resp = _Notif(), _Resp()
     poller = select.poll()
     poller.register(listener, select.POLLIN)
@@ -70,23 +73,23 @@ def _supervise(listener: int, pid: int) -> tuple[Counter[tuple[int, int, int, in
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return seen, status
+            return status
         for _, event in poller.poll(100):
             if event & select.POLLIN:
                 ctypes.memset(ctypes.byref(notif), 0, ctypes.sizeof(notif))
                 if kernel._libc.ioctl(listener, ctypes.c_ulong(SECCOMP_IOCTL_NOTIF_RECV), ctypes.byref(notif)) < 0:
                     continue  # the caller went away meanwhile
-                a = notif.data.args
-                seen[(notif.data.nr, int(a[0]), int(a[1]), int(a[2]))] += 1
+                seen.add(notif.data.nr, notif.data.args, notif.pid, notif.data.nr in allowed)
                 resp.id, resp.val, resp.error, resp.flags = notif.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE
                 kernel._libc.ioctl(listener, ctypes.c_ulong(SECCOMP_IOCTL_NOTIF_SEND), ctypes.byref(resp))
             elif event & (select.POLLHUP | select.POLLERR):
                 _, status = os.waitpid(pid, 0)
-                return seen, status
+                return status
 
 
-def run_logged(plan: dict[str, Any], report: Any, path: str, cmd: list[str]) -> int:
-    """Run CMD as a child in learning mode; print the summary; pass its status on."""
+def run_logged(plan: dict[str, Any], report: Any, path: str, cmd: list[str], record_to: str | None = None) -> int:
+    """Run CMD as a child in learning mode; print the summary (and write the
+    record ``corral learn`` reads to RECORD_TO); pass its status on."""
     from .apply import SandboxError, apply
 
     shared = mmap.mmap(-1, 16)
@@ -130,51 +133,25 @@ def run_logged(plan: dict[str, Any], report: Any, path: str, cmd: list[str]) -> 
         os.waitpid(pid, 0)
         raise SandboxError(f"learning mode: cannot take the child's seccomp listener: {exc.strerror}", "learning mode needs Linux 5.6 or later (pidfd_getfd)") from None
     shared[8:16] = struct.pack("q", 1)
-    seen, status = _supervise(listener, pid)
+    seen = runlog.Seen()
+    allowed = frozenset(_syscall_numbers(set(plan["syscall_names"]) & set(runlog.CAPABILITY_CALLS)))
+    status = _supervise(listener, pid, seen, allowed)
     os.close(listener)
-    print(summarize(plan, seen), file=sys.stderr)
+    print(runlog.summarize(plan, seen), file=sys.stderr)
+    if record_to is not None:
+        runlog.write_record(record_to, runlog.record(plan, seen, cmd))
+        print(f"corral run --log: record written to {record_to}: `corral learn {record_to} --into POLICY` merges it", file=sys.stderr)
     if os.WIFSIGNALED(status):
         os.kill(os.getpid(), os.WTERMSIG(status))
     return os.WEXITSTATUS(status)
 
 
-def summarize(plan: dict[str, Any], seen: "Counter[tuple[int, int, int, int]]") -> str:
-    """What would have been denied, as changes to the policy."""
+def _syscall_numbers(names: set[str]) -> list[int]:
     from .. import _seccomp
-    from ..policy import catalog
 
-    if not seen:
-        return "corral run --log: nothing was outside the policy's system calls"
-    arch = _seccomp.native_arch()
-    names: dict[int, str] = {}
-    for nr in {k[0] for k in seen}:
-        try:
-            names[nr] = _seccomp._lib().resolve_syscall(getattr(_seccomp._lib().Arch, arch.upper()), nr).decode()
-        except ValueError:
-            names[nr] = f"syscall #{nr}"
-    flags = catalog.flags()
-    options = {(o.level, o.optname): o.name for o in catalog.socket_options().values()}
-    _, families, types = catalog.protocol_tables()
-    family_names = {v: k for k, v in families.items()}
-    type_names = {v: k for k, v in types.items()}
-    suggestions: Counter[str] = Counter()
-    for (nr, a0, a1, a2), count in seen.items():
-        name = names[nr]
-        if name in plan["denied_syscalls"]:
-            origin = plan["denied_syscalls"][name] or "a DenyFlags entry"
-            suggestions[f"{name} is denied by {origin}: remove it there to allow it"] += count
-        elif name == "setsockopt" and (a1, a2) in options:
-            suggestions[f'add "{options[(a1, a2)]}" to [Networking] SocketOptions (setsockopt)'] += count
-        elif name == "socket" and name in plan["syscall_names"]:
-            sock = f"{family_names.get(a0, a0)} {type_names.get(a1 & 0xF, a1 & 0xF)}"
-            suggestions[f"allow {sock} sockets: add its protocol to [Networking] Protocols (socket)"] += count
-        else:
-            owners = sorted((f for f in flags.values() if name in f.syscalls), key=lambda f: len(f.syscalls))
-            if owners:
-                flag = owners[0]
-                suggestions[f'add flag "{flag.name}" to [{flag.category}] Flags ({name}), or "{name}" to [Misc] Syscalls'] += count
-            else:
-                suggestions[f'add "{name}" to [Misc] Syscalls'] += count
-    lines = [f"corral run --log: {sum(seen.values())} call(s) the policy would have denied:"]
-    lines += [f"  {what}  x{count}" for what, count in suggestions.most_common()]
-    return "\n".join(lines)
+    return [nr for nr in (_seccomp.resolve(n, _seccomp.native_arch()) for n in sorted(names)) if nr >= 0]
+
+
+def summarize(plan: dict[str, Any], seen: "runlog.Seen") -> str:
+    """What would have been denied, as changes to the policy."""
+    return runlog.summarize(plan, seen)

@@ -117,7 +117,11 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         "denied_syscalls": {r.name: r.origin for r in ir.denied_syscalls},
     }
     if log_mode:
-        plan["bpf_log"] = _seccomp.build(ir.syscalls, notify=True).export_bpf()
+        from .runlog import CAPABILITY_CALLS
+
+        # The calls that need a capability come to the supervisor even when
+        # allowed, so that it can name the ones that would fail with EPERM.
+        plan["bpf_log"] = _seccomp.build(tuple(r for r in ir.syscalls if r.name not in CAPABILITY_CALLS), notify=True).export_bpf()
     return plan
 
 

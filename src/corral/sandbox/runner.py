@@ -6,7 +6,10 @@ imports only ``os``, ``marshal``, ``re`` and ``ctypes``.
 
 Usage::
 
-    corral run [--dry-run] [--best-effort] [--log] [--no-cache] [-q] [-v] POLICY [--] CMD [ARGS...]
+    corral run [--dry-run] [--best-effort] [--log] [--log-to FILE] [--no-cache] [-q] [-v] POLICY [--] CMD [ARGS...]
+
+``--log-to FILE`` is ``--log`` that also writes its record to FILE (JSON
+lines), which ``corral learn FILE --into POLICY`` merges.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-USAGE = "usage: corral run [--dry-run] [--best-effort] [--log] [--no-cache] [-q] [-v] (POLICY | --plan-fd FD) [--] CMD [ARGS...]"
+USAGE = "usage: corral run [--dry-run] [--best-effort] [--log] [--log-to FILE] [--no-cache] [-q] [-v] (POLICY | --plan-fd FD) [--] CMD [ARGS...]"
 _FLAGS = {"--dry-run", "--best-effort", "--log", "--no-cache", "-q", "--quiet", "-v", "--verbose"}
 EXIT_USAGE, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND = 2, 126, 127
 
@@ -28,13 +31,20 @@ class UsageError(Exception):
 
 
 def parse(argv: list[str]) -> tuple[set[str], str | int, list[str]]:
-    """Flags, the policy (a path, or the fd of a plan from the Python API), CMD."""
+    """Flags, the policy (a path, or the fd of a plan from the Python API), CMD.
+    ``--log-to FILE`` comes back as ``--log`` and ``--log-to=FILE``."""
     flags: set[str] = set()
     plan_fd: int | None = None
     i = 0
     while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
         if argv[i] in ("-h", "--help"):
             raise UsageError("")
+        if argv[i] == "--log-to":
+            if i + 1 >= len(argv) or not argv[i + 1] or argv[i + 1] == "--":
+                raise UsageError("--log-to takes a file name")
+            flags |= {"--log", "--log-to=" + argv[i + 1]}
+            i += 2
+            continue
         if argv[i] == "--plan-fd":
             if i + 1 >= len(argv) or not argv[i + 1].isdigit():
                 raise UsageError("--plan-fd takes a file descriptor number")
@@ -139,7 +149,12 @@ def main(argv: list[str]) -> int:
         if "--log" in flags:
             from .learn import run_logged
 
-            return run_logged(plan, report, path, cmd)
+            if "--quiet" not in flags:
+                from .runlog import LANDLOCK_BLIND
+
+                print(LANDLOCK_BLIND, file=sys.stderr)
+            record_to = next((f.split("=", 1)[1] for f in flags if f.startswith("--log-to=")), None)
+            return run_logged(plan, report, path, cmd, record_to)
         sys.stdout.flush()
         sys.stderr.flush()
         applying.apply(plan, report)
