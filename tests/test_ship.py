@@ -233,3 +233,36 @@ Writable = ["/a{x,[,}]}", "/srv/w{1,2}/**", "/srv/semi;colon $HOME/**"]
     unit = _unit(tmp_path, out.content.decode())
     proc = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit)], capture_output=True, text=True)  # type: ignore[list-item]
     assert "corral.conf" not in proc.stderr, proc.stderr
+
+
+ANY_PROTOCOL_POLICY = """
+Name = "anyproto"
+[Networking]
+Flags = ["outgoing"]
+Protocols = ["tcp"]
+Connect = ["tcp:18080"]
+"""
+
+
+@pytest.mark.skipif(NFT is None or os.geteuid() != 0, reason="needs nftables and root (a private network namespace)")
+def test_nftables_rejects_every_protocol_it_does_not_accept(tmp_path: Path) -> None:
+    """Issue 9: UDP-Lite left the namespace while TCP/UDP were filtered. In a
+    private network namespace, the confined uid reaches the one TCP port the
+    policy names (over TCP and MPTCP) and nothing else, whatever the protocol."""
+    from corral.backends.nftables import ruleset
+
+    rules = tmp_path / "anyproto.nft"
+    rules.write_text(ruleset(lower(load_policy_text(ANY_PROTOCOL_POLICY, "anyproto.toml"))))
+    attacks = ROOT / "tests" / "consumers" / "net_attacks.py"
+    script = f"ip link set lo up && {NFT} -f {rules} && {sys.executable} -I {attacks} 65534 18080 18099"
+    proc = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True, timeout=120)
+    got = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()}
+    assert got.get("tcp-allowed") == ["sent", "received"] and got.get("mptcp-allowed") == ["sent", "received"], proc.stdout + proc.stderr
+    for name in ("tcp-denied", "mptcp-denied", "udp-denied", "udplite", "sctp", "icmp-ping"):
+        outcome, arrived = got[name]
+        assert arrived in ("nothing", "unsupported"), (name, proc.stdout)
+        assert outcome.startswith("error:") or arrived == "unsupported", (name, proc.stdout)
+    # and without the ruleset, every one of them arrives: the attacks are real
+    bare = subprocess.run(["unshare", "--net", "sh", "-c", f"ip link set lo up && {sys.executable} -I {attacks} 65534 18080 18099"], capture_output=True, text=True, timeout=120)
+    assert all(line.split()[2] in ("received", "unsupported") for line in bare.stdout.splitlines()), bare.stdout + bare.stderr
+    assert "udplite sent received" in bare.stdout and "icmp-ping sent received" in bare.stdout, bare.stdout

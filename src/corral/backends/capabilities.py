@@ -1,11 +1,17 @@
 """Capabilities backend: the set a confined program keeps.
 
 The artifact is a small text file: the capability names (one per line, as
-``capsh`` and ``setpriv`` take them) and the equivalent Docker flags. Every
-capability not listed is dropped: an empty policy keeps none.
+``capsh`` takes them), then the same set in the form each consumer takes:
+the OCI runtime-spec ``process.capabilities`` object (``CAP_X`` in all five
+sets; runc, crun and podman read it), Docker's ``--cap-drop=ALL
+--cap-add=X``, systemd's ``CapabilityBoundingSet=`` / ``AmbientCapabilities=``
+and setpriv's flags. Every capability not listed is dropped: an empty
+policy keeps none.
 """
 
 from __future__ import annotations
+
+import json
 
 from ..ir import IR
 from . import Coverage, Level, Output
@@ -19,6 +25,28 @@ def docker_flags(ir: IR) -> list[str]:
     return ["--cap-drop=ALL", *(f"--cap-add={name.upper()}" for name in kept(ir))]
 
 
+#: The five capability sets of the OCI runtime-spec's process.capabilities.
+OCI_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
+
+
+def oci(ir: IR) -> dict[str, list[str]]:
+    """The OCI runtime-spec ``process.capabilities`` object: the kept set in
+    every one of the five sets (ambient too, so a non-root process keeps it
+    across exec), empty lists when nothing is kept."""
+    names = [f"CAP_{name.upper()}" for name in kept(ir)]
+    return {s: list(names) for s in OCI_SETS}
+
+
+def systemd_lines(ir: IR) -> list[str]:
+    names = " ".join(f"CAP_{name.upper()}" for name in kept(ir))
+    return [f"CapabilityBoundingSet={names}", f"AmbientCapabilities={names}"]
+
+
+def setpriv_flags(ir: IR) -> list[str]:
+    names = "".join(f",+{name}" for name in kept(ir))
+    return [f"--bounding-set=-all{names}", f"--inh-caps=-all{names}", f"--ambient-caps=-all{names}"]
+
+
 def emit(ir: IR) -> Output:
     caps = kept(ir)
     lines = [
@@ -27,8 +55,14 @@ def emit(ir: IR) -> Output:
         "# permitted, inheritable and ambient.",
         *(f"cap_{name}" for name in caps),
         "",
+        "# OCI runtime-spec (config.json, process.capabilities; runc, crun, podman):",
+        "# " + json.dumps(oci(ir), separators=(",", ":")),
         "# docker run:",
         "# " + " ".join(docker_flags(ir)),
+        "# systemd (service section):",
+        *(f"# {line}" for line in systemd_lines(ir)),
+        "# setpriv:",
+        "# setpriv " + " ".join(setpriv_flags(ir)),
         "",
     ]
     cov: list[Coverage] = [Coverage(c, Level.EXACT) for c in ir.capabilities]
@@ -37,4 +71,4 @@ def emit(ir: IR) -> Output:
     return Output("\n".join(lines).encode(), tuple(cov))
 
 
-__all__ = ["docker_flags", "emit", "kept"]
+__all__ = ["OCI_SETS", "docker_flags", "emit", "kept", "oci", "setpriv_flags", "systemd_lines"]

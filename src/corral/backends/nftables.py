@@ -5,7 +5,8 @@ in one place with the packet filter generated from it: this is that. The
 ruleset confines the traffic of one service user (``meta skuid``; set
 ``corral_uid`` at the top) to the policy's Connect entries, addresses and
 UDP ports included, which Landlock and seccomp cannot see: everything else
-that user's processes send over TCP or UDP is rejected. Binds are left to
+that user's processes send is rejected, whatever the protocol (UDP-Lite,
+SCTP, ICMP, raw IP; MPTCP travels as TCP and meets the TCP rules). Binds are left to
 Landlock and systemd, which know the program.
 Check a ruleset with ``nft -c -f FILE``; load it with ``nft -f FILE``.
 """
@@ -49,7 +50,10 @@ def ruleset(ir: IR) -> str:
         "  chain confined_out {",
         "    ct state established,related accept",
         *[f"    {r}" for r in dict.fromkeys(out_rules)],
-        "    meta l4proto { tcp, udp } counter reject",
+        # everything else, whatever the protocol (UDP-Lite, SCTP, ICMP, raw, ...):
+        # a protocol the policy never names must not slip past a TCP/UDP match
+        "    meta l4proto tcp counter reject with tcp reset",
+        "    counter reject with icmpx type admin-prohibited",
         "  }",
         "}",
     ]

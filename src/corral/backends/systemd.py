@@ -19,7 +19,7 @@ import re
 from .. import _seccomp
 from ..ir import ANY_PORT, IR, Access
 from ..policy import globs
-from . import Coverage, Level, Output
+from . import Coverage, Level, Output, capabilities
 
 _FAMILIES = {"inet": "AF_INET", "inet6": "AF_INET6", "unix": "AF_UNIX", "netlink": "AF_NETLINK", "packet": "AF_PACKET"}
 _PLAIN = re.compile(r"[A-Za-z0-9/._+:@,=%-]+")
@@ -57,9 +57,8 @@ def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
         f"AppArmorProfile=-{ir.name}",
         "NoNewPrivileges=yes",
     ]
-    kept = [c.name for c in ir.capabilities if not c.deny]
-    lines.append("CapabilityBoundingSet=" + " ".join(f"CAP_{c.upper()}" for c in kept))
-    lines.append("AmbientCapabilities=" + " ".join(f"CAP_{c.upper()}" for c in kept))
+    kept = capabilities.kept(ir)
+    lines += capabilities.systemd_lines(ir)
     cov += [Coverage(c, Level.EXACT) for c in ir.capabilities]
 
     native = _seccomp.native_arch()
