@@ -106,3 +106,66 @@ def test_a_policy_replaced_with_same_size_and_mtime_is_not_served_from_cache(box
     assert os.stat(policy).st_size == st.st_size
     assert box.run(policy, "read", str(secret)) == "errno=EACCES"
     assert box.run(policy, "read", str(other)) == "ok"
+
+
+# -- class 3: deny voided by links and aliases -------------------------------
+
+
+def _tree(box: Box) -> tuple[Path, Path, Path]:
+    """ARENA/allowed/{secret,public} and ARENA/outside/target, all readable."""
+    allowed, outside = box.root / "allowed", box.root / "outside"
+    allowed.mkdir()
+    outside.mkdir()
+    for f in (allowed / "secret", allowed / "public", outside / "target"):
+        f.write_text("x\n")
+        f.chmod(0o644)
+    return allowed, allowed / "secret", outside / "target"
+
+
+def test_a_symlink_in_a_split_directory_does_not_grant_its_target(box: Box) -> None:
+    allowed, secret, target = _tree(box)
+    (allowed / "link").symlink_to(target)
+    (allowed / "inside").symlink_to(secret)
+    policy = box.policy("split", f'ReadOnly = ["{allowed}/**"]\nDeny = ["{secret}"]\n')
+    assert box.run(policy, "read", str(allowed / "public")) == "ok"
+    assert box.run(policy, "read", str(secret)) == "errno=EACCES"
+    assert box.run(policy, "read", str(allowed / "link")) == "errno=EACCES"
+    assert box.run(policy, "read", str(target)) == "errno=EACCES"
+    assert box.run(policy, "read", str(allowed / "inside")) == "errno=EACCES"
+    dry = box.confined(policy, "fs_probe", "read", "/", user=box.user, run_args=("--dry-run",))
+    assert f"skipped {allowed}/link: a symlink out of {allowed} (to {target}), not granted [{policy}:5:13]" in dry.stdout, dry.stdout
+
+
+def test_a_hard_link_to_a_denied_file_is_not_granted(box: Box) -> None:
+    allowed, secret, _ = _tree(box)
+    os.link(secret, allowed / "alias")
+    policy = box.policy("hardlink", f'ReadOnly = ["{allowed}/**"]\nDeny = ["{secret}"]\n')
+    refused = box.confined(policy, "fs_probe", "read", str(allowed / "alias"), user=box.user)
+    assert refused.returncode == 2 and f"{secret} has 2 hard links" in refused.stderr, refused
+    assert box.run(policy, "read", str(allowed / "alias"), run_args=("--best-effort",)) == "errno=EACCES"
+    assert box.run(policy, "read", str(allowed / "public"), run_args=("--best-effort",)) == "ok"
+
+
+def test_usrmerge_aliases_do_not_void_a_deny(box: Box) -> None:
+    """base grants /lib/** and /lib -> usr/lib: the deny must still hold,
+    whichever name the program uses."""
+    if not os.path.islink("/lib"):
+        pytest.skip("this host is not usrmerged")
+    policy = box.policy("usrmerge", 'Deny = ["/usr/lib/os-release"]\n')
+    assert box.run(policy, "read", "/usr/lib/os-release") == "errno=EACCES"
+    assert box.run(policy, "read", "/lib/os-release") == "errno=EACCES"
+    assert box.run(policy, "read", "/usr/lib/x86_64-linux-gnu/libc.so.6") == "ok"
+    aliased = box.policy("usrmerge2", 'Deny = ["/lib/os-release"]\n')
+    assert box.run(aliased, "read", "/usr/lib/os-release") == "errno=EACCES"
+
+
+def test_a_rule_through_a_symlink_planted_by_another_user_is_refused(box: Box) -> None:
+    _, secret, target = _tree(box)
+    planted = box.root / "data"
+    planted.symlink_to(target.parent)
+    os.lchown(planted, 4242, 4242)  # another local user planted it
+    policy = box.policy("planted", f'ReadOnly = ["{planted}/**"]\n')
+    refused = box.confined(policy, "fs_probe", "read", str(target), user=box.user)
+    assert refused.returncode == 2, refused
+    assert f"{planted} is a symlink owned by uid 4242" in refused.stderr and f"[{policy}:5:" in refused.stderr, refused.stderr
+    assert box.run(policy, "read", str(target), run_args=("--best-effort",)) == "errno=EACCES"

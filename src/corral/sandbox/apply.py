@@ -9,7 +9,8 @@ Deny inside allow: Landlock only grants, beneath a directory. When a deny
 path lies inside an allowed directory, the grant is split at run time: the
 directory's entries are granted one by one, except the denied ones (and
 recursively down to them). The allowed directory itself can then not be
-listed or added to: narrower than the policy, never wider.
+listed or added to: narrower than the policy, never wider. ``grants``
+computes the split on canonical paths and never follows a symlink.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ if TYPE_CHECKING:  # no typing or dataclasses on the start-up path
 
 #: Where the Landlock self-probe may look for a directory nothing grants.
 _PROBE_DIRS = ("/", "/proc", "/etc", "/usr", "/var", "/sys", "/dev")
-MAX_SPLIT_ENTRIES = 4096
 
 
 class SandboxError(CorralError):
@@ -50,6 +50,7 @@ class Report:
         self.not_enforced: list[str] = []
         self.rules: list[tuple[str, list[str]]] = []
         self.skipped: list[str] = []
+        self.grants: list[tuple[str, list[str]]] | None = None
 
 
 def check(plan: "dict[str, Any]", *, best_effort: bool) -> Report:
@@ -77,59 +78,29 @@ def check(plan: "dict[str, Any]", *, best_effort: bool) -> Report:
         if kind == "FileRule":
             continue  # deny inside allow: split at apply time (see module docstring)
         report.not_enforced.append(f"{what} [{span}]" + (f" (only {others} can)" if others else ""))
+    if abi:
+        landlock_rules(plan, report)  # refuses links it cannot grant safely, before anything is applied
     return report
 
 
 def landlock_rules(plan: "dict[str, Any]", report: Report) -> list[tuple[str, list[str]]]:
-    """The (path, rights) rules to add, with grants split around denies."""
-    from .plan import cache_dir
+    """The (path, rights) rules to add: canonical, split around denies
+    (see ``grants``); computed once, by ``check``."""
+    if report.grants is None:
+        from .grants import compute
 
-    nodes: list[str] = list(plan["deny_nodes"])
-    why = dict.fromkeys(nodes, "denied")
-    cache = cache_dir()
-    if cache is not None:  # no sandbox may rewrite a plan a later run applies
-        cache = os.path.realpath(cache)
-        nodes.append(cache)
-        why[cache] = "corral's plan cache, denied in every sandbox"
-    patterns = [(d, re.compile(rx)) for d, rx in plan["deny_patterns"]]
-    out: list[tuple[str, list[str]]] = []
-    budget = [MAX_SPLIT_ENTRIES]
-
-    def grant(path: str, rights: list[str]) -> None:
-        for node in nodes:
-            if path == node or path.startswith(node.rstrip("/") + "/"):
-                report.skipped.append(f"{path}: {why[node]}")
-                return
-        below = path.rstrip("/") + "/"
-        if not any(n.startswith(below) for n in nodes) and not any(d == path or d.startswith(below) for d, _ in patterns):
-            out.append((path, rights))
-            return
-        try:
-            entries = sorted(e.name for e in os.scandir(path))
-        except OSError as exc:
-            report.skipped.append(f"{path}: {exc.strerror}")
-            return
-        budget[0] -= len(entries)
-        if budget[0] < 0:
-            raise SandboxError(
-                f"splitting {path} around a deny rule needs more than {MAX_SPLIT_ENTRIES} Landlock rules",
-                "deny a path nearer the top of the allowed directory, or allow narrower paths",
-            )
-        for name in entries:
-            if any(d == path and rx.fullmatch(name) for d, rx in patterns):
-                report.skipped.append(f"{below}{name}: denied")
-                continue
-            grant(below + name, rights)
-
-    for path, rights in plan["paths"]:
-        grant(path, rights)
-    return out
+        report.grants = compute(plan, report)
+    return report.grants
 
 
 def _open_path(path: str) -> int | None:
+    """Open a canonical path without following any symlink: one that
+    appeared since ``check`` resolved it is refused, not followed."""
     try:
-        return os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError:
+        return kernel.open_no_symlinks(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SandboxError(f"{path} became a symlink while the sandbox was being set up") from None
         return None
 
 

@@ -105,6 +105,31 @@ def landlock_restrict(ruleset: int) -> None:
     _check(int(_libc.syscall(ctypes.c_long(NR_LANDLOCK_RESTRICT_SELF), ctypes.c_int(ruleset), ctypes.c_uint32(0))), "landlock_restrict_self")
 
 
+NR_OPENAT2, RESOLVE_NO_SYMLINKS, _AT_FDCWD = 437, 0x04, -100
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def open_no_symlinks(path: str) -> int:
+    """An O_PATH descriptor for ``path``, refusing (ELOOP) if any component
+    is a symlink: openat2(RESOLVE_NO_SYMLINKS), or O_NOFOLLOW on kernels
+    before 5.6 (then only the last component is checked)."""
+    how = _OpenHow(os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS)
+    fd = int(_libc.syscall(ctypes.c_long(NR_OPENAT2), ctypes.c_int(_AT_FDCWD), os.fsencode(path), ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how))))
+    if fd >= 0:
+        return fd
+    err = ctypes.get_errno()
+    if err != 38:  # ENOSYS
+        raise OSError(err, os.strerror(err), path)
+    fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if os.path.islink(f"/proc/self/fd/{fd}") and os.readlink(f"/proc/self/fd/{fd}") != path:
+        os.close(fd)
+        raise OSError(40, os.strerror(40), path)  # ELOOP
+    return fd
+
+
 def set_no_new_privs() -> None:
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl(PR_SET_NO_NEW_PRIVS)")
 

@@ -62,7 +62,7 @@ def _package_files() -> list[str]:
 def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan:
     """Compute a plan from an IR (imports the backends and libseccomp)."""
     from .. import _seccomp
-    from ..backends.landlock import to_document
+    from ..backends.landlock import beneath, to_document
     from ..compile import coverage_of
     from ..ir import Access
     from ..policy import catalog, globs
@@ -84,6 +84,11 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
     coverage = coverage_of(ir, ["seccomp", "landlock", "capabilities"])
     deny_nodes, deny_patterns, deny_unsupported = _split_denies(coverage)
     exec_rules = [f.path for f in ir.files if not f.deny and Access.EXEC in f.access]
+    spans: dict[str, str] = {}  # each Landlock grant's first rule, for located messages
+    for f in ir.files:
+        if not f.deny:
+            for alt in globs.expand(f.path):
+                spans.setdefault(beneath(alt)[0], str(f.span))
     caps = catalog.capabilities()
     gaps = [rc for rc in coverage if rc.best == 0]
 
@@ -98,6 +103,7 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         "handled_net": ruleset["handledAccessNet"],
         "scoped": ruleset["scoped"],
         "paths": [(g["parent"][0], g["allowedAccess"]) for g in doc["pathBeneath"]],
+        "spans": spans,
         "ports": [(p["allowedAccess"][0], port) for p in doc["netPort"] for port in p["port"]],
         "deny_nodes": deny_nodes,
         "deny_patterns": deny_patterns,

@@ -1,0 +1,172 @@
+"""The Landlock grants ``corral run`` adds: canonical paths on this host,
+split around denies, never through a symlink it did not expect.
+
+Landlock checks the path a program's access resolves to, so a grant and a
+deny are compared as the kernel sees them: both sides are resolved on this
+host first (``/lib`` is ``/usr/lib`` on a usrmerged system; a deny on
+``/usr/lib/os-release`` is void if ``/lib`` is granted by name). Then:
+
+- a grant that lies at or below a denied node is dropped (deny wins);
+- a grant above one is split: the directory's entries are granted one by
+  one, except the denied ones. An entry that is a symlink is never
+  granted (opening it would grant its target; the kernel resolves the link
+  against the other grants anyway), and a regular file with more than one
+  hard link is not granted either (it may be another name for a denied
+  file). Both are said, with the rule's location;
+- a rule path that passes through a symlink owned by someone other than
+  root or the caller is refused (another user could point it anywhere),
+  unless ``--best-effort``, which drops the rule and says so;
+- a denied file with other hard links is refused (a name for it may lie in
+  an allowed directory, where Landlock cannot deny it), unless
+  ``--best-effort``, which says it is not enforced;
+- corral's plan cache is denied in every plan, so no sandbox can rewrite
+  what a later run applies.
+
+Only os, stat and re are used: this is on the start-up path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .apply import Report
+
+MAX_SPLIT_ENTRIES = 4096
+_MAX_LINKS = 40
+
+
+def resolve(path: str) -> tuple[str, bool, list[tuple[str, int]]]:
+    """``path`` resolved on this host as the kernel would: (canonical path,
+    whether it exists, the symlinks passed through with their owner's uid).
+    Components that do not exist are kept as written."""
+    links: list[tuple[str, int]] = []
+    todo = [c for c in path.split("/") if c][::-1]
+    done = ""
+    hops = 0
+    while todo:
+        name = todo.pop()
+        if name == ".":
+            continue
+        if name == "..":
+            done = done.rpartition("/")[0]
+            continue
+        candidate = f"{done}/{name}"
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            return "/".join([candidate, *todo[::-1]]), False, links
+        if stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > _MAX_LINKS:
+                return candidate, False, links
+            links.append((candidate, st.st_uid))
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                done = ""
+            todo += [c for c in target.split("/") if c][::-1]
+            continue
+        done = candidate
+    return done or "/", True, links
+
+
+def _below(path: str, node: str) -> bool:
+    return path == node or path.startswith(node.rstrip("/") + "/")
+
+
+def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[str]]]:
+    """The (canonical path, rights) rules to add; fills ``report.skipped``
+    and ``report.not_enforced``; raises SandboxError for what cannot be
+    enforced as written unless ``report.best_effort``."""
+    from .apply import SandboxError
+    from .plan import cache_dir
+
+    spans: dict[str, str] = plan.get("spans", {})
+    euid = os.geteuid()
+    refused: list[str] = []  # why the plan cannot run as written
+    dropped: list[str] = []  # what --best-effort then does not enforce
+
+    def foreign(path: str, links: list[tuple[str, int]]) -> bool:
+        for link, uid in links:
+            if uid not in (0, euid):
+                where = f" [{spans[path]}]" if path in spans else ""
+                through = "is" if link == path else f"resolves through {link}, which is"
+                refused.append(f"{path} {through} a symlink owned by uid {uid}{where}")
+                dropped.append(f"the rule for {path} (it resolves through a symlink owned by uid {uid}){where}")
+                report.skipped.append(f"{path}: resolves through {link}, a symlink owned by uid {uid}, not granted{where}")
+                return True
+        return False
+
+    nodes: dict[str, str] = {}
+    for node in plan["deny_nodes"]:
+        canon, exists, links = resolve(node)
+        nodes.setdefault(canon, "denied")
+        if exists:
+            st = os.lstat(canon)
+            if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+                refused.append(f"{canon} has {st.st_nlink} hard links: another name for it may lie in an allowed directory, where Landlock cannot deny it")
+                dropped.append(f"deny {node} for its other {st.st_nlink - 1} hard link(s)")
+    cache = cache_dir()
+    if cache is not None:  # no sandbox may rewrite a plan a later run applies
+        nodes[resolve(cache)[0]] = "corral's plan cache, denied in every sandbox"
+    patterns = [(resolve(d)[0], re.compile(rx)) for d, rx in plan["deny_patterns"]]
+    out: list[tuple[str, list[str]]] = []
+    budget = [MAX_SPLIT_ENTRIES]
+
+    def grant(path: str, rights: list[str], span: str) -> None:
+        for node, why in nodes.items():
+            if _below(path, node):
+                report.skipped.append(f"{path}: {why}")
+                return
+        below = path.rstrip("/") + "/"
+        if not any(n.startswith(below) for n in nodes) and not any(_below(d, path) for d, _ in patterns):
+            out.append((path, rights))
+            return
+        try:
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError as exc:
+            report.skipped.append(f"{path}: {exc.strerror}")
+            return
+        budget[0] -= len(entries)
+        if budget[0] < 0:
+            raise SandboxError(
+                f"splitting {path} around a deny rule needs more than {MAX_SPLIT_ENTRIES} Landlock rules",
+                "deny a path nearer the top of the allowed directory, or allow narrower paths",
+            )
+        where = f" [{span}]" if span else ""
+        for entry in entries:
+            if any(d == path and rx.fullmatch(entry.name) for d, rx in patterns):
+                report.skipped.append(f"{entry.path}: denied")
+                continue
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                target = resolve(entry.path)[0]
+                if not _below(target, path):
+                    report.skipped.append(f"{entry.path}: a symlink out of {path} (to {target}), not granted{where}")
+                continue  # the kernel resolves it against the other grants
+            if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
+                report.skipped.append(f"{entry.path}: has {st.st_nlink} hard links (another name may be denied), not granted{where}")
+                continue
+            grant(entry.path, rights, span)
+
+    for path, rights in plan["paths"]:
+        canon, exists, links = resolve(path)
+        if foreign(path, links):
+            continue
+        if not exists:
+            report.skipped.append(f"{path}: does not exist")
+            continue
+        grant(canon, rights, spans.get(path, ""))
+    if refused and not report.best_effort:
+        raise SandboxError("; ".join(refused), "fix the path or the link, or pass --best-effort to run without it")
+    report.not_enforced += dropped
+    merged: dict[str, list[str]] = {}  # /lib and /usr/lib are one grant
+    for path, rights in out:
+        have = merged.setdefault(path, [])
+        have += [r for r in rights if r not in have]
+    return list(merged.items())
