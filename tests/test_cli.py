@@ -33,7 +33,7 @@ def test_compile_writes_every_target(tmp_path: Path, capsys: pytest.CaptureFixtu
     from corral.backends import BACKENDS
 
     assert names == sorted(f"agent-http2{t.suffix}" for t in BACKENDS.values())
-    assert {".apparmor", ".seccomp.json", ".bpf", ".caps", ".landlock.json", ".docker.yaml", ".systemd.conf", ".k8s.yaml", ".nft"} == {t.suffix for t in BACKENDS.values()}
+    assert {".apparmor", ".seccomp.json", ".bpf", ".caps", ".landlock.json", ".docker.yaml", ".systemd.conf", ".k8s.yaml", ".nft", ".egress.json"} == {t.suffix for t in BACKENDS.values()}
     assert f"written   {tmp_path}/agent-http2.apparmor" in out
     assert "not enforced by any selected target: none" in out
     assert apparmor_compile((tmp_path / "agent-http2.apparmor").read_bytes(), tmp_path).returncode == 0

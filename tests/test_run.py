@@ -164,7 +164,7 @@ def test_verify_passes_on_the_agent_example() -> None:
     Path("/run/agent-http2").mkdir(exist_ok=True)
     proc = corral("verify", AGENT)
     assert proc.returncode == 0, proc.stdout
-    assert proc.stdout.rstrip().endswith("24 passed, 0 failed")  # 9 compiled targets and 15 tests
+    assert proc.stdout.rstrip().endswith("25 passed, 0 failed")  # 10 compiled targets and 15 tests
 
 
 def test_verify_fails_when_an_expectation_is_wrong(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .backends import BACKENDS, Coverage, Level, Output
 from .errors import UnenforcedError
-from .ir import IR, AuditRule, CapabilityRule, FileRule, PortRule, Rule, SocketOptionRule, SocketRule, kind_of
+from .ir import IR, AlpnRule, AuditRule, CapabilityRule, FileRule, HostRule, PeerDenyRule, PortRule, Rule, SocketOptionRule, SocketRule, kind_of
 
 @dataclass
 class RuleCoverage:
@@ -35,6 +35,12 @@ class RuleCoverage:
         if isinstance(r, PortRule):
             peer = f"{r.address} " if r.address else ""
             return f"{r.protocol} {r.direction} {peer}{r.port or '*'}"
+        if isinstance(r, HostRule):
+            return f"{r.protocol} connect {r.host} {r.port or '*'}"
+        if isinstance(r, PeerDenyRule):
+            return f"deny {r.protocol} connect {r.host or r.address} {r.port or '*'}"
+        if isinstance(r, AlpnRule):
+            return f"TLS offers only ALPN {', '.join(r.protocols)}"
         if isinstance(r, CapabilityRule):
             return f"{'deny ' if r.deny else ''}capability {r.name}"
         if isinstance(r, SocketOptionRule):

@@ -104,6 +104,43 @@ class PortRule:
 
 
 @dataclass(frozen=True, order=True)
+class HostRule:
+    """Connect to a DNS name (``*.example.com``: any name one or more labels
+    below it) on one port: only to an address the name resolves to, and for
+    TLS only with that name as SNI. Landlock, which sees ports only, gets the
+    port as its floor."""
+
+    host: str
+    port: int
+    protocol: str = "tcp"
+    origin: str = field(default="", compare=False)
+    span: Span = field(default=Span(""), compare=False)
+
+
+@dataclass(frozen=True, order=True)
+class PeerDenyRule:
+    """Never connect to this network or name (``Networking.Deny``), on one
+    port or ``ANY_PORT``, whatever allows it."""
+
+    protocol: str
+    port: int
+    address: str = ""
+    host: str = ""
+    origin: str = field(default="", compare=False)
+    span: Span = field(default=Span(""), compare=False)
+
+
+@dataclass(frozen=True, order=True)
+class AlpnRule:
+    """TLS connections to named peers may offer only these application
+    protocols (``Networking.ALPN``): "HTTP/2 only" is ``("h2",)``."""
+
+    protocols: tuple[str, ...]
+    origin: str = field(default="", compare=False)
+    span: Span = field(default=Span(""), compare=False)
+
+
+@dataclass(frozen=True, order=True)
 class SocketOptionRule:
     """setsockopt(level, optname) allowed for this pair."""
 
@@ -139,7 +176,12 @@ class CapabilityRule:
     span: Span = field(default=Span(""), compare=False)
 
 
-Rule = FileRule | AuditRule | SocketRule | PortRule | SocketOptionRule | SyscallRule | CapabilityRule
+Rule = FileRule | AuditRule | SocketRule | PortRule | HostRule | PeerDenyRule | AlpnRule | SocketOptionRule | SyscallRule | CapabilityRule
+
+#: The IR's egress rules: what only a supervisor that sees addresses and
+#: TLS handshakes (corral run's, or a packet filter fed with resolved
+#: addresses, approximately) can enforce.
+EgressRule = HostRule | PeerDenyRule | AlpnRule
 
 
 @dataclass(frozen=True)
@@ -157,6 +199,9 @@ RULE_KINDS: tuple[RuleKind, ...] = (
     RuleKind(AuditRule, "audits", "logged writes"),
     RuleKind(SocketRule, "sockets", "socket types"),
     RuleKind(PortRule, "ports", "ports"),
+    RuleKind(HostRule, "hosts", "host names"),
+    RuleKind(PeerDenyRule, "peer_denies", "denied peers"),
+    RuleKind(AlpnRule, "alpn", "TLS protocols"),
     RuleKind(SocketOptionRule, "socket_options", "socket options"),
     RuleKind(SyscallRule, "syscalls", "system calls"),
     RuleKind(CapabilityRule, "capabilities", "capabilities"),
@@ -183,9 +228,22 @@ class IR:
     syscalls: tuple[SyscallRule, ...] = ()
     capabilities: tuple[CapabilityRule, ...] = ()
     denied_syscalls: tuple[SyscallRule, ...] = ()
+    hosts: tuple[HostRule, ...] = ()
+    peer_denies: tuple[PeerDenyRule, ...] = ()
+    alpn: tuple[AlpnRule, ...] = ()
 
     def rules(self) -> tuple[Rule, ...]:
         return tuple(r for kind in RULE_KINDS for r in getattr(self, kind.field))
+
+    def egress(self) -> tuple[EgressRule, ...]:
+        return (*self.hosts, *self.peer_denies, *self.alpn)
+
+    @property
+    def supervised(self) -> bool:
+        """Whether ``corral run`` needs its egress supervisor: a rule names a
+        host, a denied peer or TLS protocols (nothing the kernel's own
+        filters can see). Policies without them start without one."""
+        return bool(self.egress())
 
     @property
     def setsockopt_filtered(self) -> bool:
@@ -212,7 +270,11 @@ __all__ = [
     "PATH_ACCESS",
     "Access",
     "ArgCmp",
+    "AlpnRule",
     "AuditRule",
+    "EgressRule",
+    "HostRule",
+    "PeerDenyRule",
     "CapabilityRule",
     "FileRule",
     "PortRule",

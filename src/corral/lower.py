@@ -35,9 +35,12 @@ from .ir import (
     IR,
     PATH_ACCESS,
     Access,
+    AlpnRule,
     AuditRule,
     CapabilityRule,
     FileRule,
+    HostRule,
+    PeerDenyRule,
     PortRule,
     SocketOptionRule,
     SocketRule,
@@ -63,6 +66,9 @@ class _Grants:
         self.transitions: dict[str, str] = {}
         self.protocols: dict[str, tuple[str, Span]] = {}
         self.ports: dict[tuple[str, int, str, str], tuple[str, Span]] = {}
+        self.hosts: dict[tuple[str, int, str], tuple[str, Span]] = {}
+        self.peers: dict[tuple[str, int, str, str], tuple[str, Span]] = {}
+        self.alpn: dict[str, Span] = {}
         self.sockopts: dict[str, tuple[str, Span]] = {}
         self.caps: dict[str, tuple[str, Span]] = {}
 
@@ -92,7 +98,10 @@ class _Grants:
     def add_ports(self, direction: str, item: Item[PortSpec], origin: str, span: Span | None) -> None:
         spec = item.parsed
         for port in spec.ports():
-            self.ports.setdefault((direction.lower(), port, spec.protocol, spec.address), (origin, span or item.span))
+            if spec.host:
+                self.hosts.setdefault((spec.host, port, spec.protocol), (origin, span or item.span))
+            else:
+                self.ports.setdefault((direction.lower(), port, spec.protocol, spec.address), (origin, span or item.span))
 
     def add_path(self, path: str, access: Access, origin: str, span: Span) -> None:
         if path in self.paths:
@@ -158,6 +167,46 @@ def _ports_of(ctx: _Lowering, spec: KeySpec[Any]) -> None:
         ctx.allow.add_ports(spec.key, item, "", None)
 
 
+def _deny_peers(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    for item in ctx.policy.get(spec):
+        peer: PortSpec = item.parsed
+        for port in peer.ports():
+            ctx.deny.peers.setdefault((peer.protocol, port, peer.address, peer.host), (spec.dotted, item.span))
+
+
+def _alpn(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    for item in ctx.policy.get(spec):
+        ctx.allow.alpn.setdefault(item.value, item.span)
+
+
+def host_matches(pattern: str, host: str) -> bool:
+    """Whether a Connect/Deny host covers ``host``: equal, or for
+    ``*.example.com`` any name one or more labels below example.com (never
+    example.com itself). Names compare case-insensitively, without a final dot."""
+    host = host.lower().rstrip(".")
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
+    return host == pattern
+
+
+def _peer_denied(deny: PeerDenyRule, proto: str, port: int, address: str = "", host: str = "") -> bool:
+    """Whether a deny rule covers every connection an allow rule permits."""
+    import ipaddress
+
+    if deny.protocol != proto or deny.port not in (port, ANY_PORT):
+        return False
+    if deny.host:
+        if not host:
+            return False
+        if host.startswith("*."):  # a wildcard allow is covered by a wildcard deny at or above it
+            return deny.host.startswith("*.") and (host == deny.host or host_matches(deny.host, host[2:]))
+        return host_matches(deny.host, host)
+    if not address:
+        return False
+    allowed, denied = ipaddress.ip_network(address, strict=False), ipaddress.ip_network(deny.address, strict=False)
+    return allowed.version == denied.version and allowed.subnet_of(denied)  # type: ignore[arg-type]
+
+
 def _socket_options(ctx: _Lowering, spec: KeySpec[Any]) -> None:
     for item in ctx.policy.get(spec):
         ctx.allow.sockopts.setdefault(item.value, ("", item.span))
@@ -201,6 +250,8 @@ HANDLERS: dict[KeySpec[Any], Handler] = {
     schema.NET_CONNECT: _ports_of,
     schema.NET_BIND: _ports_of,
     schema.NET_SOCKET_OPTIONS: _socket_options,
+    schema.NET_DENY: _deny_peers,
+    schema.NET_ALPN: _alpn,
     schema.USER_CAPABILITIES: _capabilities,
     schema.USER_DENY_CAPABILITIES: _deny_capabilities,
     schema.MISC_SYSCALLS: _syscalls,
@@ -257,6 +308,15 @@ def lower(policy: Policy) -> IR:
         for (d, p, proto, addr), (o, s) in allow.ports.items()
         if not any(dd == d and dproto == proto and dp in (p, ANY_PORT) and daddr in ("", addr) for dd, dp, dproto, daddr in deny.ports)
     ]
+    peer_denies = sorted(PeerDenyRule(proto, port, addr, host, o, s) for (proto, port, addr, host), (o, s) in deny.peers.items())
+    ports = [p for p in ports if not (p.direction == "connect" and any(_peer_denied(d, p.protocol, p.port, address=p.address) for d in peer_denies))]
+    hosts = [
+        HostRule(host, port, proto, o or "Networking.Connect", s)
+        for (host, port, proto), (o, s) in allow.hosts.items()
+        if not any(_peer_denied(d, proto, port, host=host) for d in peer_denies)
+        and not any(dd == "connect" and dproto == proto and dp in (port, ANY_PORT) and not daddr for dd, dp, dproto, daddr in deny.ports)
+    ]
+    alpn = [AlpnRule(tuple(allow.alpn), "Networking.ALPN", next(iter(allow.alpn.values())))] if allow.alpn else []
     options = catalog.socket_options()
     sockopts = [
         SocketOptionRule(n, options[n].level, options[n].optname, o or "Networking.SocketOptions", s)
@@ -308,4 +368,7 @@ def lower(policy: Policy) -> IR:
         syscalls=tuple(syscalls),
         capabilities=tuple(sorted(caps)),
         denied_syscalls=denied_rules,
+        hosts=tuple(sorted(hosts)),
+        peer_denies=tuple(peer_denies),
+        alpn=tuple(alpn),
     )

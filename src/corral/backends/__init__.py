@@ -80,6 +80,7 @@ BACKENDS: dict[str, Target] = {
         Target("systemd", "systemd", ".systemd.conf", "systemd", "systemd drop-in: sandboxing settings for a service"),
         Target("kubernetes", "kubernetes", ".k8s.yaml", "kubernetes", "Pod securityContext and Security Profiles Operator objects"),
         Target("nftables", "nftables", ".nft", "nftables", "nftables ruleset for the policy's ports and peer addresses (TCP and UDP)"),
+        Target("egress", "egress", ".egress.json", "egress", "rules of corral run's egress supervisor: host names, denied peers, TLS SNI and ALPN"),
     )
 }
 

@@ -115,6 +115,7 @@ def emit(ir: IR) -> Output:
     coverage += audit_cov
 
     coverage += [Coverage(p, Level.NONE, "AppArmor 3 network rules cannot name ports") for p in ir.ports]
+    coverage += [Coverage(r, Level.NONE, "AppArmor cannot name hosts or see TLS: AppArmor 3 network rules name families, AppArmor 4's add addresses and ports, never DNS names") for r in ir.egress()]
     coverage += [Coverage(o, Level.NONE, "AppArmor cannot filter socket options") for o in ir.socket_options]
     coverage += [Coverage(s, Level.NONE, "AppArmor does not filter system calls") for s in ir.syscalls]
 

@@ -110,6 +110,10 @@ def objects(ir: IR) -> tuple[list[dict[str, Any]], list[Coverage]]:
     apparmor: dict[str, Any] = {"apiVersion": f"{SPO}/v1alpha1", "kind": "AppArmorProfile", "metadata": {"name": obj, "namespace": "default"}, "spec": {"abstract": abstract}}
     cov += [Coverage(a, Level.NONE, "the abstract AppArmorProfile cannot log writes") for a in ir.audits]
     cov += [Coverage(p, Level.NONE, "Kubernetes securityContext cannot restrict ports (a NetworkPolicy can, by pod)") for p in ir.ports]
+    cov += [
+        Coverage(r, Level.NONE, "not emitted: a NetworkPolicy takes CIDRs, not names; addresses resolved at compile time would be a snapshot that goes stale (and cannot check SNI or ALPN)")
+        for r in ir.egress()
+    ]
     return [pod, seccomp, apparmor], cov
 
 

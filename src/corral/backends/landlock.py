@@ -25,7 +25,7 @@ import json
 import os
 from typing import Any
 
-from ..ir import ANY_PORT, IR, SIGNAL_CALLS, Access, FileRule
+from ..ir import ANY_PORT, IR, SIGNAL_CALLS, Access, FileRule, Rule
 from ..policy import globs
 from ..landlock_rights import FILE_RIGHTS, FS_BITS, NET_BITS, SCOPE_BITS
 from . import Coverage, Level, Output
@@ -106,6 +106,9 @@ def to_document(ir: IR) -> tuple[dict[str, Any], list[Coverage]]:
     for p in ir.ports:
         if p.protocol == "tcp":
             ports[f"{p.direction}_tcp"].add(p.port)
+    for h in ir.hosts:  # a name's port is the kernel's floor under the supervisor
+        if h.protocol == "tcp":
+            ports["connect_tcp"].add(h.port)
     handled_net = [right for right, values in ports.items() if ANY_PORT not in values]
     allowed_calls = {r.name for r in ir.syscalls if r.errno is None}
     scoped = []
@@ -131,6 +134,9 @@ def to_document(ir: IR) -> tuple[dict[str, Any], list[Coverage]]:
             cov.append(Coverage(p, Level.APPROX, "Landlock allows the port for every address"))
         else:
             cov.append(Coverage(p, Level.EXACT, "Landlock ABI 4 or later"))
+    cov += [Coverage(h, Level.NONE, f"Landlock cannot see names: it allows port {h.port or '*'} to every address (the floor under corral run's supervisor)") for h in ir.hosts]
+    peers: list[Rule] = [*ir.peer_denies, *ir.alpn]
+    cov += [Coverage(r, Level.NONE, "Landlock sees ports, not peers or TLS") for r in peers]
     cov += [Coverage(a, Level.NONE, "Landlock does not log") for a in ir.audits]
     cov += [Coverage(s, Level.NONE, "Landlock does not filter socket families") for s in ir.sockets]
     cov += [Coverage(o, Level.NONE, "Landlock cannot see socket options") for o in ir.socket_options]

@@ -29,6 +29,7 @@ def coverage(ir: IR) -> tuple[Coverage, ...]:
     cov += [Coverage(a, Level.NONE, "seccomp cannot see paths") for a in ir.audits]
     cov += [Coverage(s, Level.EXACT) for s in ir.sockets]
     cov += [Coverage(p, Level.NONE, "the address is behind a pointer seccomp cannot read") for p in ir.ports]
+    cov += [Coverage(r, Level.NONE, "the address is behind a pointer seccomp cannot read, and TLS is data") for r in ir.egress()]
     if ir.setsockopt_filtered:
         cov += [Coverage(o, Level.EXACT) for o in ir.socket_options]
     else:

@@ -17,7 +17,7 @@ import errno as errno_mod
 import re
 
 from .. import _seccomp
-from ..ir import ANY_PORT, IR, Access
+from ..ir import ANY_PORT, IR, Access, Rule
 from ..policy import globs
 from . import Coverage, Level, Output, capabilities
 
@@ -94,6 +94,15 @@ def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
             cov.append(Coverage(p, Level.NONE, "systemd cannot restrict connect ports (the nftables target can)"))
         else:
             cov.append(Coverage(p, Level.APPROX if p.address else Level.EXACT, "SocketBindAllow= ignores the address" if p.address else ""))
+
+    for peer in ir.peer_denies:
+        if peer.address and peer.port == ANY_PORT:
+            lines.append(f"IPAddressDeny={peer.address}")
+            cov.append(Coverage(peer, Level.APPROX, "IPAddressDeny= also drops traffic from those addresses, inbound included"))
+        else:
+            cov.append(Coverage(peer, Level.NONE, "IPAddressDeny= takes addresses without ports, not names"))
+    unresolved: list[Rule] = [*ir.hosts, *ir.alpn]
+    cov += [Coverage(r, Level.NONE, "IPAddressAllow= takes addresses, not names (a compile-time snapshot would go stale), and cannot see TLS") for r in unresolved]
 
     # ProtectSystem=strict leaves /run writable (systemd 252, checked by
     # tests/test_consumer_systemd.py): make it read-only too; RuntimeDirectory=

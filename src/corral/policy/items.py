@@ -23,7 +23,13 @@ from . import globs
 T = TypeVar("T")
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-PORT_RE = re.compile(r"(?P<proto>tcp|udp):(?:(?P<addr>[0-9.]+(?:/\d{1,2})?|\[[0-9A-Fa-f:.]+(?:/\d{1,3})?\]):)?(?P<port>\*|\d{1,5}(?:-\d{1,5})?)")
+PORT_RE = re.compile(
+    r"(?P<proto>tcp|udp):(?:(?:(?P<addr>[0-9.]+(?:/\d{1,2})?|\[[0-9A-Fa-f:.]+(?:/\d{1,3})?\])|(?P<host>(?:\*\.)?[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)):)?(?P<port>\*|\d{1,5}(?:-\d{1,5})?)"
+)
+#: One DNS label (RFC 1035, letters/digits/hyphens, ASCII: IDNs in punycode).
+_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+#: An ALPN protocol ID (RFC 7301): 1 to 255 printable ASCII bytes.
+ALPN_RE = re.compile(r"[\x21-\x7e]{1,255}")
 
 #: The sentinel for "any port" (tcp:*); the IR uses the same value.
 ANY_PORT = 0
@@ -47,6 +53,7 @@ class PortSpec:
     address: str
     low: int  # ANY_PORT for tcp:*
     high: int
+    host: str = ""  # a DNS name (lower case, no final dot), "*.example.com" for every name below
 
     def ports(self) -> list[int]:
         if self.low == ANY_PORT:
@@ -170,13 +177,40 @@ class ProtocolKind(_Str):
         return {"enum": list(catalog.protocols())}
 
 
+def host_problem(host: str) -> str:
+    """Why ``host`` (from a Connect or Deny entry) is not a usable DNS name,
+    or "" if it is. ``*.`` may only lead, and needs two labels after it: a
+    wildcard over a whole top-level domain is almost surely a mistake."""
+    name = host.lower().rstrip(".")
+    wildcard = name.startswith("*.")
+    labels = name[2:].split(".") if wildcard else name.split(".")
+    if len(name) > 253:
+        return "longer than 253 characters"
+    bad = next((label for label in labels if not _LABEL_RE.fullmatch(label)), None)
+    if bad is not None:
+        return f"label {bad!r} is not letters, digits and inner hyphens (at most 63)"
+    if labels[-1].isdigit():
+        return "the last label is a number (an address? write it as a.b.c.d)"
+    if wildcard and len(labels) < 2:
+        return "a wildcard needs at least two labels after '*.'"
+    return ""
+
+
 class Port(ItemKind[PortSpec]):
     name, example, doc = "port", "tcp:443", "tcp:PORT, tcp:LOW-HIGH, tcp:*, udp:PORT, optionally with a peer: tcp:203.0.113.5:443"
+    hosts = False  # Bind: a port of this host; Connect and Deny (Peer) also take names
 
     def check(self, value: str) -> Problem | None:
         m = PORT_RE.fullmatch(value)
         if m is None:
-            return Problem("E009", f"invalid port '{value}'", "write tcp:443, tcp:8000-8080, tcp:* for any port, udp:53, or with a peer: tcp:203.0.113.5:443, tcp:10.0.0.0/8:5432, tcp:[2001:db8::1]:443")
+            return Problem("E009", f"invalid port '{value}'", "write tcp:443, tcp:8000-8080, tcp:* for any port, udp:53, or with a peer: tcp:203.0.113.5:443, tcp:10.0.0.0/8:5432, tcp:[2001:db8::1]:443, tcp:api.example.com:443")
+        host = m.group("host")
+        if host and not self.hosts:
+            return Problem("E009", f"a host name where only ports go: '{value}'", "host names go in Networking.Connect and Networking.Deny; Bind and flags take ports (tcp:8443)")
+        if host:
+            problem = host_problem(host)
+            if problem:
+                return Problem("E009", f"invalid host name in '{value}': {problem}", "a DNS name (api.example.com), or *.example.com for every name below example.com")
         addr = m.group("addr")
         if addr:
             import ipaddress
@@ -200,14 +234,32 @@ class Port(ItemKind[PortSpec]):
         if m is None:
             raise InternalError(f"unchecked port {value!r} reached conversion")
         address = (m.group("addr") or "").strip("[]")
+        host = (m.group("host") or "").lower().rstrip(".")
         spec = m.group("port")
         if spec == "*":
-            return PortSpec(m.group("proto"), address, ANY_PORT, ANY_PORT)
+            return PortSpec(m.group("proto"), address, ANY_PORT, ANY_PORT, host)
         low, _, high = spec.partition("-")
-        return PortSpec(m.group("proto"), address, int(low), int(high or low))
+        return PortSpec(m.group("proto"), address, int(low), int(high or low), host)
 
     def json_schema(self) -> dict[str, Any]:
         return {"type": "string", "pattern": f"^{PORT_RE.pattern}$"}
+
+
+class Peer(Port):
+    name, example, doc = "peer", "tcp:api.example.com:443", "a port as for Bind, optionally with a peer address, network or DNS name: tcp:203.0.113.5:443, tcp:api.example.com:443, tcp:*.example.com:443"
+    hosts = True
+
+
+class Alpn(_Str):
+    name, example, doc = "alpn", "h2", "a TLS application protocol ID (RFC 7301): h2, http/1.1"
+
+    def check(self, value: str) -> Problem | None:
+        if ALPN_RE.fullmatch(value):
+            return None
+        return Problem("E009", f"invalid ALPN protocol {value!r}", "protocol IDs as TLS names them (RFC 7301): h2, http/1.1, h3")
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": f"^{ALPN_RE.pattern}$"}
 
 
 class Path(_Str):
@@ -294,6 +346,8 @@ CAPABILITY = Capability()
 SOCKOPT = SocketOptionKind()
 PROTOCOL = ProtocolKind()
 PORT = Port()
+PEER = Peer()
+ALPN = Alpn()
 PATH = Path()
 NAME = Name()
 TEXT = Text()
@@ -302,7 +356,7 @@ EXTENDS = Extends()
 EXEC_PROFILE = ExecProfileKind()
 
 #: Every item kind, by name: the only place a name turns into a kind.
-KINDS: dict[str, ItemKind[Any]] = {k.name: k for k in (SYSCALL, CAPABILITY, SOCKOPT, PROTOCOL, PORT, PATH, NAME, TEXT, FLAG, EXTENDS, EXEC_PROFILE)}
+KINDS: dict[str, ItemKind[Any]] = {k.name: k for k in (SYSCALL, CAPABILITY, SOCKOPT, PROTOCOL, PORT, PEER, ALPN, PATH, NAME, TEXT, FLAG, EXTENDS, EXEC_PROFILE)}
 
 
 def kind(name: str) -> ItemKind[Any]:

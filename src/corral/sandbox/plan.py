@@ -81,6 +81,8 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
     if "ioctl" in unconditional:
         requirements.append((5, "restricting ioctl on devices (ioctl_dev right)"))
 
+    from ..backends.egress import document as egress_document
+
     coverage = coverage_of(ir, ["seccomp", "landlock", "capabilities"])
     deny_nodes, deny_patterns, deny_unsupported = _split_denies(coverage)
     exec_rules = [f.path for f in ir.files if not f.deny and Access.EXEC in f.access]
@@ -121,6 +123,8 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         ],
         "syscall_names": sorted(syscalls),
         "denied_syscalls": {r.name: r.origin for r in ir.denied_syscalls},
+        # host names, peer denies, ALPN: only the egress supervisor sees them
+        "egress": egress_document(ir) if ir.supervised else None,
     }
     if log_mode:
         from .runlog import CAPABILITY_CALLS

@@ -1,0 +1,64 @@
+"""egress backend: the rules of ``corral run``'s egress supervisor.
+
+Host names, denied peers and TLS protocols are what no kernel filter can
+see: seccomp cannot read the address behind connect's pointer, Landlock
+knows ports, AppArmor 3 knows families. ``corral run`` enforces them with a
+supervisor outside the sandbox (seccomp user notification, connecting on
+the program's behalf, a TLS relay that reads the ClientHello): see
+``sandbox/egress``. This target writes the document that supervisor reads,
+and its coverage says what the supervisor checks and what it cannot.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..ir import ANY_PORT, IR, AlpnRule, HostRule, PeerDenyRule, PortRule
+from . import Coverage, Level, Output
+
+#: What a name rule cannot stop even with the relay (docs/egress.md).
+NAME_LIMIT = (
+    "the supervisor checks that the address is one the name resolved to and, for TLS, the SNI and ALPN offer; "
+    "it cannot see the HTTP Host inside TLS (domain fronting, reused connections to other names the same server answers for)"
+)
+
+
+def document(ir: IR) -> dict[str, Any]:
+    """The supervisor's rules, as plain data (the run plan embeds it)."""
+    return {
+        "hosts": [{"host": h.host, "port": h.port, "protocol": h.protocol, "span": str(h.span)} for h in ir.hosts],
+        "deny": [{"host": d.host, "address": d.address, "port": d.port, "protocol": d.protocol, "span": str(d.span)} for d in ir.peer_denies],
+        "alpn": list(ir.alpn[0].protocols) if ir.alpn else [],
+        "connect": [{"address": p.address, "port": p.port, "protocol": p.protocol, "span": str(p.span)} for p in ir.ports if p.direction == "connect"],
+    }
+
+
+def coverage(ir: IR) -> tuple[Coverage, ...]:
+    cov: list[Coverage] = []
+    for rule in ir.rules():
+        if isinstance(rule, HostRule):
+            note = NAME_LIMIT if rule.protocol == "tcp" else "the address is one the name resolved to (UDP has no SNI to check)"
+            cov.append(Coverage(rule, Level.APPROX, note))
+        elif isinstance(rule, PeerDenyRule):
+            exact = not rule.host
+            cov.append(Coverage(rule, Level.EXACT if exact else Level.APPROX, "" if exact else "addresses the name resolves to for the supervisor, and TLS SNI"))
+        elif isinstance(rule, AlpnRule):
+            note = "the client's offer is checked for named peers; the server's choice is encrypted (TLS 1.3), so a server without ALPN may be spoken to otherwise"
+            cov.append(Coverage(rule, Level.APPROX, note))
+        elif isinstance(rule, PortRule) and rule.direction == "connect":
+            if ir.supervised:
+                cov.append(Coverage(rule, Level.EXACT, "every connect goes through the supervisor, address and port"))
+            else:
+                cov.append(Coverage(rule, Level.NONE, "the supervisor runs only for policies with host names, Deny or ALPN"))
+        else:
+            cov.append(Coverage(rule, Level.NONE, "the egress supervisor sees connections only"))
+    return tuple(cov)
+
+
+def emit(ir: IR) -> Output:
+    text = json.dumps(document(ir), indent=2) + "\n"
+    return Output(text.encode(), coverage(ir))
+
+
+__all__ = ["NAME_LIMIT", "ANY_PORT", "coverage", "document", "emit"]
