@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 
-from ._tools import find
+from ._tools import corral_command, find
 from .backends import BACKENDS
 from .compile import compile_ir
 from .lower import lower
@@ -82,7 +81,7 @@ def _compile_rows(ir: object) -> list[Row]:
 
 
 def _run_command(policy: str, test: TestCase) -> Row:
-    cmd = [sys.executable, "-m", "corral.cli", "run", "--quiet", policy, "--", *test.run]
+    cmd = [*corral_command(), "run", "--quiet", policy, "--", *test.run]
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     except subprocess.TimeoutExpired:

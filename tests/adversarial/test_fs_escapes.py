@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import marshal
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -169,3 +171,34 @@ def test_a_rule_through_a_symlink_planted_by_another_user_is_refused(box: Box) -
     assert refused.returncode == 2, refused
     assert f"{planted} is a symlink owned by uid 4242" in refused.stderr and f"[{policy}:5:" in refused.stderr, refused.stderr
     assert box.run(policy, "read", str(target), run_args=("--best-effort",)) == "errno=EACCES"
+
+
+# -- class 7: module hijack ---------------------------------------------------
+
+PLANT = "import pathlib\npathlib.Path(__file__).parent.parent.joinpath('pwned').write_text('ran')\n"
+
+
+def _planted(arena: Path) -> Path:
+    """A working directory holding a corral package of the attacker's."""
+    (arena / "corral").mkdir()
+    (arena / "corral/__init__.py").write_text(PLANT)
+    (arena / "corral/cli.py").write_text(PLANT)
+    return arena
+
+
+def test_the_python_api_never_imports_from_the_working_directory(arena: Path) -> None:
+    from corral import Sandbox
+
+    here = _planted(arena)
+    box = Sandbox.from_text('Extends = ["base"]\n[Filesystem]\nExec = ["/usr/bin/true"]\n')
+    done = box.run(["/usr/bin/true"], cwd=here, capture_output=True)
+    assert not (here / "pwned").exists(), "planted corral/__init__.py ran"
+    assert done.returncode == 0, done.stderr
+
+
+def test_verify_never_imports_from_the_working_directory(arena: Path) -> None:
+    here = _planted(arena)
+    policy = policy_file(arena, 'Extends = ["base"]\n[Filesystem]\nExec = ["/usr/bin/true"]\n[[Test]]\nName = "true runs"\nRun = ["/usr/bin/true"]\nExpect = "allow"\n', "p.toml")
+    proc = subprocess.run([sys.executable, "-I", "-m", "corral.cli", "verify", str(policy)], cwd=here, capture_output=True, text=True)
+    assert not (here / "pwned").exists(), "planted corral/__init__.py ran"
+    assert "true runs" in proc.stdout, proc.stdout + proc.stderr

@@ -24,11 +24,11 @@ from __future__ import annotations
 import marshal
 import os
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._tools import corral_command
 from . import plan as plans
 from .apply import Report, SandboxError, apply, check
 from .runner import exec_allowed, resolve
@@ -78,7 +78,7 @@ class Sandbox:
             os.write(fd, marshal.dumps(self.plan))
             os.lseek(fd, 0, os.SEEK_SET)
             pass_fds = (*kwargs.pop("pass_fds", ()), fd)
-            launcher = [sys.executable, "-m", "corral.cli", "run", "-q"]
+            launcher = [*corral_command(), "run", "-q"]
             if self.best_effort:
                 launcher.append("--best-effort")
             return subprocess.Popen([*launcher, "--plan-fd", str(fd), "--", *args], pass_fds=pass_fds, **kwargs)
