@@ -1,17 +1,28 @@
 """Kubernetes backend: a Pod whose securityContext uses the profiles, and
 the Security Profiles Operator objects that put them on every node.
 
-* Pod: ``seccompProfile`` and ``appArmorProfile`` of type Localhost (the
-  fields, Kubernetes 1.30+, and the legacy AppArmor annotation for older
-  clusters), capabilities drop ALL / add, allowPrivilegeEscalation false,
-  readOnlyRootFilesystem true.
-* ``SeccompProfile`` (security-profiles-operator.x-k8s.io/v1beta1): the
-  same rules as the OCI JSON, argument filters included: exact.
-* ``AppArmorProfile`` (v1alpha1) in its ``abstract`` form: executables,
-  libraries, read-only / read-write paths, TCP/UDP/raw, capabilities. It
-  cannot say deny rules, audit rules, exec modes, or socket types beyond
-  TCP, UDP and raw: those are reported, and the full profile is what
-  ``-t apparmor`` writes.
+Targets SPO v0.9.0 to v1.0.x (``SPO_RANGE``), checked against those
+releases' CRDs and source: ``SeccompProfile`` (v1beta1) and
+``AppArmorProfile`` (v1alpha1) are cluster-scoped there (no namespace), both
+versions are served by every release of the range (v1.0 stores v1 and
+converts), and SPO writes a cluster-scoped seccomp profile to
+``<kubelet seccomp root>/operator/NAME.json``, so the Pod asks for
+``localhostProfile: operator/NAME.json``; the AppArmor profile is loaded
+under the object's name.
+
+* Pod: ``seccompProfile`` and ``appArmorProfile`` of type Localhost,
+  capabilities drop ALL / add, allowPrivilegeEscalation false,
+  readOnlyRootFilesystem true. The ``appArmorProfile`` field needs
+  Kubernetes 1.30+; the Pod also carries the AppArmor annotation, which is
+  all a cluster before 1.30 reads: there, delete the field (1.29's API
+  rejects it). The header says so.
+* ``SeccompProfile``: the same rules as the OCI JSON, argument filters
+  included: exact.
+* ``AppArmorProfile`` in its ``abstract`` form: executables, libraries,
+  read-only / read-write paths, TCP/UDP/raw, capabilities. It cannot say
+  deny rules, audit rules, exec modes, or socket types beyond TCP, UDP and
+  raw: those are reported, and the full profile is what ``-t apparmor``
+  writes.
 """
 
 from __future__ import annotations
@@ -25,6 +36,12 @@ from . import Coverage, Level, Output
 from .seccomp import to_oci
 
 SPO = "security-profiles-operator.x-k8s.io"
+#: The Security Profiles Operator releases these objects are written for.
+SPO_RANGE = ("v0.9.0", "v1.0")
+#: Where SPO puts a cluster-scoped seccomp profile, relative to the kubelet's seccomp root.
+SPO_SECCOMP_DIR = "operator"
+#: The first Kubernetes release with securityContext.appArmorProfile.
+APPARMOR_FIELD_SINCE = (1, 30)
 
 
 def _yaml(value: object, indent: int = 0) -> list[str]:
@@ -67,7 +84,7 @@ def objects(ir: IR) -> tuple[list[dict[str, Any]], list[Coverage]]:
         "kind": "Pod",
         "metadata": {"name": obj, "annotations": {f"container.apparmor.security.beta.kubernetes.io/{container}": f"localhost/{obj}"}},
         "spec": {
-            "securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": f"operator/default/{obj}.json"}},
+            "securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": f"{SPO_SECCOMP_DIR}/{obj}.json"}},
             "containers": [{
                 "name": container,
                 "image": "REPLACE-WITH-YOUR-IMAGE",
@@ -76,7 +93,7 @@ def objects(ir: IR) -> tuple[list[dict[str, Any]], list[Coverage]]:
                     "readOnlyRootFilesystem": True,
                     "capabilities": {"drop": ["ALL"], **({"add": caps} if caps else {})},
                     "appArmorProfile": {"type": "Localhost", "localhostProfile": obj},  # as the SPO object installs it
-                    "seccompProfile": {"type": "Localhost", "localhostProfile": f"operator/default/{obj}.json"},
+                    "seccompProfile": {"type": "Localhost", "localhostProfile": f"{SPO_SECCOMP_DIR}/{obj}.json"},
                 },
             }],
         },
@@ -84,7 +101,7 @@ def objects(ir: IR) -> tuple[list[dict[str, Any]], list[Coverage]]:
     seccomp: dict[str, Any] = {
         "apiVersion": f"{SPO}/v1beta1",
         "kind": "SeccompProfile",
-        "metadata": {"name": obj, "namespace": "default"},
+        "metadata": {"name": obj},  # cluster-scoped since SPO v0.9.0
         # the CRD has no "comment": keep each entry to its fields
         "spec": {"defaultAction": oci["defaultAction"], "architectures": oci["architectures"], "syscalls": [{k: v for k, v in e.items() if k != "comment"} for e in oci["syscalls"]]},
     }
@@ -107,7 +124,7 @@ def objects(ir: IR) -> tuple[list[dict[str, Any]], list[Coverage]]:
         "network": {"allowRaw": "raw" in protocols, "allowedProtocols": {"allowTcp": "stream" in protocols, "allowUdp": "dgram" in protocols}},
         "capability": {"allowedCapabilities": [c.lower() for c in caps]},
     }
-    apparmor: dict[str, Any] = {"apiVersion": f"{SPO}/v1alpha1", "kind": "AppArmorProfile", "metadata": {"name": obj, "namespace": "default"}, "spec": {"abstract": abstract}}
+    apparmor: dict[str, Any] = {"apiVersion": f"{SPO}/v1alpha1", "kind": "AppArmorProfile", "metadata": {"name": obj}, "spec": {"abstract": abstract}}
     cov += [Coverage(a, Level.NONE, "the abstract AppArmorProfile cannot log writes") for a in ir.audits]
     cov += [Coverage(p, Level.NONE, "Kubernetes securityContext cannot restrict ports (a NetworkPolicy can, by pod)") for p in ir.ports]
     cov += [
@@ -119,9 +136,15 @@ def objects(ir: IR) -> tuple[list[dict[str, Any]], list[Coverage]]:
 
 def emit(ir: IR) -> Output:
     docs, cov = objects(ir)
-    header = [f"# Kubernetes objects generated by corral from {ir.source}.", "# The SeccompProfile and AppArmorProfile need the Security Profiles Operator."]
+    header = [
+        f"# Kubernetes objects generated by corral from {ir.source}.",
+        f"# The SeccompProfile and AppArmorProfile need the Security Profiles Operator {SPO_RANGE[0]} to {SPO_RANGE[1]}.x",
+        "# (cluster-scoped objects; SPO writes the seccomp profile to operator/NAME.json).",
+        "# The Pod's appArmorProfile field needs Kubernetes 1.30+: on an older cluster delete it;",
+        "# the container.apparmor.security.beta.kubernetes.io annotation then applies the same profile.",
+    ]
     text = "\n".join(header) + "\n" + "\n---\n".join("\n".join(_yaml(d)) for d in docs) + "\n"
     return Output(text.encode(), tuple(cov))
 
 
-__all__ = ["emit", "objects"]
+__all__ = ["APPARMOR_FIELD_SINCE", "SPO_RANGE", "SPO_SECCOMP_DIR", "emit", "objects"]
