@@ -24,6 +24,8 @@ import tomllib
 from dataclasses import dataclass, field
 
 from .._base import CorralError
+from ..docshape import Node
+from ..escape import comment, toml_string, visible
 from ..policy import catalog, globs
 from ..policy.model import CmpOp
 
@@ -50,8 +52,8 @@ class Imported:
             items.append(value)
 
     def render(self, source: str, fmt: str) -> str:
-        lines = [f"# Imported by `corral import {fmt}` from {source}.", "# What did not map is listed at the end: read it before relying on this policy."]
-        lines += [f"Name = {json.dumps(self.name)}", f"Description = {json.dumps(self.description)}"]
+        lines = [comment(f"Imported by `corral import {fmt}` from {source}."), "# What did not map is listed at the end: read it before relying on this policy."]
+        lines += [f"Name = {toml_string(self.name)}", f"Description = {toml_string(visible(self.description))}"]
         for section in ("Networking", "Filesystem", "Runtime", "User", "Misc"):
             keys = [(k, v) for (s, k), v in self.keys.items() if s == section and v]
             if not keys and not (section == "Misc" and self.imply_flags is not None):
@@ -61,13 +63,13 @@ class Imported:
                 lines.append(f"ImplyFlags = {str(self.imply_flags).lower()}")
             for key, values in keys:
                 lines.append(f"{key} = [")
-                lines += [f"  {json.dumps(v)}," for v in values]
+                lines += [f"  {toml_string(v)}," for v in values]
                 lines.append("]")
             if section == "Filesystem" and self.exec_profiles:
-                lines.append("ExecProfiles = { " + ", ".join(f"{json.dumps(p)} = {json.dumps(n)}" for p, n in self.exec_profiles.items()) + " }")
+                lines.append("ExecProfiles = { " + ", ".join(f"{toml_string(p)} = {toml_string(n)}" for p, n in self.exec_profiles.items()) + " }")
         lines += self.flag_tables
         if self.report:
-            lines += ["", "# Did not map:"] + [f"#   - {r}" for r in self.report]
+            lines += ["", "# Did not map:"] + [comment(f"  - {r}") for r in self.report]
         return "\n".join(lines) + "\n"
 
 
@@ -84,103 +86,130 @@ def _path(imp: Imported, path: str) -> str | None:
         return None
 
 
-def from_bane(text: str, source: str) -> Imported:
+def _parse(text: str, source: str, what: str) -> Node:
+    """The document as a ``Node``; invalid or absurdly nested input is a
+    located error, never a traceback."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CorralError(f"{source}: error: invalid TOML: {exc}") from None
-    imp = Imported(_safe_name(str(data.get("Name", "bane"))), f"Imported from bane profile {data.get('Name', '')}".strip())
-    fs = data.get("Filesystem", {})
+        data = tomllib.loads(text) if what == "TOML" else json.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise CorralError(f"{source}: error: invalid {what}: {exc}") from None
+    except RecursionError:
+        raise CorralError(f"{source}: error: invalid {what}: nested too deeply for Python's parser") from None
+    return Node(data, source)
+
+
+def from_bane(text: str, source: str) -> Imported:
+    doc = _parse(text, source, "TOML")
+    bane_name = doc.get("Name", "bane").text()
+    imp = Imported(_safe_name(bane_name), f"Imported from bane profile {visible(bane_name)}")
+    fs = doc.get("Filesystem", {})
     for bane_key, key in (("ReadOnlyPaths", "ReadOnly"), ("WritablePaths", "Writable"), ("AllowExec", "Exec"), ("DenyExec", "Deny"), ("LogOnWritePaths", "LogOnWrite")):
-        for p in fs.get(bane_key, []):
+        for p in fs.get(bane_key).texts():
             if (q := _path(imp, p)) is not None:
                 imp.add("Filesystem", key, q)
     imp.report.append("bane profiles start from `file,` (every path allowed) and subtract; this policy allows only the paths listed: add what the program reads and writes")
-    if fs.get("ReadOnlyPaths"):
+    if fs.get("ReadOnlyPaths").texts():
         imp.report.append("bane's ReadOnlyPaths deny writes to otherwise allowed paths; here they are plain read-only grants")
-    if fs.get("DenyExec"):
+    if fs.get("DenyExec").texts():
         imp.report.append("DenyExec denies execution; corral's Deny denies every access to those paths")
-    for cap in data.get("Capabilities", {}).get("Allow", []):
-        name = str(cap).lower().removeprefix("cap_")
+    for cap in doc.get("Capabilities", {}).get("Allow").texts():
+        name = cap.lower().removeprefix("cap_")
         if name in catalog.capabilities():
             imp.add("User", "Capabilities", name)
         else:
             imp.report.append(f"capability {cap!r} unknown")
-    net = data.get("Network", {})
-    for proto in net.get("Protocols", []):
+    net = doc.get("Network", {})
+    protocols = net.get("Protocols").texts()
+    for proto in protocols:
         if proto in catalog.protocols():
             imp.add("Networking", "Protocols", proto)
         else:
             imp.report.append(f"protocol {proto!r} unknown")
-    if net.get("Raw"):
+    raw, packet = net.get("Raw").flag(), net.get("Packet").flag()
+    if raw:
         imp.add("Networking", "Protocols", "raw")
-    if net.get("Packet"):
+    if packet:
         imp.add("Networking", "Protocols", "packet")
-    if net.get("Protocols") or net.get("Raw") or net.get("Packet"):
+    if protocols or raw or packet:
         imp.add("Networking", "Flags", "outgoing")
         imp.add("Networking", "Flags", "incoming")
         imp.report.append("bane's network rules have no direction: both the outgoing and incoming flags are set; name TCP ports in Connect/Bind")
     known = {"Name", "Filesystem", "Capabilities", "Network", "ImportsStatement", "InnerStatement"}
-    imp.report += [f"key {k!r} not understood" for k in data if k not in known]
+    imp.report += [f"key {k!r} not understood" for k in doc.keys() if k not in known]
     imp.report.append("bane profiles filter no system calls: add flags ([Runtime] stdio, malloc, ...) or Extends = [\"base\"]")
     return imp
 
 
+_ERRNOS = {1: "EPERM", 38: "ENOSYS", 13: "EACCES", 22: "EINVAL"}
+
+
+def _some(names: list[str]) -> str:
+    return f"{', '.join(names[:4])}{'...' if len(names) > 4 else ''}"
+
+
 def from_docker_seccomp(text: str, source: str, arch: str = "x86_64") -> Imported:
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise CorralError(f"{source}: error: invalid JSON: {exc}") from None
-    imp = Imported(_safe_name(_stem(source)), f"Imported from seccomp profile {source}")
+    doc = _parse(text, source, "JSON")
+    imp = Imported(_safe_name(_stem(source)), f"Imported from seccomp profile {visible(source)}")
     imp.imply_flags = False
-    if data.get("defaultAction") not in ("SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP"):
-        imp.report.append(f"defaultAction {data.get('defaultAction')!r}: corral's filters deny by default (EPERM); an allow-by-default profile does not map")
+    default = doc.get("defaultAction")
+    if default.value not in ("SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP"):
+        imp.report.append(f"defaultAction {default.value!r}: corral's filters deny by default (EPERM); an allow-by-default profile does not map")
     args_flag: dict[str, list[str]] = {}
     errno_flag: dict[str, str] = {}
     docker_arch = {"x86_64": "amd64", "aarch64": "arm64"}[arch]
-    for entry in data.get("syscalls", []):
-        inc, excl = entry.get("includes") or {}, entry.get("excludes") or {}
-        if inc.get("caps"):
-            imp.report.append(f"{', '.join(entry['names'][:4])}{'...' if len(entry['names']) > 4 else ''}: allowed only with capabilities {inc['caps']}: not imported (add them with the capabilities)")
+    for entry in doc.get("syscalls").items():
+        all_names = entry.get("names").texts()
+        inc, excl = entry.get("includes", {}), entry.get("excludes", {})
+        if entry.get("includes").value is None:
+            inc = Node({}, source, inc.where)
+        if entry.get("excludes").value is None:
+            excl = Node({}, source, excl.where)
+        caps = inc.get("caps").texts()
+        if caps:
+            imp.report.append(f"{_some(all_names)}: allowed only with capabilities {caps}: not imported (add them with the capabilities)")
             continue
-        if inc.get("arches") and docker_arch not in inc["arches"] or excl.get("arches") and docker_arch in excl["arches"]:
-            imp.report.append(f"{', '.join(entry['names'][:4])}: conditional on architecture {inc.get('arches') or excl.get('arches')}: not imported for {arch}")
+        inc_arches, excl_arches = inc.get("arches").texts(), excl.get("arches").texts()
+        if inc_arches and docker_arch not in inc_arches or excl_arches and docker_arch in excl_arches:
+            imp.report.append(f"{_some(all_names)}: conditional on architecture {inc_arches or excl_arches}: not imported for {arch}")
             continue
-        if inc.get("minKernel"):
-            imp.report.append(f"{', '.join(entry['names'][:4])}: allowed from kernel {inc['minKernel']} only: imported unconditionally")
-        action = entry.get("action")
-        names = [n for n in entry.get("names", []) if _known(imp, n)]
-        if action == "SCMP_ACT_ALLOW" and not entry.get("args"):
+        if inc.get("minKernel").value:
+            imp.report.append(f"{_some(all_names)}: allowed from kernel {inc.get('minKernel').text()!r} only: imported unconditionally")
+        action = entry.get("action").text()
+        names = [n for n in all_names if _known(imp, n)]
+        args = list(entry.get("args").items())
+        if action == "SCMP_ACT_ALLOW" and not args:
             for n in names:
                 imp.add("Misc", "Syscalls", n)
         elif action == "SCMP_ACT_ALLOW":
             alt = []
-            for a in entry["args"]:
-                cmp_op = CmpOp.from_oci(str(a.get("op", "")))
+            for a in args:
+                cmp_op = CmpOp.from_oci(a.get("op").text())
                 if cmp_op is None:
-                    imp.report.append(f"{names}: operator {a.get('op')!r} not supported")
+                    imp.report.append(f"{names}: operator {a.get('op').value!r} not supported")
                     break
                 op = cmp_op.policy
+                index, value = a.get("index").integer(0, 5), a.get("value").integer()
                 if cmp_op is CmpOp.MASKED_EQ:
-                    alt.append(f"{{ arg = {a['index']}, op = \"masked_eq\", mask = {a['value']}, value = {a.get('valueTwo', 0)} }}")
+                    alt.append(f'{{ arg = {index}, op = "masked_eq", mask = {value}, value = {a.get("valueTwo", 0).integer()} }}')
                 else:
-                    alt.append(f"{{ arg = {a['index']}, op = \"{op}\", value = {a['value']} }}")
+                    alt.append(f'{{ arg = {index}, op = "{op}", value = {value} }}')
             else:
                 for n in names:
                     args_flag.setdefault(n, []).append("[" + ", ".join(alt) + "]")
         elif action == "SCMP_ACT_ERRNO":
-            errno = {1: "EPERM", 38: "ENOSYS", 13: "EACCES", 22: "EINVAL"}.get(entry.get("errnoRet", 1))
+            errno_ret = entry.get("errnoRet", 1).integer()
+            errno = _ERRNOS.get(errno_ret)
             if errno is None:
-                imp.report.append(f"{names}: errno {entry.get('errnoRet')} not mapped")
+                imp.report.append(f"{names}: errno {errno_ret} not mapped")
                 continue
             if errno != "EPERM":
                 for n in names:
                     errno_flag[n] = errno
         else:
-            imp.report.append(f"{names}: action {action} not supported (corral allows, or answers an errno)")
+            imp.report.append(f"{names}: action {action!r} not supported (corral allows, or answers an errno)")
     if args_flag or errno_flag:
         imp.add("Misc", "Flags", "imported-filters")
-        tables = ["", "[[Flag]]", 'Name = "imported-filters"', f'Description = "argument filters and errno answers from {_stem(source)}"']
+        tables = ["", "[[Flag]]", 'Name = "imported-filters"', f"Description = {toml_string(visible('argument filters and errno answers from ' + _stem(source)))}"]
         if errno_flag:
             tables.append("Errno = { " + ", ".join(f'{n} = "{e}"' for n, e in sorted(errno_flag.items())) + " }")
         if args_flag:

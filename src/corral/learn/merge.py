@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from .._base import CorralError
+from ..escape import Unrepresentable, toml_string, visible
 from .auditlog import read_log_files
 from .events import Collected
 from .synth import Additions, render, synthesize
@@ -45,12 +46,22 @@ def merge_text(text: str, additions: Additions) -> str:
             table.add(key, array)
         present = {str(v) for v in array}
         for line in lines:
-            if line.value not in present:
-                array.add_line(line.value, comment=line.why, indent=indent)
+            if line.value not in present and one_text(line.value):
+                array.add_line(line.value, comment=visible(line.why), indent=indent)  # an event's field may hold a newline
                 present.add(line.value)
         if fresh:
             array.add_line(indent="")  # the closing bracket on its own line, as the file's lists have it
     return tomlkit.dumps(doc)
+
+
+def one_text(value: str) -> bool:
+    """False for a value TOML cannot hold (an undecodable byte): left out
+    here, and ``render`` says so in the printed additions."""
+    try:
+        toml_string(value)
+    except Unrepresentable:
+        return False
+    return True
 
 
 def _select(collected: Collected, profile: str | None) -> list[tuple[str, Collected]]:

@@ -29,11 +29,11 @@ Choices, in order:
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from ..escape import Unrepresentable, comment, toml_string, visible
 from ..ir import IR, Access
 from ..policy import catalog, globs
 from ..policy.model import CmpOp
@@ -405,10 +405,11 @@ KEY_ORDER = ("Flags", "Protocols", "Connect", "Bind", "SocketOptions", "ReadOnly
 
 def render(additions: Additions, *, name: str, description: str, header: list[str], extends: list[str] | None = None, imply_flags: bool | None = None) -> str:
     """A complete policy file for the additions, with evidence comments."""
-    lines = [f"# {h}" for h in header]
-    lines += [f"Name = {json.dumps(name)}", f"Description = {json.dumps(description)}"]
+    lines = [comment(h) for h in header]
+    lines += [f"Name = {toml_string(name)}", f"Description = {toml_string(visible(description))}"]
     if extends:
-        lines.append(f"Extends = [{', '.join(json.dumps(e) for e in extends)}]")
+        lines.append(f"Extends = [{', '.join(toml_string(e) for e in extends)}]")
+    notes = list(additions.notes)
     for section in SECTION_ORDER:
         keys = [(k, additions.keys.get((section, k), [])) for k in KEY_ORDER]
         keys = [(k, v) for k, v in keys if v]
@@ -419,9 +420,13 @@ def render(additions: Additions, *, name: str, description: str, header: list[st
             lines.append(f"ImplyFlags = {str(imply_flags).lower()}  # the system calls below are exactly what was traced")
         for key, values in keys:
             lines.append(f"{key} = [")
-            lines += [f"  {json.dumps(v.value)},  # {v.why}" for v in values]
+            for v in values:
+                try:
+                    lines.append(f"  {toml_string(v.value)},  {comment(v.why)}")
+                except Unrepresentable:
+                    notes.append(f"{visible(v.value)} left out of {section}.{key}: its name is not UTF-8, which a policy (TOML) cannot hold")
             lines.append("]")
-    if additions.notes:
+    if notes:
         lines.append("")
-        lines += [f"# NOTE: {n}" for n in dict.fromkeys(additions.notes)]
+        lines += [comment(f"NOTE: {n}") for n in dict.fromkeys(notes)]
     return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ..errors import InternalError
+from ..escape import one_line
 from . import globs
 
 T = TypeVar("T")
@@ -292,7 +293,7 @@ class Text(_Str):
     name, example, doc = "text", "what the program is", "one line of printable text"
 
     def check(self, value: str) -> Problem | None:
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        if not one_line(value):  # Unicode line breaks too: YAML ends a comment at U+2028
             return Problem("E011", "text must be one line of printable characters", "remove newlines and control characters")
         return None
 
