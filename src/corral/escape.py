@@ -73,41 +73,35 @@ def comment(text: str) -> str:
 
 
 _TOML_SHORT = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+_YAML_SHORT = {**_TOML_SHORT, "\0": "\\0", "\a": "\\a", "\v": "\\v", "\x1b": "\\e"}
 
 
-def toml_string(text: str) -> str:
-    """A TOML basic string (``"..."``) that reads back as exactly ``text``."""
+def _double_quoted(text: str, syntax: str, short: dict[str, str], raw_below: int) -> str:
+    """``"..."`` with the escapes TOML and YAML share: short forms, then
+    ``\\uXXXX`` / ``\\UXXXXXXXX`` for every character not kept raw."""
     out = []
     for c in text:
         n = ord(c)
         if 0xD800 <= n <= 0xDFFF:
-            raise Unrepresentable(f"{visible(text)!r} holds {_code(c)}, which is not text (an undecodable byte): TOML cannot carry it")
-        if c in _TOML_SHORT:
-            out.append(_TOML_SHORT[c])
-        elif is_safe_char(c):
+            raise Unrepresentable(f"{visible(text)!r} holds {_code(c)}, which is not text (an undecodable byte): {syntax} cannot carry it")
+        if c in short:
+            out.append(short[c])
+        elif is_safe_char(c) and n < raw_below:
             out.append(c)
         else:
             out.append(f"\\u{n:04X}" if n <= 0xFFFF else f"\\U{n:08X}")
     return '"' + "".join(out) + '"'
 
 
-_YAML_SHORT = {"\0": "\\0", "\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r", "\x1b": "\\e", '"': '\\"', "\\": "\\\\"}
+def toml_string(text: str) -> str:
+    """A TOML basic string (``"..."``) that reads back as exactly ``text``."""
+    return _double_quoted(text, "TOML", _TOML_SHORT, 0x110000)
 
 
 def yaml_string(text: str) -> str:
-    """A YAML double-quoted scalar that reads back as exactly ``text``."""
-    out = []
-    for c in text:
-        n = ord(c)
-        if 0xD800 <= n <= 0xDFFF:
-            raise Unrepresentable(f"{visible(text)!r} holds {_code(c)}, which is not text (an undecodable byte): YAML cannot carry it")
-        if c in _YAML_SHORT:
-            out.append(_YAML_SHORT[c])
-        elif is_safe_char(c) and n < 0xFEFF:  # U+FEFF and beyond: escaped, PyYAML rejects some of them raw
-            out.append(c)
-        else:
-            out.append(f"\\x{n:02X}" if n <= 0xFF else f"\\u{n:04X}" if n <= 0xFFFF else f"\\U{n:08X}")
-    return '"' + "".join(out) + '"'
+    """A YAML double-quoted scalar that reads back as exactly ``text``
+    (U+FEFF and beyond escaped: PyYAML refuses some of them raw)."""
+    return _double_quoted(text, "YAML", _YAML_SHORT, 0xFEFF)
 
 
 def yaml_scalar(value: object) -> str:
