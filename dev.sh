@@ -29,6 +29,7 @@ setup() {
     command -v runc >/dev/null || need+=(runc)
     command -v crun >/dev/null || need+=(crun)
     command -v bwrap >/dev/null || need+=(bubblewrap)
+    command -v podman >/dev/null || need+=(podman)
     command -v gcc >/dev/null || need+=(gcc libc6-dev)
     # the VM tier (tests/vm/): Debian's kernel, with AppArmor, under QEMU (TCG)
     command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)

@@ -214,7 +214,7 @@ def _compile(path: str, targets: list[str] | None, output: str, force: bool, all
     from pathlib import Path
 
     directory = Path(output)
-    for name in selected:
+    for name in result.targets:  # with what their consumers need (docker: seccomp, apparmor)
         target = directory / f"{ir.name}{BACKENDS[name].suffix}"
         state = write_atomic(target, result.outputs[name].content, force=force)
         print(f"{state:9} {target}")

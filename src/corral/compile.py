@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from .backends import BACKENDS, Coverage, Level, Output
+from .backends import BACKENDS, Coverage, Level, Output, with_needs
 from .errors import UnenforcedError
 from .ir import IR, AlpnRule, AuditRule, CapabilityRule, FileRule, HostRule, PeerDenyRule, PortRule, Rule, SocketOptionRule, SocketRule, kind_of
 
@@ -131,7 +131,9 @@ def coverage_of(ir: IR, targets: list[str], built: dict[str, Output] | None = No
 
 
 def compile_ir(ir: IR, targets: list[str], *, allow_unenforced: bool = False) -> CompileResult:
-    """Emit every selected target; fail if a rule is left unenforced."""
+    """Emit every selected target and the targets their consumers need with
+    them (``Target.needs``); fail if a rule is left unenforced."""
+    targets = with_needs(targets)
     built: dict[str, Output] = {}
     rules = coverage_of(ir, targets, built)
     result = CompileResult(ir, targets, {}, rules)

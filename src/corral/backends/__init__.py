@@ -52,6 +52,9 @@ class Target:
     mechanism: str  # targets sharing a mechanism enforce the same things
     summary: str
     function: str = "emit"  # the module's entry point for this target
+    #: Targets whose files this one's consumer needs too (docker run names the
+    #: seccomp JSON and the AppArmor profile): asking for it writes them as well.
+    needs: tuple[str, ...] = ()
 
     def emit(self, ir: IR) -> Output:
         module = importlib.import_module(f"{__name__}.{self.module}")
@@ -76,7 +79,7 @@ BACKENDS: dict[str, Target] = {
         Target("bpf", "seccomp", ".bpf", "seccomp", "raw seccomp BPF for the native arch, built by libseccomp", "emit_bpf"),
         Target("capabilities", "capabilities", ".caps", "capabilities", "capability set, and the docker --cap-drop/--cap-add flags"),
         Target("landlock", "landlock", ".landlock.json", "landlock", "Landlock ruleset document (filesystem, TCP ports, scopes)"),
-        Target("docker", "docker", ".docker.yaml", "docker", "docker run flags and a compose service using the profiles"),
+        Target("docker", "docker", ".docker.yaml", "docker", "docker run flags and a compose service, with the seccomp JSON and AppArmor profile they use", needs=("seccomp", "apparmor")),
         Target("systemd", "systemd", ".systemd.conf", "systemd", "systemd drop-in: sandboxing settings for a service"),
         Target("kubernetes", "kubernetes", ".k8s.yaml", "kubernetes", "Pod securityContext and Security Profiles Operator objects"),
         Target("nftables", "nftables", ".nft", "nftables", "nftables ruleset for the policy's ports and peer addresses (TCP and UDP)"),
@@ -84,4 +87,17 @@ BACKENDS: dict[str, Target] = {
     )
 }
 
-__all__ = ["BACKENDS", "Coverage", "Level", "Output", "Target"]
+
+
+def with_needs(targets: list[str]) -> list[str]:
+    """The targets asked for, each followed by the targets its consumer also
+    needs (once each, in order): what a self-contained compile writes."""
+    out: list[str] = []
+    for name in targets:
+        for t in (name, *BACKENDS[name].needs):
+            if t not in out:
+                out.append(t)
+    return out
+
+
+__all__ = ["BACKENDS", "Coverage", "Level", "Output", "Target", "with_needs"]
