@@ -136,11 +136,19 @@ class BuiltFilter:
         self.ctx.load()
 
 
-def build(rules: "tuple[SyscallRule, ...]", arch: str | None = None, *, notify: bool = False) -> BuiltFilter:
+#: Calls that can name a network peer, for the egress supervisor: they are
+#: answered by it (USER_NOTIF) where the policy allows them. sendto with a
+#: NULL address (argument 4) names no peer and stays allowed in the kernel.
+PEER_CALLS = frozenset({"connect", "sendto", "sendmsg", "sendmmsg"})
+
+
+def build(rules: "tuple[SyscallRule, ...]", arch: str | None = None, *, notify: bool = False, supervise: frozenset[str] = frozenset()) -> BuiltFilter:
     """Build a filter: default EPERM, one rule per allowed alternative.
 
     ``notify`` makes the default USER_NOTIF, for a supervisor that records
-    and allows each call (learning mode).
+    and allows each call (learning mode). ``supervise`` names calls whose
+    allowed alternatives go to a supervisor instead (USER_NOTIF; for
+    sendto only when it carries an address).
     """
     lib = _lib()
     arch = arch or native_arch()
@@ -161,15 +169,19 @@ def build(rules: "tuple[SyscallRule, ...]", arch: str | None = None, *, notify: 
         if nr == -1:
             continue
         action = lib.ALLOW if rule.errno is None else lib.ERRNO(rule.errno)
-        if not rule.alternatives:
-            ctx.add_rule(action, nr)
-            continue
-        for alt in rule.alternatives:
+        supervised = rule.errno is None and rule.name in supervise
+        for alt in rule.alternatives or ((),):
             args = [
                 lib.Arg(c.arg, getattr(lib, c.op.libseccomp), *((c.mask, c.value) if c.op.libseccomp == "MASKED_EQ" else (c.value, 0)))
                 for c in alt
             ]
-            ctx.add_rule(action, nr, *args)
+            if not supervised:
+                ctx.add_rule(action, nr, *args)
+            elif rule.name == "sendto" and not any(c.arg == 4 for c in alt):
+                ctx.add_rule(lib.ALLOW, nr, *args, lib.Arg(4, lib.EQ, 0))
+                ctx.add_rule(lib.NOTIFY, nr, *args, lib.Arg(4, lib.NE, 0))
+            else:
+                ctx.add_rule(lib.NOTIFY, nr, *args)
     return BuiltFilter(ctx, arch)
 
 
@@ -193,4 +205,4 @@ def _write_table() -> None:
 if __name__ == "__main__":
     _write_table()
 
-__all__ = ["ARCHES", "BuiltFilter", "build", "errno_number", "is_known", "known_names", "native_arch", "resolve"]
+__all__ = ["PEER_CALLS", "ARCHES", "BuiltFilter", "build", "errno_number", "is_known", "known_names", "native_arch", "resolve"]

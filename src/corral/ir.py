@@ -132,8 +132,9 @@ class PeerDenyRule:
 
 @dataclass(frozen=True, order=True)
 class AlpnRule:
-    """TLS connections to named peers may offer only these application
-    protocols (``Networking.ALPN``): "HTTP/2 only" is ``("h2",)``."""
+    """TLS connections to named peers must offer one of these application
+    protocols (``Networking.ALPN``): "HTTP/2" is ``("h2",)``. Only the
+    offer is visible (TLS 1.3 encrypts the server's choice)."""
 
     protocols: tuple[str, ...]
     origin: str = field(default="", compare=False)

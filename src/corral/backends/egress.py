@@ -44,7 +44,7 @@ def coverage(ir: IR) -> tuple[Coverage, ...]:
             exact = not rule.host
             cov.append(Coverage(rule, Level.EXACT if exact else Level.APPROX, "" if exact else "addresses the name resolves to for the supervisor, and TLS SNI"))
         elif isinstance(rule, AlpnRule):
-            note = "the client's offer is checked for named peers; the server's choice is encrypted (TLS 1.3), so a server without ALPN may be spoken to otherwise"
+            note = "the relay checks that the ClientHello offers one of these; a client offering others too (curl --http2 offers h2 and http/1.1) passes, and the server's choice is encrypted in TLS 1.3"
             cov.append(Coverage(rule, Level.APPROX, note))
         elif isinstance(rule, PortRule) and rule.direction == "connect":
             if ir.supervised:

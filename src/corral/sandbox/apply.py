@@ -74,11 +74,8 @@ def check(plan: "dict[str, Any]", *, best_effort: bool) -> Report:
                 "deny a directory (DIR/**), a file, or a pattern in one directory (DIR/*.key); or pass --best-effort",
             )
         report.not_enforced.append(f"deny {what} (inside an allowed directory)")
-    if plan["egress"]:
-        what = "host names, Networking.Deny and ALPN need corral run's egress supervisor, which this build does not have yet"
-        if not best_effort:
-            raise SandboxError(what, "pass --best-effort to run with the port rules only (Landlock allows the named ports to every address)")
-        report.not_enforced.append(what)
+    if plan.get("egress") and plan["io_uring"]:
+        raise SandboxError("the policy allows io_uring, whose connect and send bypass the egress supervisor", "remove io_uring_setup/io_uring_enter from the policy, or its host names, Deny and ALPN")
     for kind, what, span, others in plan["unenforced"]:
         if kind == "FileRule":
             continue  # deny inside allow: split at apply time (see module docstring)

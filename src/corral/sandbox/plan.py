@@ -24,7 +24,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # no typing or pathlib on the start-up path
     from typing import Any
 
-PLAN_VERSION = 5
+PLAN_VERSION = 6
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 Plan = dict
@@ -83,7 +83,7 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
 
     from ..backends.egress import document as egress_document
 
-    coverage = coverage_of(ir, ["seccomp", "landlock", "capabilities"])
+    coverage = coverage_of(ir, ["seccomp", "landlock", "capabilities", *(["egress"] if ir.supervised else [])])
     deny_nodes, deny_patterns, deny_unsupported = _split_denies(coverage)
     exec_rules = [f.path for f in ir.files if not f.deny and Access.EXEC in f.access]
     spans: dict[str, str] = {}  # each Landlock grant's first rule, for located messages
@@ -126,6 +126,14 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         # host names, peer denies, ALPN: only the egress supervisor sees them
         "egress": egress_document(ir) if ir.supervised else None,
     }
+    if ir.supervised:
+        plan["bpf_egress"] = _seccomp.build(ir.syscalls, supervise=_seccomp.PEER_CALLS).export_bpf()
+        plan["io_uring"] = bool(unconditional & {"io_uring_setup", "io_uring_enter"})
+        plan["egress_calls"] = {name: _seccomp.resolve(name, _seccomp.native_arch()) for name in sorted(_seccomp.PEER_CALLS)}
+        if "signal" not in plan["scoped"]:
+            # the supervisor is outside the sandbox: the program must not signal it
+            plan["scoped"] = [*plan["scoped"], "signal"]
+        requirements.append((6, "keeping the egress supervisor out of the program's reach (Landlock signal scope)"))
     if log_mode:
         from .runlog import CAPABILITY_CALLS
 

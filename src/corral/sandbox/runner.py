@@ -6,7 +6,7 @@ imports only ``os``, ``marshal``, ``re`` and ``ctypes``.
 
 Usage::
 
-    corral run [--dry-run] [--best-effort] [--log] [--log-to FILE] [--no-cache] [-q] [-v] POLICY [--] CMD [ARGS...]
+    corral run [--dry-run] [--best-effort] [--log] [--log-to FILE] [--no-cache] [--proxy-env] [-q] [-v] POLICY [--] CMD [ARGS...]
 
 ``--log-to FILE`` is ``--log`` that also writes its record to FILE (JSON
 lines), which ``corral learn FILE --into POLICY`` merges.
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 USAGE = "usage: corral run [--dry-run] [--best-effort] [--log] [--log-to FILE] [--no-cache] [-q] [-v] (POLICY | --plan-fd FD) [--] CMD [ARGS...]"
-_FLAGS = {"--dry-run", "--best-effort", "--log", "--no-cache", "-q", "--quiet", "-v", "--verbose"}
+_FLAGS = {"--dry-run", "--best-effort", "--log", "--no-cache", "-q", "--quiet", "-v", "--verbose", "--proxy-env"}
 EXIT_USAGE, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND = 2, 126, 127
 
 
@@ -144,6 +144,16 @@ def main(argv: list[str]) -> int:
         why = exec_allowed(plan, path)
         if why is not None:
             raise applying.SandboxError(f"{cmd[0]} could not start under this policy: {why}", "or run it through a program the policy allows")
+        supervised = bool(plan.get("egress"))
+        if supervised:
+            from .egress.notify import missing
+
+            lacking = missing()
+            if lacking and "--best-effort" not in flags:
+                raise applying.SandboxError(f"the policy names hosts, denied peers or ALPN, which need the egress supervisor; this kernel lacks {lacking}", "pass --best-effort to run with the port rules only")
+            if lacking:
+                supervised = False
+                report.not_enforced.append(f"host names, Networking.Deny and ALPN (the kernel lacks {lacking}): Landlock allows their ports to every address")
         if report.not_enforced and "--quiet" not in flags:
             print("corral run: not enforced here: " + "; ".join(report.not_enforced), file=sys.stderr)
         if "--log" in flags:
@@ -155,6 +165,12 @@ def main(argv: list[str]) -> int:
                 print(LANDLOCK_BLIND, file=sys.stderr)
             record_to = next((f.split("=", 1)[1] for f in flags if f.startswith("--log-to=")), None)
             return run_logged(plan, report, path, cmd, record_to)
+        if supervised:
+            from .egress.supervisor import run_supervised
+
+            if "--verbose" in flags:
+                os.write(2, f"corral run: confined by '{plan['name']}' with the egress supervisor; exec {path}\n".encode())
+            return run_supervised(plan, report, path, cmd, proxy_env="--proxy-env" in flags)
         sys.stdout.flush()
         sys.stderr.flush()
         applying.apply(plan, report)

@@ -1,0 +1,387 @@
+"""The egress supervisor: fork, hand over the listener, answer notifications.
+
+corral forks. The child confines itself (Landlock with the signal scope,
+capabilities, no_new_privs), installs the policy's filter in which every
+call that can name a peer (connect, sendto with an address, sendmsg,
+sendmmsg) is a user notification, and execs the program. The parent — the
+supervisor, outside the sandbox, not dumpable, out of the program's reach
+because Landlock stops a sandboxed process from signalling or ptracing
+anything outside its domain — takes the listener with pidfd_getfd and
+answers each call:
+
+- a socket that is not IPv4/IPv6 cannot reach another host whatever the
+  address says (its family is fixed): the call continues as made, under
+  the program's own Landlock domain;
+- TCP ``sendto``/``sendmsg`` ignore an address unless MSG_FASTOPEN is set,
+  which is a register the program cannot change: without it they continue,
+  with it they are refused (Fast Open would connect before any check);
+- ``connect``: the supervisor copies the address from the program's memory,
+  decides on its copy (``rules``), and connects the program's own socket
+  (pidfd_getfd) itself — to the peer, or to the TLS relay for a name. The
+  result, EINPROGRESS for a non-blocking socket included, is the answer;
+- UDP sends with an address are made by the supervisor too, from copies of
+  the address and the data.
+
+Nothing is ever let through after checking memory the program could still
+change.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from typing import Any
+
+from .. import kernel
+from . import notify
+from .relay import Relay, stderr_report
+from .rules import Resolver, Rules
+
+MSG_FASTOPEN = 0x20000000
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
+PIDFD_THREAD = os.O_EXCL
+_MAX_ADDR, _MAX_DATA, _MAX_MMSG = 128, 1 << 16, 64
+_libc = kernel._libc
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.c_void_p), ("iovlen", ctypes.c_size_t),
+        ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t), ("flags", ctypes.c_int),
+    ]  # fmt: skip
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+def parse_sockaddr(raw: bytes) -> tuple[int, str, int]:
+    """(family, address, port) of an AF_INET/AF_INET6 sockaddr; family only otherwise."""
+    family = struct.unpack("=H", raw[:2])[0] if len(raw) >= 2 else -1
+    if family == socket.AF_INET and len(raw) >= 8:
+        return family, socket.inet_ntop(socket.AF_INET, raw[4:8]), struct.unpack("!H", raw[2:4])[0]
+    if family == socket.AF_INET6 and len(raw) >= 24:
+        return family, socket.inet_ntop(socket.AF_INET6, raw[8:24]), struct.unpack("!H", raw[2:4])[0]
+    return family, "", 0
+
+
+def sockaddr(family: int, ip: str, port: int) -> bytes:
+    if family == socket.AF_INET6:
+        return struct.pack("=H", family) + struct.pack("!HI", port, 0) + socket.inet_pton(socket.AF_INET6, ip) + struct.pack("=I", 0)
+    return struct.pack("=H", family) + struct.pack("!H", port) + socket.inet_pton(socket.AF_INET, ip) + b"\0" * 8
+
+
+def _call(ret: int) -> tuple[int, int]:
+    """(value, errno) of a libc call's return."""
+    return (ret, 0) if ret >= 0 else (0, ctypes.get_errno())
+
+
+class Supervisor:
+    """The rules, the relay (listening before the fork, so the child knows
+    its port) and, once attached, the program and its listener."""
+
+    def __init__(self, plan: dict[str, Any]) -> None:
+        hosts_file = os.environ.get("CORRAL_EGRESS_HOSTS")  # test-only: docs/egress.md
+        self.rules = Rules(plan["egress"], Resolver(hosts_file))
+        self.relay = Relay(self.rules, stderr_report)
+        self.rules.relay = self.relay.addresses()
+        self.child, self.listener = 0, -1
+        nrs = plan["egress_calls"]
+        self.handlers = {nrs["connect"]: self.on_connect, nrs["sendto"]: self.on_sendto, nrs["sendmsg"]: self.on_sendmsg, nrs["sendmmsg"]: self.on_sendmmsg}
+
+    # -- the loop ---------------------------------------------------------
+    def serve(self) -> int:
+        """Answer notifications until the program exits; its wait status."""
+        self.relay.start()
+        child_fd = notify.pidfd_open(self.child)
+        poller = select.poll()
+        poller.register(self.listener, select.POLLIN)
+        poller.register(child_fd, select.POLLIN)
+        n = notify.Notif()
+        while True:
+            for fd, event in poller.poll():
+                if fd == child_fd:
+                    _, status = os.waitpid(self.child, 0)
+                    os.close(child_fd)
+                    return status
+                if event & select.POLLIN and notify.recv(self.listener, n):
+                    self.dispatch(n)
+
+    def dispatch(self, n: notify.Notif) -> None:
+        handler = self.handlers.get(n.data.nr)
+        if handler is None:
+            notify.respond(self.listener, n.id, error=errno.EPERM)
+            return
+        try:
+            pidfd = self._pidfd(n.pid)
+        except OSError:
+            return  # the caller is gone
+        try:
+            fd = notify.pidfd_getfd(pidfd, int(n.data.args[0]) & 0x7FFFFFFF)
+        except OSError as exc:
+            os.close(pidfd)
+            notify.respond(self.listener, n.id, error=exc.errno if exc.errno == errno.EBADF else errno.ENOTSOCK)
+            return
+        os.close(pidfd)
+        try:
+            handler(n, fd)
+        except OSError as exc:
+            notify.respond(self.listener, n.id, error=exc.errno or errno.EPERM)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _pidfd(tid: int) -> int:
+        try:
+            return notify._syscall(notify.NR_PIDFD_OPEN, tid, PIDFD_THREAD)
+        except OSError:
+            return notify.pidfd_open(notify.thread_group(tid))
+
+    # -- helpers ----------------------------------------------------------
+    @staticmethod
+    def kind(fd: int) -> tuple[int, str]:
+        """(family, "tcp"/"udp"/other type) of the socket behind ``fd``."""
+        s = socket.socket(fileno=fd)
+        try:
+            family, stype, proto = s.family, s.type, s.proto
+        finally:
+            s.detach()
+        if stype == socket.SOCK_STREAM and proto in (0, socket.IPPROTO_TCP, 262):  # 262: MPTCP
+            return family, "tcp"
+        if stype == socket.SOCK_DGRAM and proto in (0, socket.IPPROTO_UDP, 136):  # 136: UDP-Lite
+            return family, "udp"
+        return family, f"socket type {int(stype)} protocol {proto}"
+
+    def read(self, n: notify.Notif, address: int, size: int) -> bytes:
+        data = notify.read_memory(n.pid, address, size)
+        if not notify.id_valid(self.listener, n.id):
+            raise OSError(errno.ESRCH, "the call was abandoned")
+        return data
+
+    def deny(self, n: notify.Notif, reason: str, err: int = errno.EACCES) -> None:
+        stderr_report(reason)
+        notify.respond(self.listener, n.id, error=err)
+
+    def decide(self, n: notify.Notif, fd: int, raw: bytes) -> tuple[str, Any] | None:
+        """("direct"|"relay"|"proxy", decision) for an address, or None once denied."""
+        family, proto = self.kind(fd)
+        afam, ip, port = parse_sockaddr(raw)
+        if afam == socket.AF_UNSPEC:
+            return "direct", None  # dissolves an association: no peer
+        if afam not in (socket.AF_INET, socket.AF_INET6):
+            notify.respond(self.listener, n.id, error=errno.EAFNOSUPPORT if len(raw) >= 2 else errno.EINVAL)
+            return None
+        if proto not in ("tcp", "udp"):
+            self.deny(n, f"{ip}:{port}: {proto}: the supervisor decides TCP and UDP peers only", errno.EPERM)
+            return None
+        d = self.rules.decide(proto, ip, port)
+        if d.action == "deny":
+            self.deny(n, d.reason, errno.EACCES if proto == "tcp" else errno.EPERM)
+            return None
+        return d.action, (family, ip, port, d)
+
+    # -- connect ----------------------------------------------------------
+    def on_connect(self, n: notify.Notif, fd: int) -> None:
+        family, _ = self.kind(fd)
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            notify.respond(self.listener, n.id, cont=True)  # unix, netlink...: the kernel and Landlock decide
+            return
+        raw = self.read(n, int(n.data.args[1]), min(int(n.data.args[2]), _MAX_ADDR))
+        decided = self.decide(n, fd, raw)
+        if decided is None:
+            return
+        action, detail = decided
+        if action == "relay":
+            _, ip, port, _ = detail
+            err = notify.connect_raw(fd, sockaddr(family, *self.relay.sockaddr_for(family)[:2]))
+            if err in (0, errno.EINPROGRESS):
+                self.relay.expect(self._local(fd), "relay", ip, port)
+            notify.respond(self.listener, n.id, error=err)
+        elif action == "proxy":
+            err = notify.connect_raw(fd, raw)
+            if err in (0, errno.EINPROGRESS):
+                self.relay.expect(self._local(fd), "proxy", "", 0)
+            notify.respond(self.listener, n.id, error=err)
+        elif os.get_blocking(fd):
+            dup = os.dup(fd)  # a blocking connect must not hold up the other calls
+            threading.Thread(target=self._connect_and_answer, args=(n.id, dup, raw), daemon=True).start()
+        else:
+            notify.respond(self.listener, n.id, error=notify.connect_raw(fd, raw))
+
+    def _connect_and_answer(self, notif_id: int, fd: int, raw: bytes) -> None:
+        try:
+            notify.respond(self.listener, notif_id, error=notify.connect_raw(fd, raw))
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _local(fd: int) -> tuple[str, int]:
+        from .rules import plain
+
+        s = socket.socket(fileno=fd)
+        try:
+            local = s.getsockname()
+        finally:
+            s.detach()
+        return str(plain(local[0])), local[1]
+
+    # -- sends ------------------------------------------------------------
+    def on_sendto(self, n: notify.Notif, fd: int) -> None:
+        family, proto = self.kind(fd)
+        flags = int(n.data.args[3]) & 0xFFFFFFFF
+        if family not in (socket.AF_INET, socket.AF_INET6) or (proto == "tcp" and not flags & MSG_FASTOPEN):
+            notify.respond(self.listener, n.id, cont=True)  # no address that can reach a peer
+            return
+        if proto == "tcp":
+            self.deny(n, "TCP Fast Open (sendto with MSG_FASTOPEN) would connect before the supervisor sees the peer: connect() first", errno.EPERM)
+            return
+        raw = self.read(n, int(n.data.args[4]), min(int(n.data.args[5]), _MAX_ADDR))
+        if self.decide(n, fd, raw) is None:
+            return
+        size = int(n.data.args[2])
+        if size > _MAX_DATA:
+            notify.respond(self.listener, n.id, error=errno.EMSGSIZE)
+            return
+        data = self.read(n, int(n.data.args[1]), size)
+        buf = ctypes.create_string_buffer(data, max(1, len(data)))
+        addr = ctypes.create_string_buffer(raw, len(raw))
+        val, err = _call(int(_libc.sendto(fd, buf, ctypes.c_size_t(len(data)), flags, addr, ctypes.c_uint(len(raw)))))
+        notify.respond(self.listener, n.id, val=val, error=err)
+
+    def on_sendmsg(self, n: notify.Notif, fd: int) -> None:
+        family, proto = self.kind(fd)
+        flags = int(n.data.args[2]) & 0xFFFFFFFF
+        if family not in (socket.AF_INET, socket.AF_INET6) or (proto == "tcp" and not flags & MSG_FASTOPEN):
+            notify.respond(self.listener, n.id, cont=True)
+            return
+        if proto == "tcp":
+            self.deny(n, "TCP Fast Open (sendmsg with MSG_FASTOPEN) would connect before the supervisor sees the peer: connect() first", errno.EPERM)
+            return
+        val, err = self._send_one(n, fd, int(n.data.args[1]), flags)
+        if err >= 0:
+            notify.respond(self.listener, n.id, val=val, error=err)
+
+    def on_sendmmsg(self, n: notify.Notif, fd: int) -> None:
+        family, proto = self.kind(fd)
+        flags = int(n.data.args[3]) & 0xFFFFFFFF
+        if family not in (socket.AF_INET, socket.AF_INET6) or (proto == "tcp" and not flags & MSG_FASTOPEN):
+            notify.respond(self.listener, n.id, cont=True)
+            return
+        if proto == "tcp":
+            self.deny(n, "TCP Fast Open (sendmmsg with MSG_FASTOPEN) would connect before the supervisor sees the peer: connect() first", errno.EPERM)
+            return
+        base, count = int(n.data.args[1]), min(int(n.data.args[2]), _MAX_MMSG)
+        sent = 0
+        for i in range(count):
+            val, err = self._send_one(n, fd, base + 64 * i, flags)
+            if err < 0:
+                return  # already answered (denied)
+            if err:
+                notify.respond(self.listener, n.id, val=sent, error=0 if sent else err)
+                return
+            notify.write_memory(n.pid, base + 64 * i + 56, struct.pack("=I", val))
+            sent += 1
+        notify.respond(self.listener, n.id, val=sent)
+
+    def _send_one(self, n: notify.Notif, fd: int, header: int, flags: int) -> tuple[int, int]:
+        """Send one msghdr of the program's from copies; (bytes, errno), errno -1 once denied."""
+        hdr = _MsgHdr.from_buffer_copy(self.read(n, header, ctypes.sizeof(_MsgHdr)))
+        name = b""
+        if hdr.name:
+            name = self.read(n, int(hdr.name), min(int(hdr.namelen), _MAX_ADDR))
+            if self.decide(n, fd, name) is None:
+                return 0, -1
+        if hdr.iovlen > 1024 or hdr.controllen > 4096:
+            return 0, errno.EMSGSIZE
+        iovs = (_IoVec * max(1, hdr.iovlen)).from_buffer_copy(self.read(n, int(hdr.iov), ctypes.sizeof(_IoVec) * hdr.iovlen)) if hdr.iovlen else (_IoVec * 1)()
+        if sum(int(v.len) for v in iovs[: hdr.iovlen]) > _MAX_DATA:
+            return 0, errno.EMSGSIZE
+        keep = [ctypes.create_string_buffer(self.read(n, int(v.base), int(v.len)) or b"\0", max(1, int(v.len))) for v in iovs[: hdr.iovlen]]
+        local = (_IoVec * max(1, hdr.iovlen))()
+        for i, (v, b) in enumerate(zip(iovs[: hdr.iovlen], keep)):
+            local[i].base, local[i].len = ctypes.cast(b, ctypes.c_void_p), v.len
+        name_buf = ctypes.create_string_buffer(name, max(1, len(name)))
+        control = ctypes.create_string_buffer(self.read(n, int(hdr.control), int(hdr.controllen)) or b"\0", max(1, int(hdr.controllen)))
+        mine = _MsgHdr(
+            ctypes.cast(name_buf, ctypes.c_void_p) if name else None, len(name), ctypes.cast(local, ctypes.c_void_p), hdr.iovlen,
+            ctypes.cast(control, ctypes.c_void_p) if hdr.controllen else None, hdr.controllen, 0,
+        )  # fmt: skip
+        return _call(int(_libc.sendmsg(fd, ctypes.byref(mine), flags)))
+
+
+def run_supervised(plan: dict[str, Any], report: Any, path: str, cmd: list[str], *, proxy_env: bool = False) -> int:
+    """Run CMD as a supervised child; pass its exit status on."""
+    from ..apply import SandboxError, apply
+
+    try:
+        supervisor = Supervisor(plan)
+    except OSError as exc:
+        raise SandboxError(f"egress supervisor: {exc}") from None
+    env = dict(os.environ)
+    env["CORRAL_EGRESS_PROXY"] = f"http://127.0.0.1:{supervisor.relay.port}"
+    if proxy_env:
+        for var in ("https_proxy", "HTTPS_PROXY", "grpc_proxy"):
+            env[var] = env["CORRAL_EGRESS_PROXY"]
+        env.pop("no_proxy", None)
+        env.pop("NO_PROXY", None)
+    shared = mmap.mmap(-1, 16)
+    shared[0:16] = struct.pack("qq", -1, 0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+            apply(plan, report, seccomp=False)  # the filter comes with a listener, below
+            listener = notify.load_with_listener(plan["bpf_egress"])
+        except SandboxError as exc:
+            os.write(2, (exc.render() + "\n").encode())
+            os._exit(2)
+        except BaseException as exc:  # noqa: BLE001 - the child must never return into corral
+            os.write(2, f"corral run: error: the supervised program could not confine itself: {exc}\n".encode())
+            os._exit(2)
+        shared[0:8] = struct.pack("q", listener)  # memory, not a system call: nothing to notify
+        while shared[8:16] == b"\0" * 8:
+            pass
+        os.close(listener)
+        try:
+            os.execve(path, cmd, env)
+        finally:
+            os._exit(126)
+    _libc.prctl(PR_SET_DUMPABLE, ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+    deadline = time.monotonic() + 10
+    try:
+        while struct.unpack("q", shared[0:8])[0] < 0:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return 2
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                raise SandboxError("egress supervisor: the program never installed its filter")
+            time.sleep(0.0001)
+        pidfd = notify.pidfd_open(pid)
+        listener = notify.pidfd_getfd(pidfd, struct.unpack("q", shared[0:8])[0])
+        os.close(pidfd)
+    except OSError as exc:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise SandboxError(f"egress supervisor: cannot take the program's seccomp listener: {exc.strerror}", "the supervisor needs Linux 5.6 or later (pidfd_getfd)") from None
+    supervisor.child, supervisor.listener = pid, listener
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_IGN)  # the terminal sends them to the program too
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda s, _f: os.kill(pid, s))
+    shared[8:16] = struct.pack("q", 1)
+    status = supervisor.serve()
+    if os.WIFSIGNALED(status):
+        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    return os.WEXITSTATUS(status)
