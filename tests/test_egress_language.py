@@ -123,11 +123,13 @@ def test_hosts_and_denies_are_typed_rules() -> None:
     assert str(ir.hosts[1].span).startswith("test.toml:6:")
 
 
-def test_run_refuses_names_it_cannot_enforce(tmp_path: Path) -> None:
+
+def test_run_dry_run_says_the_supervisor_enforces_names(tmp_path: Path) -> None:
     import sys
 
     policy = tmp_path / "names.toml"
-    policy.write_text('[Networking]\nFlags = ["outgoing"]\nProtocols = ["tcp"]\nConnect = ["tcp:api.example.com:443"]\n[Runtime]\nFlags = ["stdio", "exec"]\n')
-    proc = subprocess.run([sys.executable, "-m", "corral.cli", "run", "--no-cache", str(policy), "true"], capture_output=True, text=True)
-    assert proc.returncode == 2, proc.stderr
-    assert "egress supervisor" in proc.stderr and "--best-effort" in proc.stderr
+    policy.write_text('[Networking]\nFlags = ["outgoing"]\nProtocols = ["tcp"]\nConnect = ["tcp:api.example.com:443"]\nALPN = ["h2"]\n[Runtime]\nFlags = ["stdio", "exec"]\n')
+    proc = subprocess.run([sys.executable, "-m", "corral.cli", "run", "--dry-run", "--no-cache", str(policy)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "egress supervisor: api.example.com:443 (TLS relay: SNI, ALPN h2)" in proc.stdout
+    assert "landlock" in proc.stdout and "connect_tcp: 443" in proc.stdout  # the port floor

@@ -112,6 +112,12 @@ def describe(plan: "dict[str, Any]", report: "Any") -> str:
         lines.append("  landlock: not available on this kernel")
     lines.append(f"  seccomp: {plan['syscall_count']} system calls allowed ({plan['filtered_count']} with argument filters), "
                  f"everything else fails with EPERM; BPF of {len(plan['bpf']) // 8} instructions built by libseccomp")  # fmt: skip
+    egress = plan.get("egress")
+    if egress:
+        names = ", ".join(f"{h['host']}:{h['port'] or '*'}" for h in egress["hosts"]) or "no names"
+        alpn = f", ALPN {' or '.join(egress['alpn'])}" if egress["alpn"] else ""
+        denies = f"; denied peers: {', '.join(d['host'] or d['address'] for d in egress['deny'])}" if egress["deny"] else ""
+        lines.append(f"  egress supervisor: {names} (TLS relay: SNI{alpn}){denies}; connect, sendto with an address, sendmsg and sendmmsg are answered by it")
     if report.not_enforced:
         lines.append("  not enforced by corral run:")
         lines += [f"    {n}" for n in report.not_enforced]
