@@ -26,3 +26,21 @@ def test_readme_first_screen_has_the_two_commands() -> None:
     ci = (ROOT / ".ci/run").read_text()
     assert "bash dev.sh test" in ci
     assert os.access(ROOT / "dev.sh", os.R_OK)
+
+
+def test_readme_consumer_table_names_tests_that_exist() -> None:
+    """Every row of the consumer table is a test in the suite."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("### Every target, handed to its consumer", 1)[1].split("\n\n", 3)[2]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert len(rows) >= 9
+    for row in rows:
+        refs = re.findall(r"`(tests/[\w/]+\.py)(?:::(\w+))?`|`::(\w+)`", row)
+        assert refs, row
+        module = None
+        for path, name, more in refs:
+            module = path or module
+            assert module and (ROOT / module).exists(), row
+            for test in (name, more):
+                if test:
+                    assert f"def {test}(" in (ROOT / module).read_text(), (module, test)
