@@ -202,3 +202,50 @@ def test_verify_never_imports_from_the_working_directory(arena: Path) -> None:
     proc = subprocess.run([sys.executable, "-I", "-m", "corral.cli", "verify", str(policy)], cwd=here, capture_output=True, text=True)
     assert not (here / "pwned").exists(), "planted corral/__init__.py ran"
     assert "true runs" in proc.stdout, proc.stdout + proc.stderr
+
+
+# -- class 4: allow globs under run -------------------------------------------
+
+
+def test_a_writable_glob_grants_only_its_existing_matches(box: Box) -> None:
+    d = box.root / "d"
+    d.mkdir()
+    for name in ("a.txt", "id_rsa"):
+        (d / name).write_text("x\n")
+    box.give(d, d / "a.txt", d / "id_rsa")
+    policy = box.policy("glob", f'Writable = ["{d}/*.txt", "{box.root}/missing/*.log"]\n')
+    assert box.run(policy, "write", str(d / "a.txt")) == "ok"
+    assert box.run(policy, "write", str(d / "id_rsa")) == "errno=EACCES"
+    assert box.run(policy, "mkdir", str(d / "sub")) == "errno=EACCES"
+    assert box.run(policy, "create", str(d / "new.txt")) == "errno=EACCES"  # said, below
+    dry = box.confined(policy, "fs_probe", "read", "/", user=box.user, run_args=("--dry-run",)).stdout
+    assert f"    {d}/a.txt: write_file" in dry, dry
+    assert f"{d}/*.txt: granted the 1 existing match(es) only; a name created later is not granted [{policy}:5:13]" in dry
+    assert f"{box.root}/missing/*.log: no existing match, nothing granted [{policy}:5:" in dry
+    assert f"    {d}:" not in dry
+
+
+def test_a_glob_matching_a_directory_does_not_grant_its_subtree(box: Box) -> None:
+    d = box.root / "d"
+    (d / "sub").mkdir(parents=True)
+    (d / "sub/deep").write_text("x\n")
+    box.give(d / "sub/deep")
+    policy = box.policy("globdir", f'ReadOnly = ["{d}/s*"]\n')
+    assert box.run(policy, "read", str(d / "sub/deep")) == "errno=EACCES"
+    subtree = box.policy("globtree", f'ReadOnly = ["{d}/s*/**"]\n')
+    assert box.run(subtree, "read", str(d / "sub/deep")) == "ok"
+
+
+def test_a_double_star_inside_a_glob_is_refused_not_widened(box: Box) -> None:
+    d = box.root / "d"
+    (d / "a/b").mkdir(parents=True)
+    (d / "a/b/x.txt").write_text("x\n")
+    (d / "secret").write_text("x\n")
+    box.give(d / "a/b/x.txt", d / "secret")
+    policy = box.policy("deep", f'ReadOnly = ["{d}/**/x.txt"]\n')
+    refused = box.confined(policy, "fs_probe", "read", str(d / "secret"), user=box.user)
+    assert refused.returncode == 2 and "'**' before its end" in refused.stderr, refused
+    # --best-effort runs it as wide as Landlock can, and says so
+    assert box.run(policy, "read", str(d / "secret"), run_args=("--best-effort",)) == "ok"
+    dry = box.confined(policy, "fs_probe", "read", "/", user=box.user, run_args=("--best-effort", "--dry-run")).stdout
+    assert f"{d}/**/x.txt: Landlock grants all of {d} [{policy}:5:13]" in dry, dry

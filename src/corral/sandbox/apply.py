@@ -51,6 +51,7 @@ class Report:
         self.rules: list[tuple[str, list[str]]] = []
         self.skipped: list[str] = []
         self.grants: list[tuple[str, list[str]]] | None = None
+        self.narrowed: list[str] = []  # granted less than the policy says (never silent)
 
 
 def check(plan: "dict[str, Any]", *, best_effort: bool) -> Report:

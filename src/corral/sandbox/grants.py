@@ -75,6 +75,37 @@ def resolve(path: str) -> tuple[str, bool, list[tuple[str, int]]]:
     return done or "/", True, links
 
 
+def _matches(segments: list[tuple[bool, str]], budget: list[int]) -> list[str]:
+    """The existing paths a glob matches, one directory level per segment."""
+    frontier = [""]
+    for is_glob, text in segments:
+        if not is_glob:
+            frontier = [f"{d}/{text}" for d in frontier]
+            continue
+        rx = re.compile(text)
+        found = []
+        for d in frontier:
+            try:
+                entries = list(os.scandir(d or "/"))
+            except OSError:
+                continue
+            budget[0] -= len(entries)
+            if budget[0] < 0:
+                from .apply import SandboxError
+
+                raise SandboxError(f"matching a glob in {d or '/'} needs more than {MAX_SPLIT_ENTRIES} entries", "allow narrower paths")
+            found += [f"{d}/{e.name}" for e in entries if rx.fullmatch(e.name)]
+        frontier = sorted(found)
+    return frontier
+
+
+def _literal_dir(glob: str) -> str:
+    """The deepest directory of ``glob`` with no glob character in it."""
+    cut = min((i for i, c in enumerate(glob) if c in "*?[{"), default=len(glob))
+    head = glob[:cut]
+    return (head if cut == len(glob) else head.rpartition("/")[0]).rstrip("/").replace("\\", "") or "/"
+
+
 def _below(path: str, node: str) -> bool:
     return path == node or path.startswith(node.rstrip("/") + "/")
 
@@ -154,16 +185,49 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
                 continue
             grant(entry.path, rights, span)
 
-    for path, rights in plan["paths"]:
+    def rule(path: str, rights: list[str], span: str, *, whole: bool = True) -> bool:
         canon, exists, links = resolve(path)
         if foreign(path, links):
-            continue
+            return False
         if not exists:
             report.skipped.append(f"{path}: does not exist")
+            return False
+        if not whole and os.path.isdir(canon):
+            report.skipped.append(f"{path}: a directory; Landlock would grant everything beneath it, not granted [{span}]")
+            return False
+        grant(canon, rights, span)
+        return True
+
+    for path, rights in plan["paths"]:
+        rule(path, rights, spans.get(path, ""))
+    exact = dict(plan["paths"])
+    for alt, rights, span, segments, subtree in plan.get("globs", ()):
+        parent = alt.split("**")[0] if segments is None else alt
+        parent = _literal_dir(parent)
+        if report.best_effort and segments != []:  # as asked: wider, and said
+            if rule(parent, rights, span):
+                report.not_enforced.append(f"{alt}: Landlock grants all of {parent} [{span}]")
             continue
-        grant(canon, rights, spans.get(path, ""))
+        if segments == []:  # DIR/: the directory itself
+            have = exact.get(parent, ())
+            listing = [r for r in rights if r == "read_dir" and r not in have]
+            if set(rights) <= set(have):
+                continue
+            if listing and rule(parent, listing, span):
+                report.narrowed.append(f"{alt}: only listing is granted (Landlock cannot grant a directory without what lies beneath it; subdirectories can be listed too) [{span}]")
+            else:
+                report.narrowed.append(f"{alt}: not granted (Landlock cannot grant a directory without what lies beneath it) [{span}]")
+            continue
+        if segments is None:
+            refused.append(f"{alt} has '**' before its end: Landlock would grant all of {parent} [{span}]")
+            continue
+        found = [m for m in _matches(segments, budget) if rule(m, rights, span, whole=subtree)]
+        if found:
+            report.narrowed.append(f"{alt}: granted the {len(found)} existing match(es) only; a name created later is not granted [{span}]")
+        else:
+            report.narrowed.append(f"{alt}: no existing match, nothing granted [{span}]")
     if refused and not report.best_effort:
-        raise SandboxError("; ".join(refused), "fix the path or the link, or pass --best-effort to run without it")
+        raise SandboxError("; ".join(refused), "fix the rule (or the link it goes through), or pass --best-effort to run without it")
     report.not_enforced += dropped
     merged: dict[str, list[str]] = {}  # /lib and /usr/lib are one grant
     for path, rights in out:

@@ -62,7 +62,7 @@ def _package_files() -> list[str]:
 def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan:
     """Compute a plan from an IR (imports the backends and libseccomp)."""
     from .. import _seccomp
-    from ..backends.landlock import beneath, to_document
+    from ..backends.landlock import to_document
     from ..compile import coverage_of
     from ..ir import Access
     from ..policy import catalog, globs
@@ -86,11 +86,7 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
     coverage = coverage_of(ir, ["seccomp", "landlock", "capabilities", *(["egress"] if ir.supervised else [])])
     deny_nodes, deny_patterns, deny_unsupported = _split_denies(coverage)
     exec_rules = [f.path for f in ir.files if not f.deny and Access.EXEC in f.access]
-    spans: dict[str, str] = {}  # each Landlock grant's first rule, for located messages
-    for f in ir.files:
-        if not f.deny:
-            for alt in globs.expand(f.path):
-                spans.setdefault(beneath(alt)[0], str(f.span))
+    paths, glob_grants, spans = _grants(ir)
     caps = catalog.capabilities()
     gaps = [rc for rc in coverage if rc.best == 0]
 
@@ -104,7 +100,8 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         "handled_fs": ruleset["handledAccessFs"],
         "handled_net": ruleset["handledAccessNet"],
         "scoped": ruleset["scoped"],
-        "paths": [(g["parent"][0], g["allowedAccess"]) for g in doc["pathBeneath"]],
+        "paths": paths,
+        "globs": glob_grants,
         "spans": spans,
         "ports": [(p["allowedAccess"][0], port) for p in doc["netPort"] for port in p["port"]],
         "deny_nodes": deny_nodes,
@@ -141,6 +138,47 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         # allowed, so that it can name the ones that would fail with EPERM.
         plan["bpf_log"] = _seccomp.build(tuple(r for r in ir.syscalls if r.name not in CAPABILITY_CALLS), notify=True).export_bpf()
     return plan
+
+
+GlobGrant = tuple  # (glob, rights, span, segments or None, whole subtree)
+
+
+def _grants(ir: "Any") -> "tuple[list[tuple[str, list[str]]], list[GlobGrant], dict[str, str]]":
+    """What Landlock is asked to grant, without widening: rules it expresses
+    exactly (a literal path, DIR/**) as (path, rights); every other glob as
+    (glob, rights, span, segments, whole subtree) for ``grants`` to match
+    against what exists when the program starts (a segment is (is a glob,
+    literal text or regex); no segments: a literal directory; None: a ``**``
+    before the end, which cannot be matched without walking a whole tree);
+    and the first rule behind each exact grant."""
+    from ..backends.landlock import FS_RIGHTS, beneath, rights
+    from ..policy import globs
+
+    exact: dict[str, set[str]] = {}
+    inexact: list[GlobGrant] = []
+    spans: dict[str, str] = {}
+    for f in ir.files:
+        if f.deny:
+            continue
+        granted = rights(f.access)
+        for alt in globs.expand(f.path):
+            parent, is_exact = beneath(alt)
+            if is_exact:
+                exact.setdefault(parent, set()).update(granted)
+                spans.setdefault(parent, str(f.span))
+                continue
+            subtree = alt.endswith("/**")
+            body = alt[:-3] if subtree else alt
+            segments: list[tuple[bool, str]] | None = [
+                (globs.has_glob(seg), globs.to_regex(seg).pattern if globs.has_glob(seg) else seg.replace("\\", "")) for seg in body.strip("/").split("/")
+            ]
+            if body.endswith("/") and not globs.has_glob(body):
+                segments = []  # a literal directory: Landlock cannot grant it without what lies beneath
+            elif "**" in body.replace("\\*", ""):
+                segments = None
+            inexact.append((alt, granted, str(f.span), segments, subtree))
+    order = list(FS_RIGHTS)
+    return [(p, sorted(r, key=order.index)) for p, r in sorted(exact.items())], inexact, spans
 
 
 def _split_denies(coverage: "list[Any]") -> tuple[list[str], list[tuple[str, str]], list[str]]:

@@ -121,6 +121,9 @@ def describe(plan: "dict[str, Any]", report: "Any") -> str:
     if report.not_enforced:
         lines.append("  not enforced by corral run:")
         lines += [f"    {n}" for n in report.not_enforced]
+    if report.narrowed:
+        lines.append("  narrower than the policy:")
+        lines += [f"    {n}" for n in report.narrowed]
     return "\n".join(lines)
 
 
@@ -162,6 +165,9 @@ def main(argv: list[str]) -> int:
                 report.not_enforced.append(f"host names, Networking.Deny and ALPN (the kernel lacks {lacking}): Landlock allows their ports to every address")
         if report.not_enforced and "--quiet" not in flags:
             print("corral run: not enforced here: " + "; ".join(report.not_enforced), file=sys.stderr)
+        if report.narrowed and "--quiet" not in flags:
+            n = len(report.narrowed)
+            print(f"corral run: narrower than the policy: {n} glob rule{'s' if n > 1 else ''} granted only what exists now (--dry-run lists them)", file=sys.stderr)
         if "--log" in flags:
             from .learn import run_logged
 
