@@ -45,6 +45,8 @@ CHECKS = ["threads", "clone3", "openat2", "ptrace", "mount", "unshare", "getpid"
           "read:/run/corral-probe/ok", "read:/run/corral-probe/it's/secret", "write:/run/corral-probe/new", "write:/var/lib/corral-probe-new",
           "write:/run/sdprobe/new"]  # fmt: skip
 
+FOREIGN_ABIS = ("i386", "x32") if os.uname().machine == "x86_64" else ()
+
 POLICY = """
 Name = "sdprobe"
 Extends = ["base"]
@@ -69,8 +71,10 @@ def boot(drop_in: str, probe: Path, tmp: Path, user: str = "") -> dict[str, int]
     """Boot systemd with the unit, return the probe's answers (check -> errno)."""
     shutil.copy(probe, tmp / "probe")
     unit = ["[Unit]", "DefaultDependencies=no", "SuccessAction=exit-force", "FailureAction=exit-force",
-            "[Service]", "Type=oneshot", f"StandardOutput=file:{tmp}/out.txt", "StandardError=inherit",
-            "ExecStart=/run/corral-probe/probe " + " ".join(f'"{c}"' for c in CHECKS)]  # fmt: skip
+            "[Service]", "Type=oneshot", f"StandardOutput=append:{tmp}/out.txt", "StandardError=inherit",
+            "ExecStart=/run/corral-probe/probe " + " ".join(f'"{c}"' for c in CHECKS),
+            # the other x86 ABIs, each in a process of its own: it must be killed ('-': the unit goes on)
+            *(f"ExecStart=-/run/corral-probe/probe {abi}-survivor {abi}" for abi in FOREIGN_ABIS)]  # fmt: skip
     if user:
         unit.append(f"User={user}")
     (tmp / "corral-probe.service").write_text("\n".join(unit) + "\n")
@@ -96,6 +100,8 @@ def test_systemd_runs_the_service_as_the_policy_says(probe: Path, tmp_path: Path
     assert got["write:/run/sdprobe/new"] == 0, got  # Writable /run/NAME/**: RuntimeDirectory=
     assert got["write:/var/lib/corral-probe-new"] == 30, got  # EROFS: ProtectSystem=strict
     assert got["write:/run/corral-probe/new"] == 30, got  # EROFS: strict leaves /run writable, ReadOnlyPaths= closes it
+    for abi in FOREIGN_ABIS:  # SystemCallArchitectures=native: the process ran (printed its marker) and was killed
+        assert got[f"{abi}-survivor"] == -1 and abi not in got, (abi, got)
 
 
 def test_without_the_errno_line_threads_do_not_start(probe: Path, tmp_path: Path) -> None:
