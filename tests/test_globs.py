@@ -80,3 +80,12 @@ def test_expand() -> None:
 )
 def test_covers(outer: str, inner: str, expected: bool) -> None:
     assert globs.covers(outer, inner) is expected
+
+
+def test_expand_leaves_character_classes_whole() -> None:
+    """A ',' or '}' inside [...] is a character, not brace syntax (issue 9:
+    `/a{x,[,}]}` expanded to '/ax]}', '/a[]}', '/a]}' and systemd got `-/`)."""
+    assert globs.expand("/a{x,[,}]}") == ("/ax", "/a[,}]")
+    assert globs.expand("/a[{]b{c,d}") == ("/a[{]bc", "/a[{]bd")
+    for alt in globs.expand("/a{x,[,}]}"):
+        globs.validate(alt)
