@@ -66,7 +66,7 @@ def test_capabilities_and_mediated_operations(tmp_path: Path) -> None:
     profile = profile_of('[Misc]\nFlags = ["ptrace"]\n[Runtime]\nFlags = ["proc"]\n[User]\nDenyCapabilities = ["sys_admin"]\n')
     lines = rule_lines(profile)
     assert "capability sys_ptrace," in lines and "deny capability sys_admin," in lines
-    assert "signal," in lines and "ptrace," in lines
+    assert "signal (send, receive) peer=test," in lines and "signal," not in lines and "ptrace," in lines
     assert apparmor_compile(profile, tmp_path).returncode == 0
 
 

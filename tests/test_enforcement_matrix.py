@@ -45,6 +45,7 @@ def policies() -> dict[str, dict]:
         ),
         "proposal": _plan_of_file(ROOT / "examples/proposal.toml"),
         "nodejs-web": _plan_of_file(ROOT / "examples/nodejs-web.toml"),
+        "signal-outside": _plan_of_text('[Runtime]\nFlags = ["stdio", "proc", "signal-outside"]\n'),
     }
 
 
@@ -113,7 +114,9 @@ MATRIX = [
     ("nodejs-web", "raw-socket", {}, "deny", "EPERM"),
     ("nodejs-web", "exec", {"Path": "/bin/sh"}, "deny", "EACCES"),
     ("nodejs-web", "read", {"Path": "/etc/shadow"}, "deny", "EACCES"),
-    ("nodejs-web", "kill", {}, "allow", ""),
+    # signals and limits stay inside the sandbox unless a flag says otherwise
+    ("nodejs-web", "kill", {}, "deny", "EPERM"),
+    ("signal-outside", "kill", {}, "allow", ""),
 ]
 
 

@@ -77,7 +77,7 @@ def test_examples_validate_against_the_schema(example: Path) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ['Descripton = "x"', '[Networking]\nProtocols = ["sctp"]', '[User]\nCapabilities = ["CAP_NET_RAW"]', '[Misc]\nSyscalls = ["opne"]', '[[Test]]\nProbe = "wirte"\nExpect = "deny"'],
+    ['Descripton = "x"', '[Networking]\nProtocols = ["quic"]', '[User]\nCapabilities = ["CAP_NET_RAW"]', '[Misc]\nSyscalls = ["opne"]', '[[Test]]\nProbe = "wirte"\nExpect = "deny"'],
 )
 def test_schema_rejects_what_the_loader_rejects(text: str) -> None:
     with pytest.raises(jsonschema.ValidationError):

@@ -163,7 +163,7 @@ def test_sockets_without_protocols(tmp_path: Path) -> None:
 
 
 def test_all_errors_in_one_run(tmp_path: Path) -> None:
-    text = '[Networking]\nFlags = ["dsn"]\nProtocols = ["sctp"]\n[Misc]\nSyscalls = ["opne"]\n'
+    text = '[Networking]\nFlags = ["dsn"]\nProtocols = ["quic"]\n[Misc]\nSyscalls = ["opne"]\n'
     lines = [l for l in error_of(tmp_path, text).splitlines() if "error[" in l]
     assert [l.split(": error")[0] for l in lines] == ["p.toml:2:10", "p.toml:3:14", "p.toml:5:13"]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno as errno_mod
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -142,14 +143,33 @@ class BuiltFilter:
 PEER_CALLS = frozenset({"connect", "sendto", "sendmsg", "sendmmsg"})
 
 
-def build(rules: "tuple[SyscallRule, ...]", arch: str | None = None, *, notify: bool = False, supervise: frozenset[str] = frozenset()) -> BuiltFilter:
+#: Stands for the program's own pid in a filter built before the pid is
+#: known: no pid reaches it (pid_max is at most 2**22), and ``corral run``
+#: writes the real pid over it (``sandbox.apply.with_self_pid``).
+SELF_PID_PLACEHOLDER = 0x5E1F5E1F
+
+
+def build(
+    rules: "tuple[SyscallRule, ...]",
+    arch: str | None = None,
+    *,
+    notify: bool = False,
+    supervise: frozenset[str] = frozenset(),
+    self_pid: int | None = None,
+) -> BuiltFilter:
     """Build a filter: default EPERM, one rule per allowed alternative.
 
     ``notify`` makes the default USER_NOTIF, for a supervisor that records
     and allows each call (learning mode). ``supervise`` names calls whose
     allowed alternatives go to a supervisor instead (USER_NOTIF; for
     sendto only when it carries an address).
+    ``self_pid`` is what the program's own pid compares as
+    (``SELF_PID_PLACEHOLDER`` for a plan); None, for an artifact, keeps only
+    the pid-0 forms of such rules.
     """
+    from .guards import resolve_self
+
+    rules = resolve_self(rules, self_pid)
     lib = _lib()
     arch = arch or native_arch()
     default = lib.NOTIFY if notify else lib.ERRNO(errno_mod.EPERM)
@@ -185,6 +205,16 @@ def build(rules: "tuple[SyscallRule, ...]", arch: str | None = None, *, notify: 
     return BuiltFilter(ctx, arch)
 
 
+def self_pid_offsets(bpf: bytes) -> list[int]:
+    """Byte offsets of the ``k`` of every ``jeq #SELF_PID_PLACEHOLDER``."""
+    out = []
+    for at in range(0, len(bpf), 8):
+        code = int.from_bytes(bpf[at : at + 2], sys.byteorder)
+        if code == 0x15 and int.from_bytes(bpf[at + 4 : at + 8], sys.byteorder) == SELF_PID_PLACEHOLDER:  # BPF_JMP|BPF_JEQ|BPF_K
+            out.append(at + 4)
+    return out
+
+
 def _write_table() -> None:
     from pathlib import Path
 
@@ -205,4 +235,4 @@ def _write_table() -> None:
 if __name__ == "__main__":
     _write_table()
 
-__all__ = ["PEER_CALLS", "ARCHES", "BuiltFilter", "build", "errno_number", "is_known", "known_names", "native_arch", "resolve"]
+__all__ = ["PEER_CALLS", "ARCHES", "SELF_PID_PLACEHOLDER", "BuiltFilter", "build", "self_pid_offsets", "errno_number", "is_known", "known_names", "native_arch", "resolve"]

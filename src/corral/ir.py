@@ -72,14 +72,25 @@ class AuditRule:
     span: Span = field(default=Span(""), compare=False)
 
 
+#: socket(2)'s protocol argument is not limited (raw and packet sockets).
+ANY_PROTOCOL = -1
+
+#: An argument value that stands for the confined program's own process ID.
+#: A compiled artifact cannot know it (it keeps only the pid-0 forms);
+#: ``corral run`` knows it, because it execs the program in place.
+SELF_PID = -2
+
+
 @dataclass(frozen=True, order=True)
 class SocketRule:
-    """Sockets of one (family, type) may be created."""
+    """Sockets of one (family, type) may be created, with one of
+    ``protocols`` as socket(2)'s third argument (``ANY_PROTOCOL``: any)."""
 
     family: str
     type: str
     origin: str = field(default="", compare=False)
     span: Span = field(default=Span(""), compare=False)
+    protocols: tuple[int, ...] = field(default=(ANY_PROTOCOL,), compare=False)
 
 
 #: System calls that send signals to other processes (AppArmor's signal
@@ -165,6 +176,13 @@ class SyscallRule:
     errno: int | None = field(default=None, compare=False)
     origin: str = field(default="", compare=False)
     span: Span = field(default=Span(""), compare=False)
+    #: Guards that narrowed a call the policy allows outright (``guards.py``).
+    narrowed_by: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def outright(self) -> bool:
+        """Allowed whatever its arguments, but for the forms guards refuse."""
+        return self.errno is None and (not self.alternatives or bool(self.narrowed_by))
 
 
 @dataclass(frozen=True, order=True)
@@ -232,6 +250,13 @@ class IR:
     hosts: tuple[HostRule, ...] = ()
     peer_denies: tuple[PeerDenyRule, ...] = ()
     alpn: tuple[AlpnRule, ...] = ()
+    #: Call forms every filter refuses (guards: TIOCSTI, MSG_FASTOPEN, ...),
+    #: as errno rules; learning mode needs them explicitly.
+    refusals: tuple[SyscallRule, ...] = ()
+    #: Guards the policy lifted by naming their flag (``corral explain`` lists them).
+    lifted: tuple[str, ...] = ()
+    #: Protocols allowed whose ports Landlock's port rules do not see (mptcp, sctp, udplite).
+    unported: tuple[str, ...] = ()
 
     def rules(self) -> tuple[Rule, ...]:
         return tuple(r for kind in RULE_KINDS for r in getattr(self, kind.field))
@@ -249,7 +274,7 @@ class IR:
     @property
     def setsockopt_filtered(self) -> bool:
         """Whether setsockopt is limited to ``socket_options`` (not allowed outright)."""
-        return not any(r.name == "setsockopt" and not r.alternatives and r.errno is None for r in self.syscalls)
+        return not any(r.name == "setsockopt" and r.outright for r in self.syscalls)
 
     def to_json(self) -> str:
         def enc(o: Any) -> Any:
@@ -266,6 +291,8 @@ class IR:
 
 __all__ = [
     "ANY_PORT",
+    "ANY_PROTOCOL",
+    "SELF_PID",
     "SIGNAL_CALLS",
     "IR",
     "PATH_ACCESS",

@@ -10,7 +10,8 @@ Rules of the language, applied here and nowhere else:
 * Among allows, the wider wins: an unconditional allow absorbs argument
   filters, and an allow absorbs an ``Errno`` stub of the same syscall.
 * ``socket(2)`` is always limited to the (family, type) pairs of the
-  allowed protocols; ``setsockopt(2)`` to the allowed socket options unless
+  allowed protocols, each with protocol 0 or the protocol's own number
+  (MPTCP, UDP-Lite and SCTP only when the policy names them); ``setsockopt(2)`` to the allowed socket options unless
   something allows it outright.
 * An allow path wholly inside a deny path is dropped; a deny inside an
   allow stays a deny rule for the backends that can express it.
@@ -18,6 +19,9 @@ Rules of the language, applied here and nowhere else:
   flag: paths say where, and seccomp cannot see paths, so the operations
   must be allowed for the paths to be usable (a DenyFlags still wins;
   ``Misc.ImplyFlags = false`` turns this off, as traced policies do).
+* Guards (``guards.py``) narrow what is left: TIOCSTI never, MSG_FASTOPEN
+  and calls on other processes only when the policy names the flag that
+  lifts them.
 * Nothing is allowed that no key or flag allows: an empty policy lowers to
   an IR with no rules at all.
 """
@@ -28,10 +32,11 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import _seccomp
+from . import _seccomp, guards
 from .errors import InternalError, Span
 from .ir import (
     ANY_PORT,
+    ANY_PROTOCOL,
     IR,
     PATH_ACCESS,
     Access,
@@ -71,8 +76,10 @@ class _Grants:
         self.alpn: dict[str, Span] = {}
         self.sockopts: dict[str, tuple[str, Span]] = {}
         self.caps: dict[str, tuple[str, Span]] = {}
+        self.flags: set[str] = set()
 
     def add_flag(self, flag: FlagDef, origin: str, span: Span) -> None:
+        self.flags.add(flag.name)
         for name in flag.syscalls:
             self.syscalls.setdefault(name, (origin, span))
         for name, alternatives in flag.args:
@@ -299,10 +306,18 @@ def lower(policy: Policy) -> IR:
     # -- network ------------------------------------------------------------
     denied_pairs = {pair for name in deny.protocols for pair in protos[name].sockets}
     sockets: dict[tuple[str, str], SocketRule] = {}
-    for name, (origin, span) in allow.protocols.items():
+    for name, (origin, span) in sorted(allow.protocols.items()):
         for fam, typ in protos[name].sockets:
-            if (fam, typ) not in denied_pairs:
-                sockets.setdefault((fam, typ), SocketRule(fam, typ, origin or "Networking.Protocols", span))
+            if (fam, typ) in denied_pairs:
+                continue
+            old = sockets.get((fam, typ))
+            numbers = protos[name].numbers_for(fam)
+            if old is not None:
+                numbers = (ANY_PROTOCOL,) if ANY_PROTOCOL in old.protocols + numbers else tuple(sorted(set(old.protocols + numbers)))
+                sockets[(fam, typ)] = SocketRule(fam, typ, old.origin, old.span, numbers)
+            else:
+                sockets[(fam, typ)] = SocketRule(fam, typ, origin or "Networking.Protocols", span, numbers)
+    unported = tuple(sorted(n for n in allow.protocols if not protos[n].landlock_ports and all(p in sockets for p in protos[n].sockets)))
     ports = [
         PortRule(d, p, proto, addr, o or f"Networking.{d.capitalize()}", s)
         for (d, p, proto, addr), (o, s) in allow.ports.items()
@@ -337,7 +352,9 @@ def lower(policy: Policy) -> IR:
     if "socket" in rules:
         by_pair: tuple[Alternative, ...] = tuple(
             (ArgCmp(0, CmpOp.EQ, families[r.family]), ArgCmp(1, CmpOp.MASKED_EQ, types[r.type], _SOCK_TYPE_MASK))
+            + (() if number == ANY_PROTOCOL else (ArgCmp(2, CmpOp.EQ, number),))
             for r in sorted(sockets.values())
+            for number in r.protocols
         )
         socket = rules.pop("socket")
         if by_pair:
@@ -347,6 +364,7 @@ def lower(policy: Policy) -> IR:
         rules["setsockopt"] = SyscallRule("setsockopt", by_option, None, sockopts[0].origin, sockopts[0].span)
     for name, (err, origin, span) in allow.errno.items():
         rules.setdefault(name, SyscallRule(name, (), err, origin, span))
+    refusals, lifted = guards.apply(rules, allow.flags - deny.flags)
     denied_rules = tuple(sorted(SyscallRule(n, (), None, *(deny.syscalls.get(n) or ("", Span(""))) ) for n in denied_names))
     syscalls = sorted(r for n, r in rules.items() if n not in denied_names)
     if "setsockopt" in denied_names:
@@ -371,4 +389,7 @@ def lower(policy: Policy) -> IR:
         hosts=tuple(sorted(hosts)),
         peer_denies=tuple(peer_denies),
         alpn=tuple(alpn),
+        refusals=tuple(sorted(refusals, key=lambda r: (r.name, str(r.alternatives)))),
+        lifted=tuple(sorted(lifted)),
+        unported=unported,
     )

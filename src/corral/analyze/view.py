@@ -138,7 +138,7 @@ def from_corral(path: str) -> View:
     for r in ir.syscalls:
         if r.errno is None:
             view.syscalls[r.name] = r.span
-            if r.alternatives:
+            if r.alternatives and not r.outright:
                 view.filtered.add(r.name)
     for name, kind in (("ptrace", "ptrace"), ("mount", "mount"), ("pivot_root", "pivot_root"), ("umount2", "umount")):
         if name in view.syscalls:

@@ -93,6 +93,11 @@ def emit(ir: IR) -> Output:
 
     allowed = {r.name for r in ir.syscalls if r.errno is None}
     mediated = [rule for rule, calls in _MEDIATED.items() if allowed.intersection(calls)]
+    if "signal," in mediated and "processes" not in ir.lifted:
+        # Signals stay inside the sandbox: this profile's processes may signal
+        # each other; the outside may still signal (stop) them.
+        at = mediated.index("signal,")
+        mediated[at : at + 1] = [f"signal (send, receive) peer={ir.name},", "signal (receive) peer=unconfined,"]
     if mediated:
         body.append("  # operations AppArmor mediates beyond system calls")
         body += [f"  {rule}" for rule in mediated]

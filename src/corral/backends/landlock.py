@@ -25,7 +25,8 @@ import json
 import os
 from typing import Any
 
-from ..ir import ANY_PORT, IR, SIGNAL_CALLS, Access, FileRule, Rule
+from .. import guards
+from ..ir import ANY_PORT, IR, Access, FileRule, Rule
 from ..policy import globs
 from ..landlock_rights import FILE_RIGHTS, FS_BITS, NET_BITS, SCOPE_BITS
 from . import Coverage, Level, Output
@@ -110,12 +111,9 @@ def to_document(ir: IR) -> tuple[dict[str, Any], list[Coverage]]:
         if h.protocol == "tcp":
             ports["connect_tcp"].add(h.port)
     handled_net = [right for right, values in ports.items() if ANY_PORT not in values]
-    allowed_calls = {r.name for r in ir.syscalls if r.errno is None}
-    scoped = []
-    if not any(s.family == "unix" for s in ir.sockets):
-        scoped.append("abstract_unix_socket")
-    if not allowed_calls & SIGNAL_CALLS:
-        scoped.append("signal")
+    # Scopes stay on unless the policy names the flag that lifts them:
+    # allowing kill or unix sockets means inside the sandbox, not outside.
+    scoped = sorted(guards.scopes(ir.lifted))
     doc: dict[str, Any] = {
         "ruleset": [{"handledAccessFs": list(FS_RIGHTS), "handledAccessNet": sorted(handled_net), "scoped": scoped}],
         "pathBeneath": [
@@ -127,9 +125,12 @@ def to_document(ir: IR) -> tuple[dict[str, Any], list[Coverage]]:
             if values and right in handled_net
         ],
     }
+    bypass = [*ir.unported, *(["TCP Fast Open"] if "fastopen" in ir.lifted else [])]
     for p in ir.ports:
         if p.protocol != "tcp":
             cov.append(Coverage(p, Level.NONE, "Landlock restricts TCP ports only"))
+        elif bypass:
+            cov.append(Coverage(p, Level.APPROX, f"Landlock's port rules do not see {' or '.join(bypass)} connections, which the policy allows"))
         elif p.address:
             cov.append(Coverage(p, Level.APPROX, "Landlock allows the port for every address"))
         else:

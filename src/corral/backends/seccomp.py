@@ -8,6 +8,10 @@ binary-tree layout where available.
 seccomp sees syscall numbers and register arguments only: it enforces the
 syscall allow-list, socket families and types, and (level, option) pairs of
 setsockopt exactly, and cannot see paths or the addresses behind pointers.
+
+Calls limited to the caller itself (``guards``: prlimit64 and friends) keep
+only their pid-0 form here: a compiled filter cannot know the program's
+pid, which ``corral run`` writes into its own filter at exec time.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import json
 from typing import Any
 
 from .. import _seccomp
-from ..ir import IR, ArgCmp, SyscallRule
+from ..guards import resolve_self
+from ..ir import IR, SELF_PID, ArgCmp, SyscallRule
 from ..policy.model import CmpOp
 from . import Coverage, Level, Output
 
@@ -34,7 +39,11 @@ def coverage(ir: IR) -> tuple[Coverage, ...]:
         cov += [Coverage(o, Level.EXACT) for o in ir.socket_options]
     else:
         cov += [Coverage(o, Level.EXACT, "setsockopt is allowed outright by another rule") for o in ir.socket_options]
-    cov += [Coverage(s, Level.EXACT) for s in ir.syscalls]
+    for r in ir.syscalls:
+        if any(c.value == SELF_PID for alt in r.alternatives for c in alt):
+            cov.append(Coverage(r, Level.EXACT, "on the caller only: pid 0 in a compiled filter, also its own pid under corral run"))
+        else:
+            cov.append(Coverage(r, Level.EXACT))
     cov += [Coverage(c, Level.NONE, "capabilities are not system calls") for c in ir.capabilities]
     return tuple(cov)
 
@@ -66,11 +75,12 @@ def _arg(cmp: ArgCmp) -> dict[str, Any]:
 
 def to_oci(ir: IR) -> dict[str, Any]:
     """The policy as an OCI runtime-spec seccomp object (Docker's format)."""
-    unconditional = [r.name for r in ir.syscalls if not r.alternatives and r.errno is None]
+    rules = resolve_self(ir.syscalls, None)  # an artifact cannot know the program's pid
+    unconditional = [r.name for r in rules if not r.alternatives and r.errno is None]
     syscalls: list[dict[str, Any]] = []
     if unconditional:
         syscalls.append({"names": unconditional, "action": "SCMP_ACT_ALLOW"})
-    for rule in ir.syscalls:
+    for rule in rules:
         if rule.alternatives:
             for alt in rule.alternatives:
                 args = [_arg(c) for c in alt]

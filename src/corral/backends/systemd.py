@@ -77,6 +77,9 @@ def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
     for r in ir.syscalls:
         if r.errno is not None:
             cov.append(Coverage(r, Level.EXACT))
+        elif r.narrowed_by:
+            guarded = ", ".join(r.narrowed_by)
+            cov.append(Coverage(r, Level.APPROX, f"SystemCallFilter= has no argument filters: allowed whole, with what guard {guarded} refuses elsewhere"))
         elif r.alternatives:
             cov.append(Coverage(r, Level.APPROX, "SystemCallFilter= has no argument filters: allowed whole"))
         else:

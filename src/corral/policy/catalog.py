@@ -54,11 +54,24 @@ def capabilities() -> dict[str, dict[str, Any]]:
     return caps
 
 
+#: socket(2)'s protocol argument may be anything (raw and packet sockets).
+ANY_PROTOCOL = -1
+
+
 @dataclass(frozen=True)
 class Protocol:
+    """A protocol a policy may name: its sockets, and which values of
+    socket(2)'s protocol argument mean it, per family (``ANY_PROTOCOL``: any)."""
+
     name: str
     meaning: str
     sockets: tuple[tuple[str, str], ...]
+    numbers: dict[str, tuple[int, ...]]
+    #: Whether Landlock's TCP port rules see this protocol's sockets.
+    landlock_ports: bool = True
+
+    def numbers_for(self, family: str) -> tuple[int, ...]:
+        return self.numbers.get(family, (ANY_PROTOCOL,))
 
 
 @lru_cache(maxsize=1)
@@ -66,7 +79,13 @@ def protocol_tables() -> tuple[dict[str, Protocol], dict[str, int], dict[str, in
     """Protocols by name, and the family and type numbers by name."""
     data = _load("protocols.toml")
     protos = {
-        name: Protocol(name, p["meaning"], tuple((f, t) for f, t in p["sockets"]))
+        name: Protocol(
+            name,
+            p["meaning"],
+            tuple((f, t) for f, t in p["sockets"]),
+            {} if p["numbers"] == "any" else {f: tuple(n) for f, n in p["numbers"].items()},
+            p.get("landlock_ports", True),
+        )
         for name, p in data["protocols"].items()
     }
     return protos, data["families"], data["types"]

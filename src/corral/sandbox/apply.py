@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import sys
 
 from .._base import CorralError
 from . import kernel
@@ -77,6 +78,7 @@ def check(plan: "dict[str, Any]", *, best_effort: bool) -> Report:
         report.not_enforced.append(f"deny {what} (inside an allowed directory)")
     if plan.get("egress") and plan["io_uring"]:
         raise SandboxError("the policy allows io_uring, whose connect and send bypass the egress supervisor", "remove io_uring_setup/io_uring_enter from the policy, or its host names, Deny and ALPN")
+    report.not_enforced += plan["unenforced_ports"]
     for kind, what, span, others in plan["unenforced"]:
         if kind == "FileRule":
             continue  # deny inside allow: split at apply time (see module docstring)
@@ -183,6 +185,19 @@ def check_landlock(report: Report) -> None:
     raise SandboxError(f"self-check failed: Landlock did not deny reading {probe}")
 
 
+def with_self_pid(bpf: bytes, offsets: "list[int]", pid: int) -> bytes:
+    """The plan's filter with the program's own pid written where the plan
+    left a placeholder: ``corral run`` execs in place, so the pid that
+    applies the filter is the program's."""
+    if not offsets:
+        return bpf
+    out = bytearray(bpf)
+    k = pid.to_bytes(4, sys.byteorder)
+    for at in offsets:
+        out[at : at + 4] = k
+    return bytes(out)
+
+
 def check_seccomp() -> None:
     mode = kernel.seccomp_mode()
     if mode != 2 and mode != -errno.EPERM:
@@ -202,7 +217,7 @@ def apply(plan: "dict[str, Any]", report: Report, *, seccomp: bool = True) -> No
         if not kernel.no_new_privs():
             raise SandboxError("self-check failed: no_new_privs is not set")
         if seccomp:
-            kernel.seccomp_load(plan["bpf"])
+            kernel.seccomp_load(with_self_pid(plan["bpf"], plan["bpf_self"], os.getpid()))
     except kernel.KernelError as exc:
         raise SandboxError(f"could not apply the policy: {exc.strerror}") from None
     if seccomp:

@@ -18,6 +18,7 @@ its place; its exit status is passed on.
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import select
@@ -25,6 +26,7 @@ import signal
 import struct
 import sys
 import time
+from collections import Counter
 from typing import Any
 
 from . import kernel, runlog
@@ -62,10 +64,43 @@ def _load_with_listener(bpf: bytes) -> int:
     return kernel._check(int(kernel._libc.syscall(ctypes.c_long(nr), ctypes.c_uint(kernel.SECCOMP_SET_MODE_FILTER), ctypes.c_uint(SECCOMP_FILTER_FLAG_NEW_LISTENER), ctypes.byref(prog))), "seccomp(NEW_LISTENER)")
 
 
-def _supervise(listener: int, pid: int, seen: "runlog.Seen", allowed: "frozenset[int]" = frozenset()) -> int:
+#: ``ir.SELF_PID``: an argument value standing for the program's own pid.
+_SELF_PID = -2
+_CMP = {
+    "eq": lambda v, x, m: v == x,
+    "ne": lambda v, x, m: v != x,
+    "lt": lambda v, x, m: v < x,
+    "le": lambda v, x, m: v <= x,
+    "gt": lambda v, x, m: v > x,
+    "ge": lambda v, x, m: v >= x,
+    "masked_eq": lambda v, x, m: v & m == x,
+}
+
+
+def refused_by(plan: dict[str, Any], pid: int) -> Any:
+    """A function (nr, args) -> why the call stays refused in learning mode,
+    or "": the policy's DenySyscalls and the guards (TIOCSTI, MSG_FASTOPEN,
+    other processes) are never let through, whatever is being learned.
+    The arguments are the registers the kernel copied: no race."""
+    table: dict[int, list[tuple[list[list[tuple[int, str, int, int]]], str]]] = {}
+    for name, nr, alternatives, origin in plan["refusals"]:
+        table.setdefault(nr, []).append((alternatives, f"{origin}:{name}"))
+
+    def why(nr: int, args: Any) -> str:
+        for alternatives, origin in table.get(nr, ()):
+            if not alternatives or any(all(_CMP[op](int(args[a]), pid if x == _SELF_PID else x, m) for a, op, x, m in alt) for alt in alternatives):
+                return origin
+        return ""
+
+    return why
+
+
+def _supervise(listener: int, pid: int, seen: "runlog.Seen", allowed: "frozenset[int]" = frozenset(), why: Any = lambda nr, args: "", guarded: "Counter[str] | None" = None) -> int:
     """Answer notifications until the child exits; count what was asked
     (bounded: ``runlog.Seen``). ``allowed``: calls the policy allows that
-    come here only for the capability check. Returns the child's status."""
+    come here only for the capability check. ``why``: what stays refused
+    (``refused_by``); guard refusals are counted in ``guarded`` instead.
+    Returns the child's status."""
     notif, resp = _Notif(), _Resp()
     poller = select.poll()
     poller.register(listener, select.POLLIN)
@@ -79,8 +114,16 @@ def _supervise(listener: int, pid: int, seen: "runlog.Seen", allowed: "frozenset
                 ctypes.memset(ctypes.byref(notif), 0, ctypes.sizeof(notif))
                 if kernel._libc.ioctl(listener, ctypes.c_ulong(SECCOMP_IOCTL_NOTIF_RECV), ctypes.byref(notif)) < 0:
                     continue  # the caller went away meanwhile
-                seen.add(notif.data.nr, notif.data.args, notif.pid, notif.data.nr in allowed)
-                resp.id, resp.val, resp.error, resp.flags = notif.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE
+                refused = why(notif.data.nr, notif.data.args)
+                if refused.startswith("guard ") and guarded is not None:
+                    if len(guarded) < 64 or refused in guarded:  # bounded, like Seen
+                        guarded[refused] += 1
+                else:
+                    seen.add(notif.data.nr, notif.data.args, notif.pid, notif.data.nr in allowed)
+                if refused:
+                    resp.id, resp.val, resp.error, resp.flags = notif.id, 0, -errno.EPERM, 0
+                else:
+                    resp.id, resp.val, resp.error, resp.flags = notif.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE
                 kernel._libc.ioctl(listener, ctypes.c_ulong(SECCOMP_IOCTL_NOTIF_SEND), ctypes.byref(resp))
             elif event & (select.POLLHUP | select.POLLERR):
                 _, status = os.waitpid(pid, 0)
@@ -105,7 +148,9 @@ def run_logged(plan: dict[str, Any], report: Any, path: str, cmd: list[str], rec
             os._exit(2)
         except BaseException:
             os._exit(2)
-        listener = _load_with_listener(plan["bpf_log"])
+        from .apply import with_self_pid
+
+        listener = _load_with_listener(with_self_pid(plan["bpf_log"], plan["bpf_log_self"], os.getpid()))
         shared[0:8] = struct.pack("q", listener)  # memory, not a syscall: nothing to notify
         # The listener is close-on-exec: wait (in memory) until the supervisor
         # holds its own copy. A system call made meanwhile just blocks on it.
@@ -134,10 +179,11 @@ def run_logged(plan: dict[str, Any], report: Any, path: str, cmd: list[str], rec
         raise SandboxError(f"learning mode: cannot take the child's seccomp listener: {exc.strerror}", "learning mode needs Linux 5.6 or later (pidfd_getfd)") from None
     shared[8:16] = struct.pack("q", 1)
     seen = runlog.Seen()
+    guarded: Counter[str] = Counter()
     allowed = frozenset(_syscall_numbers(set(plan["syscall_names"]) & set(runlog.CAPABILITY_CALLS)))
-    status = _supervise(listener, pid, seen, allowed)
+    status = _supervise(listener, pid, seen, allowed, refused_by(plan, pid), guarded)
     os.close(listener)
-    print(runlog.summarize(plan, seen), file=sys.stderr)
+    print(summarize(plan, seen, guarded), file=sys.stderr)
     if record_to is not None:
         runlog.write_record(record_to, runlog.record(plan, seen, cmd))
         print(f"corral run --log: record written to {record_to}: `corral learn {record_to} --into POLICY` merges it", file=sys.stderr)
@@ -152,6 +198,17 @@ def _syscall_numbers(names: set[str]) -> list[int]:
     return [nr for nr in (_seccomp.resolve(n, _seccomp.native_arch()) for n in sorted(names)) if nr >= 0]
 
 
-def summarize(plan: dict[str, Any], seen: "runlog.Seen") -> str:
-    """What would have been denied, as changes to the policy."""
-    return runlog.summarize(plan, seen)
+def summarize(plan: dict[str, Any], seen: "runlog.Seen", guarded: "Counter[str] | None" = None) -> str:
+    """What would have been denied, as changes to the policy; before it,
+    what stayed refused because a guard refuses it whatever the policy says."""
+    from ..guards import guards
+
+    kept = []
+    for origin, count in sorted((guarded or Counter()).items()):
+        name, _, call = origin.removeprefix("guard ").partition(":")
+        guard = guards()[name]
+        lift = f"; flag {guard.lifted_by} lifts it" if guard.lifted_by else "; nothing lifts it"
+        kept.append(f"  {call}: refused by guard {name} ({guard.meaning}){lift}  x{count}")
+    if kept:
+        kept.insert(0, "corral run --log: refused whatever the policy allows:")
+    return "\n".join([*kept, runlog.summarize(plan, seen)])

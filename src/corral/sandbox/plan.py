@@ -69,7 +69,7 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
 
     doc, _ = to_document(ir)
     syscalls = {r.name: r for r in ir.syscalls}
-    unconditional = {n for n, r in syscalls.items() if not r.alternatives and r.errno is None}
+    unconditional = {n for n, r in syscalls.items() if r.outright}
     tcp_allowed = any(s.type == "stream" and s.family in ("inet", "inet6") for s in ir.sockets)
     ruleset = doc["ruleset"][0]
 
@@ -80,6 +80,15 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         requirements.append((4, "TCP port rules (Networking.Connect / Networking.Bind)"))
     if "ioctl" in unconditional:
         requirements.append((5, "restricting ioctl on devices (ioctl_dev right)"))
+    if ruleset["scoped"]:
+        what = " and ".join({"signal": "signals", "abstract_unix_socket": "abstract unix sockets"}.get(s, s) for s in ruleset["scoped"])
+        requirements.append((6, f"keeping {what} inside the sandbox (Landlock scopes)"))
+
+    if any(_seccomp.SELF_PID_PLACEHOLDER in (c.value & 0xFFFFFFFF, c.value >> 32, c.mask & 0xFFFFFFFF, c.mask >> 32) for r in ir.syscalls for a in r.alternatives for c in a):
+        from ..errors import InternalError
+
+        raise InternalError(f"an argument filter uses {_seccomp.SELF_PID_PLACEHOLDER:#x}, which stands for the program's own pid")
+    bpf = _seccomp.build(ir.syscalls, self_pid=_seccomp.SELF_PID_PLACEHOLDER).export_bpf()
 
     from ..backends.egress import document as egress_document
 
@@ -112,19 +121,24 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         "requirements": requirements,
         "caps": sorted(caps[c.name]["number"] for c in ir.capabilities if not c.deny),
         "cap_names": [c.name for c in ir.capabilities if not c.deny],
-        "bpf": _seccomp.build(ir.syscalls).export_bpf(),
+        "bpf": bpf,
+        "bpf_self": _seccomp.self_pid_offsets(bpf),
         "syscall_count": len(ir.syscalls),
-        "filtered_count": sum(1 for r in ir.syscalls if r.alternatives),
+        "filtered_count": sum(1 for r in ir.syscalls if r.alternatives and not r.outright),
         "unenforced": [
             (type(rc.rule).__name__, rc.describe(), str(rc.rule.span), ", ".join(t for t, c in rc.others.items() if c.level)) for rc in gaps
         ],
         "syscall_names": sorted(syscalls),
+        "unenforced_ports": [
+            f"ports of {name} sockets (Networking.Protocols): Landlock's port rules see TCP only" for name in ir.unported
+        ] + (["connect ports of TCP Fast Open connections (flag fastopen): Landlock's connect rule does not see them"] if "fastopen" in ir.lifted else []),
         "denied_syscalls": {r.name: r.origin for r in ir.denied_syscalls},
         # host names, peer denies, ALPN: only the egress supervisor sees them
         "egress": egress_document(ir) if ir.supervised else None,
     }
     if ir.supervised:
-        plan["bpf_egress"] = _seccomp.build(ir.syscalls, supervise=_seccomp.PEER_CALLS).export_bpf()
+        plan["bpf_egress"] = _seccomp.build(ir.syscalls, supervise=_seccomp.PEER_CALLS, self_pid=_seccomp.SELF_PID_PLACEHOLDER).export_bpf()
+        plan["bpf_egress_self"] = _seccomp.self_pid_offsets(plan["bpf_egress"])
         plan["io_uring"] = bool(unconditional & {"io_uring_setup", "io_uring_enter"})
         plan["egress_calls"] = {name: _seccomp.resolve(name, _seccomp.native_arch()) for name in sorted(_seccomp.PEER_CALLS)}
         if "signal" not in plan["scoped"]:
@@ -136,7 +150,16 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
 
         # The calls that need a capability come to the supervisor even when
         # allowed, so that it can name the ones that would fail with EPERM.
-        plan["bpf_log"] = _seccomp.build(tuple(r for r in ir.syscalls if r.name not in CAPABILITY_CALLS), notify=True).export_bpf()
+        # What the policy denies in words and what guards refuse stays
+        # refused there (``learn.refused_by``).
+        plan["bpf_log"] = _seccomp.build(tuple(r for r in ir.syscalls if r.name not in CAPABILITY_CALLS), notify=True, self_pid=_seccomp.SELF_PID_PLACEHOLDER).export_bpf()
+        plan["bpf_log_self"] = _seccomp.self_pid_offsets(plan["bpf_log"])
+        native = _seccomp.native_arch()
+        plan["refusals"] = [
+            (r.name, nr, [[(c.arg, c.op.policy, c.value, c.mask) for c in alt] for alt in r.alternatives], r.origin or "Misc.DenySyscalls")
+            for r in (*ir.refusals, *ir.denied_syscalls)
+            if (nr := _seccomp.resolve(r.name, native)) >= 0
+        ]
     return plan
 
 

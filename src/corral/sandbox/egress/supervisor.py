@@ -342,7 +342,9 @@ def run_supervised(plan: dict[str, Any], report: Any, path: str, cmd: list[str],
         try:
             _libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
             apply(plan, report, seccomp=False)  # the filter comes with a listener, below
-            listener = notify.load_with_listener(plan["bpf_egress"])
+            from ..apply import with_self_pid
+
+            listener = notify.load_with_listener(with_self_pid(plan["bpf_egress"], plan["bpf_egress_self"], os.getpid()))
         except SandboxError as exc:
             os.write(2, (exc.render() + "\n").encode())
             os._exit(2)
