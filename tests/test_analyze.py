@@ -169,7 +169,7 @@ def test_import_bad_input_is_located(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{ nope")
     proc = corral("import", "docker-seccomp", str(bad))
-    assert proc.returncode == 2 and proc.stderr.startswith(f"{bad}: error: invalid JSON: ")
+    assert proc.returncode == 2 and proc.stderr.startswith(f"{bad}: error[F002]: invalid JSON: ")
 
 
 def test_explain_groups_system_calls_by_family() -> None:

@@ -46,7 +46,7 @@ def test_compile_never_silently_overwrites(tmp_path: Path, capsys: pytest.Captur
     target.write_text("my hand-written profile\n")
     assert main(["compile", AGENT, "-t", "apparmor", "-t", "seccomp", "-t", "landlock", "-t", "nftables", "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err == f"{target}: exists with other content; pass --force to replace it\n"
+    assert err == f"{target}: error[C004]: exists with other content\n  = hint: pass --force to replace it\n"
     assert target.read_text() == "my hand-written profile\n"
     assert main(["compile", AGENT, "-t", "apparmor", "-t", "seccomp", "-t", "landlock", "-t", "nftables", "-o", str(tmp_path), "--force"]) == 0
     assert f"replaced  {target}" in capsys.readouterr().out
@@ -61,7 +61,7 @@ def test_compile_to_stdout_one_target(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_compile_refuses_unenforced_restrictions(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["compile", AGENT, "-t", "seccomp", "-o", "-"]) == 2
+    assert main(["compile", AGENT, "-t", "seccomp", "-o", "-", "--strict"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"{AGENT}: error[C001]: ")
     assert "ports (would be enforced by landlock, nftables)" in err
@@ -92,4 +92,4 @@ def test_flags_list_and_detail(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["flags", "ping"]) == 0
     assert "Capabilities:\n    net_raw" in capsys.readouterr().out
     assert main(["flags", "pnig"]) == 2
-    assert capsys.readouterr().err == "corral flags: error: unknown flag 'pnig'\n  = hint: did you mean 'ping'?\n"
+    assert capsys.readouterr().err == "corral flags: error[A003]: unknown flag 'pnig'\n  = hint: did you mean 'ping'?\n"

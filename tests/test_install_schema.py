@@ -27,7 +27,7 @@ def corral(*args: str) -> subprocess.CompletedProcess[str]:
 def test_install_without_apparmor_writes_nothing(tmp_path: Path) -> None:
     proc = corral("install", AGENT, "--dir", str(tmp_path))
     assert proc.returncode == 2
-    assert proc.stderr.startswith("corral install: error: this kernel has no AppArmor enabled")
+    assert proc.stderr.startswith("corral install: error[I002]: this kernel has no AppArmor enabled")
     assert list(tmp_path.iterdir()) == []
 
 

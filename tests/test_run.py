@@ -62,7 +62,7 @@ def test_exec_outside_the_policy_fails() -> None:
 def test_a_command_the_policy_cannot_start_is_refused_before_confinement() -> None:
     proc = corral("run", SHELL, "--", "ls", "/")
     assert proc.returncode == 2
-    assert proc.stderr.startswith("corral run: error: ls could not start under this policy: the policy does not allow executing /usr/bin/ls (add it to Filesystem.Exec)")
+    assert proc.stderr.startswith("corral run: error[R005]: ls could not start under this policy: the policy does not allow executing /usr/bin/ls (add it to Filesystem.Exec)")
 
 
 def test_policy_errors_are_located(tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_usage_errors() -> None:
 def test_fail_closed_without_landlock() -> None:
     proc = corral("run", SHELL, "--", "true", env={"CORRAL_LANDLOCK_ABI": "0"})
     assert proc.returncode == 2
-    assert proc.stderr.startswith("corral run: error: this kernel has no Landlock (absent or disabled): filesystem rules needs ABI 1")
+    assert proc.stderr.startswith("corral run: error[R001]: this kernel has no Landlock (absent or disabled): filesystem rules needs ABI 1")
     assert "--best-effort" in proc.stderr
 
 

@@ -12,6 +12,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time on `corral run`'s path
     import argparse
     from collections.abc import Sequence
+    from typing import Any
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -27,23 +28,42 @@ def _parser() -> "argparse.ArgumentParser":
             print(f"{self.prog}: error: {message}", file=sys.stderr)
             raise SystemExit(EXIT_USAGE)
 
-    p = _Parser(prog="corral", description="Compile one readable security policy to AppArmor, seccomp, Landlock and capabilities.")
+    from . import __version__
+
+    targets = "\n".join(f"  {t.name:13} {t.summary}" for t in BACKENDS.values())
+    p = _Parser(
+        prog="corral",
+        description=f"Compile one readable security policy to {len(BACKENDS)} targets, run programs confined by it, learn it, and prove it holds.",
+        epilog=f"targets (corral compile -t):\n{targets}\n\n`corral VERB --help` describes each verb; `corral run --help` the confined runner.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"corral {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     c = sub.add_parser("check", help="validate a policy; errors name file:line:col")
     c.add_argument("policy")
     c.add_argument("--ir", action="store_true", help="print the lowered rules as JSON")
+    c.add_argument("--json", action="store_true", help="print the result (rule counts and coverage by every target, or the errors) as JSON")
 
-    c = sub.add_parser("compile", help="write AppArmor, seccomp, BPF, capability and Landlock artifacts")
+    c = sub.add_parser(
+        "compile",
+        help=f"write the artifacts of the {len(BACKENDS)} targets: {', '.join(BACKENDS)}",
+        epilog=f"targets:\n{targets}\n\nWith every target (the default), a restriction no target enforces is an error.\n"
+        "With targets named by -t, their gaps are a warning on stderr (--strict makes them an error).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     c.add_argument("policy")
-    c.add_argument("-t", "--target", action="append", choices=list(BACKENDS), help="a target (repeatable); default: all")
+    c.add_argument("-t", "--target", action="append", choices=list(BACKENDS), metavar="TARGET", help="a target (repeatable): " + ", ".join(BACKENDS) + "; default: all")
     c.add_argument("-o", "--output", default=".", help="directory to write into, or - for stdout (one target)")
     c.add_argument("--force", action="store_true", help="replace existing files with other content")
-    c.add_argument("--allow-unenforced", action="store_true", help="compile even if a restriction is enforced by no selected target")
+    gaps = c.add_mutually_exclusive_group()
+    gaps.add_argument("--allow-unenforced", action="store_true", help="compile even if a restriction is enforced by no selected target")
+    gaps.add_argument("--strict", action="store_true", help="with -t: a restriction the named targets do not enforce is an error, not a warning")
     c.add_argument("--arch", choices=["x86_64", "aarch64"], help="architecture of the bpf target (default: this machine's)")
-    c.add_argument("-v", "--verbose", action="store_true", help="list every approximation in the coverage report")
+    c.add_argument("-v", "--verbose", action="store_true", help="list every approximation and gap in the coverage report")
+    c.add_argument("--json", action="store_true", help="print the coverage report as JSON (on stderr with -o -)")
 
-    sub.add_parser("run", help="run a command confined by a policy (corral run --help)", add_help=False)
+    sub.add_parser("run", help="run a command confined by a policy, without root (corral run --help)", add_help=False)
     c = sub.add_parser("trace", help="run a command under strace and write the policy it needs")
     c.add_argument("-o", "--output", help="policy file to write (default: stdout)")
     c.add_argument("--base", help="a policy to start from: only what it lacks is added")
@@ -99,6 +119,9 @@ def _parser() -> "argparse.ArgumentParser":
     c = sub.add_parser("verify", help="compile every backend and run the policy's [[Test]] entries under real enforcement")
     c.add_argument("policy")
     c.add_argument("--json", action="store_true", help="print the results as JSON")
+    c = sub.add_parser("errors", help="list the error codes, or explain one (what, why, example, fix)")
+    c.add_argument("code", nargs="?")
+    c.add_argument("--markdown", action="store_true", help="print every code's entry as Markdown (docs/errors.md)")
     c = sub.add_parser("flags", help="list the flag catalogue, or show one flag")
     c.add_argument("name", nargs="?")
     c.add_argument("--markdown", action="store_true", help="print the catalogue as Markdown (docs/flags.md)")
@@ -117,9 +140,14 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "check":
-            return _check(args.policy, args.ir)
+            return _check(args.policy, args.ir, args.json)
         if args.command == "compile":
-            return _compile(args.policy, args.target, args.output, args.force, args.allow_unenforced, args.arch, args.verbose)
+            return _compile(args)
+        if args.command == "errors":
+            from .docs import error_detail, errors_markdown, errors_table
+
+            print(errors_markdown() if args.markdown else error_detail(args.code) if args.code else errors_table(), end="\n" if not args.markdown else "")
+            return EXIT_OK
         if args.command == "flags":
             return _flags(args.name, args.markdown, args.language)
         if args.command == "verify":
@@ -135,7 +163,10 @@ def main(argv: "Sequence[str] | None" = None) -> int:
                 plan = installing.install(args.policy, args.dir, dry_run=args.dry_run, complain=args.complain, write_only=args.write_only, seccomp_to=args.seccomp_to)
             else:
                 plan = installing.uninstall(args.name, args.dir, dry_run=args.dry_run, write_only=args.write_only, seccomp_to=args.seccomp_to)
-            print("\n".join(("would " if args.dry_run else "") + s for s in plan.steps))
+            for note in plan.notes:
+                print(f"corral {args.command}: note: {note}", file=sys.stderr)
+            if plan.steps:
+                print("\n".join(("would " if args.dry_run else "") + s for s in plan.steps))
             return EXIT_OK
         if args.command == "schema":
             from .policy.jsonschema import schema_text
@@ -158,20 +189,29 @@ def main(argv: "Sequence[str] | None" = None) -> int:
             cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
             return trace_main(args.output, args.base, args.force, cmd)
     except PolicyError as exc:
-        print(exc.render(), file=sys.stderr)
+        if getattr(args, "json", False) and args.command == "check":
+            import json
+
+            print(json.dumps({"ok": False, "errors": [_diagnostic_json(d) for d in exc.diagnostics]}, indent=2))
+        else:
+            print(exc.render(args.command), file=sys.stderr)
         return EXIT_USAGE
     except InternalError as exc:
-        print(f"corral: internal error (please report it): {exc}", file=sys.stderr)
+        print(exc.render(args.command), file=sys.stderr)
         return EXIT_INTERNAL
-    except CorralError as exc:
-        print(str(exc), file=sys.stderr)
+    except CorralError as exc:  # the only place errors are rendered
+        print(exc.render(args.command), file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
     raise AssertionError(args.command)
 
 
-def _check(path: str, show_ir: bool) -> int:
+def _diagnostic_json(d: "Any") -> dict[str, object]:
+    return {"file": d.span.file, "line": d.span.line, "col": d.span.col, "code": d.code, "severity": d.severity, "message": d.message, "hint": d.hint}
+
+
+def _check(path: str, show_ir: bool, as_json: bool = False) -> int:
     from .lower import lower
     from .policy import load_policy
 
@@ -179,46 +219,66 @@ def _check(path: str, show_ir: bool) -> int:
     if show_ir:
         print(ir.to_json())
         return EXIT_OK
-    print(
-        f"{path}: ok: policy '{ir.name}': {len(ir.files)} file, {len(ir.sockets)} socket, {len(ir.ports)} port, "
-        f"{len(ir.socket_options)} socket-option, {len(ir.syscalls)} syscall and {len(ir.capabilities)} capability rules"
-    )
+    counts = {"file": len(ir.files), "socket": len(ir.sockets), "port": len(ir.ports), "socket-option": len(ir.socket_options), "syscall": len(ir.syscalls), "capability": len(ir.capabilities)}
+    if as_json:
+        import json
+
+        from .backends import BACKENDS
+        from .compile import CompileResult, coverage_of
+
+        report = CompileResult(ir, list(BACKENDS), {}, coverage_of(ir, list(BACKENDS))).report()
+        print(json.dumps({"ok": True, "policy": path, "name": ir.name, "rules": counts, "coverage": report}, indent=2))
+        return EXIT_OK
+    words = [f"{n} {k}" for k, n in counts.items()]
+    print(f"{path}: ok: policy '{ir.name}': {', '.join(words[:-1])} and {words[-1]} rules")
     return EXIT_OK
 
 
-def _compile(path: str, targets: list[str] | None, output: str, force: bool, allow_unenforced: bool, arch: str | None, verbose: bool) -> int:
+def _compile(args: "argparse.Namespace") -> int:
     from .backends import BACKENDS
-    from .compile import compile_ir
+    from .compile import compile_ir, gap_message
     from .errors import CorralError
     from .fsutil import write_atomic
     from .lower import lower
     from .policy import load_policy
 
-    selected = list(dict.fromkeys(targets or BACKENDS))
+    output, verbose = args.output, args.verbose
+    selected = list(dict.fromkeys(args.target or BACKENDS))
     if output == "-" and len(selected) != 1:
-        raise CorralError("corral compile: error: -o - prints one target; choose it with -t (for example -t apparmor)")
-    ir = lower(load_policy(path))
-    result = compile_ir(ir, selected, allow_unenforced=allow_unenforced)
-    if arch and "bpf" in selected:
+        raise CorralError("-o - prints one target", code="C002", hint="choose it with -t (for example -t apparmor)")
+    ir = lower(load_policy(args.policy))
+    # Named targets are a choice: their gaps are a warning unless --strict.
+    # Every target (the default) stays fail-closed.
+    named = bool(args.target) and not args.strict
+    result = compile_ir(ir, selected, allow_unenforced=args.allow_unenforced or named)
+    if named and result.unenforced and not args.allow_unenforced:
+        warning = CorralError(gap_message(result), code="C001", hint="--strict makes this an error; more targets (-t) close the gap", span=ir.source)
+        print(warning.render("compile", severity="warning"), file=sys.stderr)
+    if args.arch and "bpf" in selected:
         from .backends.seccomp import emit_bpf
 
-        result.outputs["bpf"] = emit_bpf(ir, arch)
+        result.outputs["bpf"] = emit_bpf(ir, args.arch)
+    report = result.summary(verbose)
+    if args.json:
+        import json
+
+        report = json.dumps(result.report(), indent=2)
     if output == "-":
         out = result.outputs[selected[0]]
         if out.binary and sys.stdout.isatty():
-            raise CorralError("corral compile: error: refusing to print binary BPF to a terminal; redirect it to a file")
+            raise CorralError("refusing to print binary BPF to a terminal", code="C003", hint="redirect it to a file")
         sys.stdout.buffer.write(out.content)
         sys.stdout.flush()
-        print(result.summary(verbose), file=sys.stderr)
+        print(report, file=sys.stderr)
         return EXIT_OK
     from pathlib import Path
 
     directory = Path(output)
     for name in result.targets:  # with what their consumers need (docker: seccomp, apparmor)
         target = directory / f"{ir.name}{BACKENDS[name].suffix}"
-        state = write_atomic(target, result.outputs[name].content, force=force)
-        print(f"{state:9} {target}")
-    print(result.summary(verbose))
+        state = write_atomic(target, result.outputs[name].content, force=args.force)
+        print(f"{state:9} {target}", file=sys.stderr if args.json else sys.stdout)
+    print(report)
     return EXIT_OK
 
 
@@ -230,7 +290,7 @@ def _pick(path: str, profile: str | None) -> "list":  # type: ignore[type-arg]
     if profile:
         views = [v for v in views if v.name == profile]
     if not views:
-        raise CorralError(f"{path}: error: no profile" + (f" named {profile!r}" if profile else "") + " in this file")
+        raise CorralError("no profile" + (f" named {profile!r}" if profile else "") + " in this file", code="A006", hint="--profile NAME picks one of the file's profiles", span=path)
     return views
 
 

@@ -86,9 +86,32 @@ class CompileResult:
                 lines.append(f"    ... and {len(approx) - len(shown)} more (--verbose lists them)")
         gaps = self.unenforced
         lines.append(f"  not enforced by any selected target: {len(gaps) or 'none'}")
-        for rc in gaps:
-            lines.append(f"    {rc.describe()} [{rc.rule.span}]{_would(rc)}")
+        if verbose:
+            lines += [f"    {rc.describe()} [{rc.rule.span}]{_would(rc)}" for rc in gaps]
+        else:
+            lines += ["  " + line for line in gap_groups(self)]
         return "\n".join(lines)
+
+    def report(self) -> dict[str, object]:
+        """The coverage report as data, for ``--json``."""
+        return {
+            "policy": self.ir.source,
+            "name": self.ir.name,
+            "targets": self.targets,
+            "unenforced": len(self.unenforced),
+            "rules": [
+                {
+                    "kind": kind_of(rc.rule).noun,
+                    "rule": rc.describe(),
+                    "span": str(rc.rule.span),
+                    "origin": rc.rule.origin,
+                    "best": rc.best.name.lower(),
+                    "selected": {t: {"level": c.level.name.lower(), "note": c.note} for t, c in rc.selected.items()},
+                    "others": sorted(t for t, c in rc.others.items() if c.level > Level.NONE),
+                }
+                for rc in self.rules
+            ],
+        }
 
 
 def _would(rc: RuleCoverage) -> str:
@@ -96,22 +119,27 @@ def _would(rc: RuleCoverage) -> str:
     return f" (would be enforced by {', '.join(others)})" if others else " (no backend can enforce it)"
 
 
-def _unenforced_message(result: CompileResult) -> str:
-    """Group the gaps by kind and by which targets would close them."""
+def gap_groups(result: CompileResult) -> list[str]:
+    """The gaps grouped by kind and by which targets would close them, one
+    line per group with up to three examples."""
     groups: dict[tuple[str, str], list[RuleCoverage]] = defaultdict(list)
     for rc in result.unenforced:
         groups[(kind_of(rc.rule).noun, _would(rc))].append(rc)
-    count = len(result.unenforced)
-    lines = [
-        f"{result.ir.source}: error[C001]: {count} restriction{'s' if count > 1 else ''} of the policy would be "
-        f"enforced by none of the selected targets ({', '.join(result.targets)}):"
-    ]
+    lines = []
     for (kind, would), rcs in groups.items():
         examples = ", ".join(f"{rc.describe()} [{rc.rule.span}]" for rc in rcs[:3])
         more = f", ... ({len(rcs) - 3} more)" if len(rcs) > 3 else ""
         lines.append(f"  {len(rcs)} {kind}{would}: {examples}{more}")
-    lines.append("  = hint: add the targets named above with -t, or pass --allow-unenforced to accept the gap")
-    return "\n".join(lines)
+    return lines
+
+
+def gap_message(result: CompileResult) -> str:
+    count = len(result.unenforced)
+    head = (
+        f"{count} restriction{'s' if count > 1 else ''} of the policy would be "
+        f"enforced by none of the selected targets ({', '.join(result.targets)}):"
+    )
+    return "\n".join([head, *gap_groups(result)])
 
 
 def coverage_of(ir: IR, targets: list[str], built: dict[str, Output] | None = None) -> list[RuleCoverage]:
@@ -138,7 +166,11 @@ def compile_ir(ir: IR, targets: list[str], *, allow_unenforced: bool = False) ->
     rules = coverage_of(ir, targets, built)
     result = CompileResult(ir, targets, {}, rules)
     if result.unenforced and not allow_unenforced:
-        raise UnenforcedError(_unenforced_message(result))
+        raise UnenforcedError(
+            gap_message(result),
+            hint="add the targets named above with -t, or pass --allow-unenforced to accept the gap",
+            span=ir.source,
+        )
     for name in targets:
         result.outputs[name] = built.get(name) or BACKENDS[name].emit(ir)
     return result

@@ -79,7 +79,7 @@ class PolicyError(CorralError, ValueError):
         self.sources = sources or {}
         super().__init__(self.render())
 
-    def render(self) -> str:
+    def render(self, verb: str = "", severity: str = "error") -> str:
         shown = self.diagnostics[:MAX_ERRORS]
         parts = [d.render(self.sources.get(d.span.file)) for d in shown]
         extra = len(self.diagnostics) - len(shown)
@@ -91,9 +91,16 @@ class PolicyError(CorralError, ValueError):
 class UnenforcedError(CorralError):
     """Compiling would leave a restriction of the policy enforced by no target."""
 
+    code = "C001"
+
 
 class InternalError(CorralError):
     """A broken invariant inside corral: a bug to report, not a user mistake."""
+
+    code = "X001"
+
+    def render(self, verb: str = "", severity: str = "error") -> str:
+        return f"corral: internal error[{self.code}] (please report it): {self.message}"
 
 
 class DiagnosticCollector:

@@ -12,6 +12,8 @@ from .errors import CorralError
 class FileExistsCorralError(CorralError):
     """The target file exists with other content and replacing was not asked for."""
 
+    code = "C004"
+
 
 def write_atomic(path: Path, data: bytes, *, force: bool = False, mode: int = 0o644) -> str:
     """Write ``data`` to ``path`` atomically; return "written", "replaced" or "unchanged".
@@ -26,7 +28,7 @@ def write_atomic(path: Path, data: bytes, *, force: bool = False, mode: int = 0o
         if path.read_bytes() == data:
             return "unchanged"
         if not force:
-            raise FileExistsCorralError(f"{path}: exists with other content; pass --force to replace it")
+            raise FileExistsCorralError("exists with other content", hint="pass --force to replace it", span=path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

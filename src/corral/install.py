@@ -37,13 +37,15 @@ def apparmor_enabled() -> bool:
 def _parser() -> str:
     found = find("apparmor_parser")
     if found is None:
-        raise CorralError("corral install: error: apparmor_parser is not installed\n  = hint: apt-get install apparmor")
+        raise CorralError("apparmor_parser is not installed", code="I001", hint="apt-get install apparmor")
     return found
 
 
 @dataclass
 class Plan:
     steps: list[str] = field(default_factory=list)
+    #: What the user should know that is not a step (printed on stderr).
+    notes: list[str] = field(default_factory=list)
 
     def say(self, text: str) -> None:
         self.steps.append(text)
@@ -69,10 +71,13 @@ def install(policy: str, directory: str, *, dry_run: bool, complain: bool, write
     target = Path(directory) / f"corral.{ir.name}"
     enabled = apparmor_enabled()
     if not enabled and not write_only:
-        raise CorralError(
-            "corral install: error: this kernel has no AppArmor enabled (/sys/module/apparmor/parameters/enabled): nothing was written\n"
-            "  = hint: pass --write-only to write the profile for another boot or host; `corral run` enforces without AppArmor"
-        )
+        if not dry_run:
+            raise CorralError(
+                "this kernel has no AppArmor enabled (/sys/module/apparmor/parameters/enabled): nothing was written",
+                code="I002",
+                hint="pass --write-only to write the profile for another boot or host; `corral run` enforces without AppArmor",
+            )
+        plan.notes.append("this kernel has no AppArmor enabled: a real install stops before writing anything unless --write-only")
     parser = _parser()
     with_check = target.with_name(f".{target.name}.check")
     if not dry_run:
@@ -83,7 +88,7 @@ def install(policy: str, directory: str, *, dry_run: bool, complain: bool, write
         finally:
             with_check.unlink(missing_ok=True)
         if check.returncode != 0:
-            raise CorralError(f"corral install: error: apparmor_parser rejected the profile, nothing was written:\n{check.stderr.strip()}")
+            raise CorralError(f"apparmor_parser rejected the profile, nothing was written:\n{check.stderr.strip()}", code="I003", hint="this is a bug in corral's AppArmor backend if the policy loaded; please report it")
     plan.say(f"check   {parser} -Q -S (the profile compiles)")
     old = target.read_bytes() if target.exists() else None
     plan.say(f"write   {target}" + (" (replacing the existing profile, kept until the new one loads)" if old is not None else "") + (" [complain mode]" if complain else ""))
@@ -101,7 +106,7 @@ def install(policy: str, directory: str, *, dry_run: bool, complain: bool, write
                 else:
                     target.unlink(missing_ok=True)
                     what = "the new file was removed"
-                raise CorralError(f"corral install: error: loading failed, {what}:\n{loaded.stderr.strip()}")
+                raise CorralError(f"loading failed, {what}:\n{loaded.stderr.strip()}", code="I004", hint="loading needs root (CAP_MAC_ADMIN); --write-only writes the file without loading it")
     else:
         plan.say("skip    loading: " + ("--write-only" if write_only else "no AppArmor in this kernel"))
     if seccomp_to:
@@ -118,17 +123,22 @@ def uninstall(name: str, directory: str, *, dry_run: bool, write_only: bool, sec
     plan = Plan()
     target = Path(directory) / f"corral.{name}"
     if not target.exists():
-        raise CorralError(f"corral uninstall: error: {target} does not exist\n  = hint: installed profiles are named corral.NAME in {directory}")
+        if dry_run:
+            plan.notes.append(f"{target} is not installed: nothing to remove")
+            return plan
+        raise CorralError(f"{target} does not exist", code="I005", hint=f"installed profiles are named corral.NAME in {directory}")
     enabled = apparmor_enabled()
     if not enabled and not write_only:
-        raise CorralError("corral uninstall: error: this kernel has no AppArmor enabled: nothing was removed\n  = hint: pass --write-only to remove the file only")
+        if not dry_run:
+            raise CorralError("this kernel has no AppArmor enabled: nothing was removed", code="I002", hint="pass --write-only to remove the file only")
+        plan.notes.append("this kernel has no AppArmor enabled: a real uninstall stops before removing anything unless --write-only")
     if enabled and not write_only:
         parser = _parser()
         plan.say(f"unload  {parser} -R {target}")
         if not dry_run:
             removed = _run([parser, "-R", str(target)])
             if removed.returncode != 0:
-                raise CorralError(f"corral uninstall: error: unloading failed, nothing was removed:\n{removed.stderr.strip()}")
+                raise CorralError(f"unloading failed, nothing was removed:\n{removed.stderr.strip()}", code="I006", hint="unloading needs root (CAP_MAC_ADMIN); --write-only removes the file only")
     plan.say(f"remove  {target}")
     if not dry_run:
         target.unlink()

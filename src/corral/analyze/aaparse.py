@@ -367,7 +367,7 @@ def parse_profile(path: str | Path, search: tuple[str, ...] = DEFAULT_SEARCH) ->
     except OSError as exc:
         from .._base import CorralError
 
-        raise CorralError(f"{path}: error: cannot read profile: {exc.strerror}") from None
+        raise CorralError(f"cannot read profile: {exc.strerror}", code="F001", hint="check the path and its permissions", span=path) from None
     reader = _Reader(search)
     reader.result.path = str(path)
     reader.seen.add(os.path.realpath(path))

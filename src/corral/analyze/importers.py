@@ -92,9 +92,9 @@ def _parse(text: str, source: str, what: str) -> Node:
     try:
         data = tomllib.loads(text) if what == "TOML" else json.loads(text)
     except (tomllib.TOMLDecodeError, ValueError) as exc:
-        raise CorralError(f"{source}: error: invalid {what}: {exc}") from None
+        raise CorralError(f"invalid {what}: {exc}", code="F002", hint="the file must be the format named on the command line", span=source) from None
     except RecursionError:
-        raise CorralError(f"{source}: error: invalid {what}: nested too deeply for Python's parser") from None
+        raise CorralError(f"invalid {what}: nested too deeply for Python's parser", code="F002", hint="the file must be the format named on the command line", span=source) from None
     return Node(data, source)
 
 
@@ -242,7 +242,7 @@ def from_apparmor(path: str, profile_name: str | None = None) -> Imported:
     if profile_name:
         profiles = [p for p in profiles if p.name == profile_name]
     if not profiles:
-        raise CorralError(f"{path}: error: no profile" + (f" named {profile_name!r}" if profile_name else ""))
+        raise CorralError("no profile" + (f" named {profile_name!r}" if profile_name else "") + " in this file", code="A006", hint="--profile NAME picks one of the file's profiles", span=path)
     prof = profiles[0]
     imp = Imported(_safe_name(prof.name), f"Imported from AppArmor profile {prof.name}")
     imp.report += [f"{d.span}: {d.message}" for d in result.diagnostics]
@@ -305,7 +305,7 @@ def from_apparmor(path: str, profile_name: str | None = None) -> Imported:
 
 def import_file(fmt: str, path: str, profile: str | None = None) -> tuple[str, Imported]:
     if fmt not in FORMATS:
-        raise CorralError(f"corral import: error: unknown format {fmt!r}\n  = hint: one of {', '.join(FORMATS)}")
+        raise CorralError(f"unknown format {fmt!r}", code="A004", hint=f"one of {', '.join(FORMATS)}")
     if fmt == "apparmor":
         imp = from_apparmor(path, profile)
     else:
@@ -313,6 +313,6 @@ def import_file(fmt: str, path: str, profile: str | None = None) -> tuple[str, I
             with open(path, encoding="utf-8") as fh:
                 text = fh.read()
         except OSError as exc:
-            raise CorralError(f"{path}: error: cannot read: {exc.strerror}") from None
+            raise CorralError(f"cannot read: {exc.strerror}", code="F001", hint="check the path and its permissions", span=path) from None
         imp = from_bane(text, path) if fmt == "bane" else from_docker_seccomp(text, path)
     return imp.render(path, fmt), imp

@@ -16,17 +16,17 @@ def main(files: list[str], as_json: bool, severity: str, code: str | None, markd
         return 0
     if code:
         if code.upper() not in RULES:
-            raise CorralError(f"corral lint: error: unknown rule {code!r}\n  = hint: rules are {', '.join(RULES)}")
+            raise CorralError(f"unknown rule {code!r}", code="A001", hint=f"rules are {', '.join(RULES)}")
         sys.stdout.write(explain(code))
         return 0
     if not files:
-        raise CorralError("corral lint: error: name at least one policy (.toml) or AppArmor profile")
+        raise CorralError("name at least one policy (.toml) or AppArmor profile", code="A002", hint="corral lint examples/agent-http2.toml")
     findings = []
     for path in files:
         try:
             views, diagnostics = views_of(path, search)
         except OSError as exc:
-            raise CorralError(f"{path}: error: cannot read: {exc.strerror}") from None
+            raise CorralError(f"cannot read: {exc.strerror}", code="F001", hint="check the path and its permissions", span=path) from None
         findings += diagnostics
         for view in views:
             # rules that live in included abstractions are their authors' to fix

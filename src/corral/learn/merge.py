@@ -88,7 +88,7 @@ def main(logs: list[str], into: str | None, dry_run: bool, profile: str | None =
     try:
         read_log_files(logs, collected, progress=sys.stderr.isatty())
     except OSError as exc:
-        raise CorralError(f"{exc.filename}: error: cannot read log: {exc.strerror}") from None
+        raise CorralError(f"cannot read log: {exc.strerror}", code="F001", hint="check the path and its permissions", span=exc.filename) from None
     summary = f"corral learn: {collected.lines:,} lines, {len(collected.events):,} distinct events"
     if collected.unknown:
         summary += f", {collected.unknown:,} lines not understood, e.g.:\n" + "\n".join(f"    {s}" for s in collected.samples)

@@ -52,7 +52,7 @@ def trace(cmd: list[str], *, base: str | None = None, cwd: str | None = None, ou
     """Trace CMD; return (policy text, what was seen, CMD's exit status)."""
     strace = find("strace")
     if strace is None:
-        raise CorralError("corral trace: error: strace is not installed\n  = hint: apt-get install strace")
+        raise CorralError("strace is not installed", code="T001", hint="apt-get install strace")
     base_ir = None
     extends: list[str] = []
     if base is not None:
@@ -116,7 +116,7 @@ def _birth_time(path: str) -> float | None:
 
 def main(output: str | None, base: str | None, force: bool, cmd: list[str]) -> int:
     if not cmd:
-        raise CorralError("corral trace: error: a command to trace is required")
+        raise CorralError("a command to trace is required", code="A005", hint="corral trace -o POLICY -- CMD [ARGS...]")
     mode = "only what --base does not already allow (--seccomp-bpf, ~3x slower)" if base else "every system call (ptrace: 5-7x slower; --base POLICY traces less)"
     print(f"corral trace: tracing with strace, {mode}", file=sys.stderr)
     text, collected, status = trace(cmd, base=base, output=output)

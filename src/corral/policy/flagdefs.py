@@ -38,7 +38,7 @@ def parse_flag_table(
 
     description = values.get("Description", "")
     if not description:
-        reader.error(path, "E003", f"flag '{name}' has no Description", "add Description = \"what the flag lets a program do, in plain words\"", key=True)
+        reader.error(path, "E017", f"flag '{name}' has no Description", "add Description = \"what the flag lets a program do, in plain words\"", key=True)
     else:
         reader.item_ok(path + ("Description",), description, items.TEXT)
     if "Category" in values:
@@ -75,7 +75,7 @@ def _parse_args(reader: Reader, path: KeyPath, table: dict[str, Any]) -> tuple[t
         if not reader.item_ok(spath, syscall, items.SYSCALL):
             continue
         if not isinstance(alternatives, list) or not all(isinstance(a, list) for a in alternatives):
-            reader.error(spath, "E003", f"{dotted(spath)} must be a list of alternatives, each a list of comparisons", "for example: openat = [[{ arg = 2, op = \"masked_eq\", mask = 0x243, value = 0 }]]")
+            reader.error(spath, "E018", f"{dotted(spath)} must be a list of alternatives, each a list of comparisons", "for example: openat = [[{ arg = 2, op = \"masked_eq\", mask = 0x243, value = 0 }]]")
             continue
         expanded: list[Alternative] = []
         for ai, alt in enumerate(alternatives):
@@ -95,11 +95,11 @@ def _parse_cmp(reader: Reader, path: KeyPath, cmp: Any) -> list[ArgCmp] | None:
     """One comparison; ``in`` yields one ArgCmp per value (alternatives)."""
     hint = "a comparison is { arg = 0..5, op = \"eq\", value = N } or { arg = 0..5, in = [N, ...] }"
     if not isinstance(cmp, dict):
-        reader.error(path, "E003", f"{dotted(path)} must be an inline table", hint)
+        reader.error(path, "E018", f"{dotted(path)} must be an inline table", hint)
         return None
     arg = cmp.get("arg")
     if not isinstance(arg, int) or not 0 <= arg <= 5:
-        reader.error(path, "E003", f"{dotted(path)}: 'arg' must be an argument index from 0 to 5", hint)
+        reader.error(path, "E018", f"{dotted(path)}: 'arg' must be an argument index from 0 to 5", hint)
         return None
     unknown = set(cmp) - {"arg", "op", "value", "mask", "in"}
     if unknown:
@@ -108,19 +108,19 @@ def _parse_cmp(reader: Reader, path: KeyPath, cmp: Any) -> list[ArgCmp] | None:
     if "in" in cmp:
         values = cmp["in"]
         if not isinstance(values, list) or not values or not all(isinstance(v, int) and v >= 0 for v in values):
-            reader.error(path, "E003", f"{dotted(path)}: 'in' must be a non-empty list of non-negative integers", hint)
+            reader.error(path, "E018", f"{dotted(path)}: 'in' must be a non-empty list of non-negative integers", hint)
             return None
         return [ArgCmp(arg, CmpOp.EQ, v) for v in values]
     op_name, value, mask = cmp.get("op"), cmp.get("value"), cmp.get("mask", 0)
     op = CmpOp.named(op_name) if isinstance(op_name, str) else None
     if op is None:
-        reader.error(path, "E003", f"{dotted(path)}: unknown operator {op_name!r}", f"one of: {', '.join(ARG_OPS)}")
+        reader.error(path, "E018", f"{dotted(path)}: unknown operator {op_name!r}", f"one of: {', '.join(ARG_OPS)}")
         return None
     if not isinstance(value, int) or value < 0 or not isinstance(mask, int) or mask < 0:
-        reader.error(path, "E003", f"{dotted(path)}: 'value' (and 'mask') must be non-negative integers", hint)
+        reader.error(path, "E018", f"{dotted(path)}: 'value' (and 'mask') must be non-negative integers", hint)
         return None
     if op is CmpOp.MASKED_EQ and "mask" not in cmp:
-        reader.error(path, "E003", f"{dotted(path)}: masked_eq needs a 'mask'", hint)
+        reader.error(path, "E018", f"{dotted(path)}: masked_eq needs a 'mask'", hint)
         return None
     return [ArgCmp(arg, op, value, mask)]
 
@@ -136,7 +136,7 @@ def _parse_errno(reader: Reader, path: KeyPath, table: dict[str, Any]) -> tuple[
         try:
             _seccomp.errno_number(str(name))
         except ValueError:
-            reader.error(spath, "E003", f"unknown errno {name!r}", "an errno by its name, such as \"ENOSYS\" or \"EPERM\"")
+            reader.error(spath, "E019", f"unknown errno {name!r}", "an errno by its name, such as \"ENOSYS\" or \"EPERM\"")
             continue
         out.append((syscall, str(name)))
     return tuple(out)

@@ -201,16 +201,16 @@ class _Loader:
         if "Probe" in v:
             kind = PROBES.get(v["Probe"])
             if kind is None:
-                r.error(path + ("Probe",), "E016", f"unknown probe '{v['Probe']}'", did_you_mean(v["Probe"], PROBES) or f"one of: {', '.join(PROBES)}")
+                r.error(path + ("Probe",), "E020", f"unknown probe '{v['Probe']}'", did_you_mean(v["Probe"], PROBES) or f"one of: {', '.join(PROBES)}")
             else:
                 for name in kind.params:
                     if name not in v:
-                        r.error(path, "E016", f"probe '{kind.name}' needs {name}", f"{kind.name}: {kind.doc}", key=True)
+                        r.error(path, "E020", f"probe '{kind.name}' needs {name}", f"{kind.name}: {kind.doc}", key=True)
                         continue
                     params.append((name, v[name]))
                 for name in ("Path", "Port", "Option", "Family", "Type"):
                     if name in v and name not in kind.params:
-                        r.error(path + (name,), "E016", f"probe '{kind.name}' takes no {name}", f"{kind.name} takes: {', '.join(kind.params) or 'nothing'}", key=True)
+                        r.error(path + (name,), "E020", f"probe '{kind.name}' takes no {name}", f"{kind.name} takes: {', '.join(kind.params) or 'nothing'}", key=True)
                 self._check_params(r, path, v)
         if "Run" in v and not v["Run"]:
             r.error(path + ("Run",), "E016", "Run needs a command", 'for example: Run = ["cat", "/etc/shadow"]')
@@ -220,20 +220,20 @@ class _Loader:
 
     def _check_params(self, r: Reader, path: tuple[str | int, ...], v: dict[str, Any]) -> None:
         if "Path" in v and (not v["Path"].startswith("/") or any(ord(c) < 0x20 for c in v["Path"])):
-            r.error(path + ("Path",), "E016", f"probe path {v['Path']!r} must be an absolute path on one line", "for example: Path = \"/tmp/x\"")
+            r.error(path + ("Path",), "E021", f"probe path {v['Path']!r} must be an absolute path on one line", "for example: Path = \"/tmp/x\"")
         if "Port" in v and not 1 <= v["Port"] <= 65535:
-            r.error(path + ("Port",), "E016", f"port {v['Port']} out of range", "ports run from 1 to 65535")
+            r.error(path + ("Port",), "E021", f"port {v['Port']} out of range", "ports run from 1 to 65535")
         if "Option" in v:
             r.item_ok(path + ("Option",), v["Option"], items.SOCKOPT)
         if "Family" in v and v["Family"] not in FAMILIES:
-            r.error(path + ("Family",), "E016", f"unknown socket family '{v['Family']}'", f"one of: {', '.join(FAMILIES)}")
+            r.error(path + ("Family",), "E021", f"unknown socket family '{v['Family']}'", f"one of: {', '.join(FAMILIES)}")
         if "Type" in v and v["Type"] not in TYPES:
-            r.error(path + ("Type",), "E016", f"unknown socket type '{v['Type']}'", f"one of: {', '.join(TYPES)}")
+            r.error(path + ("Type",), "E021", f"unknown socket type '{v['Type']}'", f"one of: {', '.join(TYPES)}")
 
     def _user_flag(self, r: Reader, path: tuple[str | int, ...], table: dict[str, Any]) -> FlagDef | None:
         name = table.get("Name")
         if not isinstance(name, str):
-            r.error(path, "E003", f"{dotted(path)} has no Name", "add Name = \"my-flag\"", key=True)
+            r.error(path, "E017", f"{dotted(path)} has no Name", "add Name = \"my-flag\"", key=True)
             return None
         if not r.item_ok(path + ("Name",), name, items.NAME):
             return None

@@ -72,7 +72,7 @@ class Sandbox:
             raise FileNotFoundError(2, "command not found", args[0])
         why = exec_allowed(self.plan, path)
         if why is not None:
-            raise SandboxError(f"{args[0]} could not start under this policy: {why}")
+            raise SandboxError(f"{args[0]} could not start under this policy: {why}", code="R005")
         fd = os.memfd_create("corral-plan", os.MFD_CLOEXEC)
         try:
             os.write(fd, marshal.dumps(self.plan))

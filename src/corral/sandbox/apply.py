@@ -32,14 +32,16 @@ _PROBE_DIRS = ("/", "/proc", "/etc", "/usr", "/var", "/sys", "/dev")
 
 
 class SandboxError(CorralError):
-    """The plan cannot be enforced as asked; ``hint`` says what to do."""
+    """The plan cannot be enforced as asked (R001), or the sandbox failed its
+    own self-check (R002); ``hint`` says what to do."""
 
-    def __init__(self, message: str, hint: str = ""):
-        super().__init__(message)
-        self.hint = hint
+    code = "R001"
 
-    def render(self) -> str:
-        return f"corral run: error: {self}" + (f"\n  = hint: {self.hint}" if self.hint else "")
+    def __init__(self, message: str, hint: str = "", *, code: str = "") -> None:
+        super().__init__(message, code=code, hint=hint)
+
+    def render(self, verb: str = "run", severity: str = "error") -> str:
+        return super().render(verb, severity)
 
 
 class Report:
@@ -180,9 +182,9 @@ def check_landlock(report: Report) -> None:
     except OSError as exc:
         if exc.errno == errno.EACCES:
             return
-        raise SandboxError(f"self-check failed: reading {probe} gave {exc.strerror}, not Landlock's EACCES") from None
+        raise SandboxError(f"self-check failed: reading {probe} gave {exc.strerror}, not Landlock's EACCES", code="R002") from None
     os.close(fd)
-    raise SandboxError(f"self-check failed: Landlock did not deny reading {probe}")
+    raise SandboxError(f"self-check failed: Landlock did not deny reading {probe}", code="R002")
 
 
 def with_self_pid(bpf: bytes, offsets: "list[int]", pid: int) -> bytes:
@@ -201,7 +203,7 @@ def with_self_pid(bpf: bytes, offsets: "list[int]", pid: int) -> bytes:
 def check_seccomp() -> None:
     mode = kernel.seccomp_mode()
     if mode != 2 and mode != -errno.EPERM:
-        raise SandboxError("self-check failed: no seccomp filter is active")
+        raise SandboxError("self-check failed: no seccomp filter is active", code="R002")
 
 
 def apply(plan: "dict[str, Any]", report: Report, *, seccomp: bool = True) -> None:
@@ -215,7 +217,7 @@ def apply(plan: "dict[str, Any]", report: Report, *, seccomp: bool = True) -> No
             apply_landlock(plan, report)
             check_landlock(report)
         if not kernel.no_new_privs():
-            raise SandboxError("self-check failed: no_new_privs is not set")
+            raise SandboxError("self-check failed: no_new_privs is not set", code="R002")
         if seccomp:
             kernel.seccomp_load(with_self_pid(plan["bpf"], plan["bpf_self"], os.getpid()))
     except kernel.KernelError as exc:

@@ -166,7 +166,7 @@ def run_logged(plan: dict[str, Any], report: Any, path: str, cmd: list[str], rec
             return 2
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
-            raise SandboxError("learning mode: the child never installed its filter")
+            raise SandboxError("learning mode: the child never installed its filter", code="R006")
         time.sleep(0.0005)
     child_fd = struct.unpack("q", shared[0:8])[0]
     try:
@@ -176,7 +176,7 @@ def run_logged(plan: dict[str, Any], report: Any, path: str, cmd: list[str], rec
     except OSError as exc:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        raise SandboxError(f"learning mode: cannot take the child's seccomp listener: {exc.strerror}", "learning mode needs Linux 5.6 or later (pidfd_getfd)") from None
+        raise SandboxError(f"learning mode: cannot take the child's seccomp listener: {exc.strerror}", "learning mode needs Linux 5.6 or later (pidfd_getfd)", code="R006") from None
     shared[8:16] = struct.pack("q", 1)
     seen = runlog.Seen()
     guarded: Counter[str] = Counter()

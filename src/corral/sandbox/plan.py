@@ -301,7 +301,7 @@ def read_fd(fd: int) -> Plan:
     if not isinstance(plan, dict) or plan.get("version") != PLAN_VERSION:
         from .._base import CorralError
 
-        raise CorralError("corral run: error: the plan on --plan-fd is not a plan of this corral version")
+        raise CorralError("the plan on --plan-fd is not a plan of this corral version", code="R004", hint="compute the plan with the same corral that runs it")
     return plan
 
 

@@ -148,11 +148,13 @@ def main(argv: list[str]) -> int:
             return 0
         path = resolve(cmd[0])
         if path is None:
-            print(f"corral run: error: {cmd[0]}: command not found", file=sys.stderr)
+            from .._base import CorralError
+
+            print(CorralError(f"{cmd[0]}: command not found", code="R003", hint="check the command's name and PATH").render("run"), file=sys.stderr)
             return EXIT_NOT_FOUND
         why = exec_allowed(plan, path)
         if why is not None:
-            raise applying.SandboxError(f"{cmd[0]} could not start under this policy: {why}", "or run it through a program the policy allows")
+            raise applying.SandboxError(f"{cmd[0]} could not start under this policy: {why}", "or run it through a program the policy allows", code="R005")
         supervised = bool(plan.get("egress"))
         if supervised:
             from .egress.notify import missing
@@ -194,11 +196,8 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # PolicyError and friends: located, no traceback
         from ..errors import CorralError, PolicyError
 
-        if isinstance(exc, PolicyError):
-            print(exc.render(), file=sys.stderr)
-            return EXIT_USAGE
         if isinstance(exc, CorralError):
-            print(str(exc), file=sys.stderr)
+            print(exc.render("run"), file=sys.stderr)
             return EXIT_USAGE
         raise
     try:

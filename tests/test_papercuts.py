@@ -1,0 +1,97 @@
+"""What a newcomer hits first, each as the command line answers it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from corral import __version__
+from corral.backends import BACKENDS
+from corral.install import apparmor_enabled
+
+AGENT = str(ROOT / "examples/agent-http2.toml")
+
+
+def corral(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "corral.cli", *args], capture_output=True, text=True)
+
+
+def test_version() -> None:
+    proc = corral("--version")
+    assert proc.returncode == 0 and proc.stdout == f"corral {__version__}\n"
+
+
+def test_help_lists_every_target() -> None:
+    for args in (("--help",), ("compile", "--help")):
+        out = corral(*args).stdout
+        for name, target in BACKENDS.items():
+            assert f"  {name:13} {target.summary}" in out, (args, name)
+
+
+def test_named_targets_write_and_warn_on_stderr() -> None:
+    proc = corral("compile", AGENT, "-t", "seccomp", "-o", "-")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["defaultAction"] == "SCMP_ACT_ERRNO"
+    assert proc.stderr.startswith(f"{AGENT}: warning[C001]: ")
+    assert "ports (would be enforced by landlock, nftables)" in proc.stderr
+    assert "= hint: --strict makes this an error" in proc.stderr
+
+
+def test_strict_named_targets_and_all_targets_stay_fail_closed(tmp_path: Path) -> None:
+    strict = corral("compile", AGENT, "-t", "seccomp", "-o", "-", "--strict")
+    assert strict.returncode == 2 and strict.stdout == "" and strict.stderr.startswith(f"{AGENT}: error[C001]: ")
+    policy = tmp_path / "p.toml"  # LogOnWrite is enforced by AppArmor only; drop it from the targets
+    policy.write_text('[Filesystem]\nLogOnWrite = ["/etc/**"]\n')
+    everything = corral("compile", str(policy), "-o", str(tmp_path / "out"))
+    assert everything.returncode == 0, everything.stderr  # all targets: apparmor covers it
+    assert corral("compile", str(policy), "-t", "seccomp", "-t", "landlock", "-o", str(tmp_path / "o2"), "--strict").returncode == 2
+
+
+def test_the_unenforced_list_is_grouped() -> None:
+    proc = corral("compile", AGENT, "-t", "seccomp", "-o", "-", "--allow-unenforced")
+    assert proc.returncode == 0
+    gaps = proc.stderr.split("not enforced by any selected target:")[1].splitlines()[1:]
+    assert 0 < len(gaps) < 10, gaps  # one line per kind of rule and closing targets, not one per rule
+    assert any(line.lstrip().startswith(tuple("0123456789")) and "files (would be enforced by" in line for line in gaps)
+
+
+def test_check_and_compile_json(tmp_path: Path) -> None:
+    check = corral("check", AGENT, "--json")
+    assert check.returncode == 0, check.stderr
+    data = json.loads(check.stdout)
+    assert data["ok"] and data["name"] == "agent-http2" and data["coverage"]["targets"] == list(BACKENDS)
+    rule = next(r for r in data["coverage"]["rules"] if r["rule"] == "tcp connect 443")
+    assert rule["selected"]["landlock"]["level"] == "exact" and rule["selected"]["seccomp"]["level"] == "none"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[Networking]\nFlags = ["dsn"]\n')
+    failed = corral("check", str(bad), "--json")
+    assert failed.returncode == 2
+    assert json.loads(failed.stdout)["errors"][0] | {"hint": ""} == {"file": str(bad), "line": 2, "col": 10, "code": "E004", "severity": "error", "message": "unknown flag 'dsn' in Networking.Flags", "hint": ""}
+    compiled = corral("compile", AGENT, "-o", str(tmp_path), "--json")
+    assert compiled.returncode == 0, compiled.stderr
+    report = json.loads(compiled.stdout)
+    assert report["targets"] == list(BACKENDS) and report["unenforced"] == 0
+    assert f"written   {tmp_path}/agent-http2.apparmor" in compiled.stderr
+
+
+@pytest.mark.skipif(apparmor_enabled(), reason="checks the behaviour on a kernel without AppArmor")
+def test_install_dry_run_without_apparmor_shows_the_steps_and_says_so(tmp_path: Path) -> None:
+    proc = corral("install", AGENT, "--dir", str(tmp_path), "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "corral install: note: this kernel has no AppArmor enabled" in proc.stderr
+    assert f"would write   {tmp_path}/corral.agent-http2" in proc.stdout
+    assert "would skip    loading: no AppArmor in this kernel" in proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_uninstall_dry_run_of_nothing_installed_is_no_error(tmp_path: Path) -> None:
+    proc = corral("uninstall", "nope", "--dir", str(tmp_path), "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == f"corral uninstall: note: {tmp_path}/corral.nope is not installed: nothing to remove\n"
+    real = corral("uninstall", "nope", "--dir", str(tmp_path), "--write-only")
+    assert real.returncode == 2 and "error[I005]" in real.stderr
