@@ -73,7 +73,7 @@ def _select(collected: Collected, profile: str | None) -> list[tuple[str, Collec
     if profile is not None:
         if profile not in names:
             known = ", ".join(names) or "none"
-            raise CorralError(f"corral learn: error: no events of profile {profile!r} in the logs (profiles seen: {known})")
+            raise CorralError(f"no events of profile {profile!r} in the logs (profiles seen: {known})", code="A008", hint="--profile takes a profile named in the logs")
         return [(profile, collected.only(profile, unattributed=len(names) == 1))]
     if len(names) <= 1:
         return [(names[0] if names else "", collected)]
@@ -104,7 +104,11 @@ def main(logs: list[str], into: str | None, dry_run: bool, profile: str | None =
         return 0
     if len(chosen) > 1:
         names = ", ".join(n for n, _ in chosen)
-        raise CorralError(f"corral learn: error: the logs hold events of several profiles ({names}); merging them would put one's needs into another's policy\n  = hint: pick one with --profile NAME, or leave out --into to print one policy per profile")
+        raise CorralError(
+            f"the logs hold events of several profiles ({names}); merging them would put one's needs into another's policy",
+            code="A009",
+            hint="pick one with --profile NAME, or leave out --into to print one policy per profile",
+        )
     events = chosen[0][1]
     from ..lower import lower
     from ..policy import load_policy, load_policy_text
