@@ -349,7 +349,7 @@ def run_supervised(plan: dict[str, Any], report: Any, path: str, cmd: list[str],
             os.write(2, (exc.render() + "\n").encode())
             os._exit(2)
         except BaseException as exc:  # noqa: BLE001 - the child must never return into corral
-            os.write(2, f"corral run: error: the supervised program could not confine itself: {exc}\n".encode())
+            os.write(2, (SandboxError(f"the supervised program could not confine itself: {exc}").render() + "\n").encode())
             os._exit(2)
         shared[0:8] = struct.pack("q", listener)  # memory, not a system call: nothing to notify
         while shared[8:16] == b"\0" * 8:
