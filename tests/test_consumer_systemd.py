@@ -41,7 +41,7 @@ cp "$HOST/drop-in.conf" /run/systemd/system/corral-probe.service.d/corral.conf
 exec env container=corral-test "$SYSTEMD" --unit=corral-probe.service --log-target=console --log-level=warning
 """
 
-CHECKS = ["threads", "clone3", "openat2", "ptrace", "mount", "unshare", "getpid", "inet",
+CHECKS = ["threads", "clone3", "openat2", "ptrace", "mount", "unshare", "getpid", "getpgid", "inet",
           "read:/run/corral-probe/ok", "read:/run/corral-probe/it's/secret", "write:/run/corral-probe/new", "write:/var/lib/corral-probe-new",
           "write:/run/sdprobe/new"]  # fmt: skip
 
@@ -55,8 +55,16 @@ ReadOnly = ["/run/corral-probe/**"]
 Exec = ["/run/corral-probe/probe"]
 Writable = ["/run/sdprobe/**"]
 Deny = ["/run/corral-probe/it's/**"]
+[Runtime]
+Flags = ["sid-eperm"]
 [Misc]
 DenySyscalls = ["ptrace", "mount", "unshare"]
+
+# an errno equal to systemd's default (EPERM) must not stop the service
+[[Flag]]
+Name = "sid-eperm"
+Description = "getsid answers EPERM"
+Errno = { getsid = "EPERM" }
 """
 
 
@@ -94,8 +102,8 @@ def test_systemd_runs_the_service_as_the_policy_says(probe: Path, tmp_path: Path
     assert got["threads"] == 0, got  # glibc's pthread_create tries clone3, gets ENOSYS, falls back to clone
     assert got["clone3"] == 38 and got["openat2"] == 38, got  # ENOSYS, per call, as the policy says
     assert got["getpid"] == 0 and got["read:/run/corral-probe/ok"] == 0, got
-    for denied in ("ptrace", "mount", "unshare", "inet"):
-        assert got[denied] == 1, (denied, got)  # EPERM
+    for denied in ("ptrace", "mount", "unshare", "inet", "getpgid"):
+        assert got[denied] == 1, (denied, got)  # EPERM (getpgid: in systemd's implicit @default, denied by name)
     assert got["read:/run/corral-probe/it's/secret"] == 13, got  # EACCES: a ' in a Deny path still denies
     assert got["write:/run/sdprobe/new"] == 0, got  # Writable /run/NAME/**: RuntimeDirectory=
     assert got["write:/var/lib/corral-probe-new"] == 30, got  # EROFS: ProtectSystem=strict
@@ -110,3 +118,13 @@ def test_without_the_errno_line_threads_do_not_start(probe: Path, tmp_path: Path
     old = "\n".join(line for line in drop_in.splitlines() if not line.startswith("SystemCallFilter=~")) + "\n"
     got = boot(old, probe, tmp_path)
     assert got["threads"] == 1 and got["clone3"] == 1, got
+
+
+def test_systemd_default_set_is_the_installed_one() -> None:
+    """data/systemd.toml lists what this systemd adds to every allow list."""
+    import tomllib
+
+    out = subprocess.run(["systemd-analyze", "syscall-filter", "@default"], capture_output=True, text=True).stdout
+    installed = {w for line in out.splitlines() if not line.lstrip().startswith(("@", "#")) for w in line.split()}
+    data = tomllib.loads((Path(__file__).resolve().parent.parent / "src/corral/data/systemd.toml").read_text())
+    assert installed and installed <= set(data["default_allowed"]), installed - set(data["default_allowed"])

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import errno as errno_mod
 import re
+from functools import lru_cache
+from pathlib import Path
 
 from .. import _seccomp
 from ..escape import comment
@@ -37,6 +39,15 @@ def _quote(value: str) -> str:
     if _PLAIN.fullmatch(value):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@lru_cache(maxsize=1)
+def _default_allowed() -> tuple[str, ...]:
+    """The calls systemd allows in every allow list (data/systemd.toml)."""
+    import tomllib
+
+    data = tomllib.loads((Path(__file__).resolve().parent.parent / "data" / "systemd.toml").read_text())
+    return tuple(data["default_allowed"])
 
 
 def _dir_of(glob: str) -> tuple[str, bool]:
@@ -70,7 +81,20 @@ def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
     # warning); a deny-list line after it does: systemd 252 answers those
     # calls with their own errno, e.g. ENOSYS so that glibc falls back from
     # clone3 to clone (tests/test_consumer_systemd.py boots systemd to check).
-    answered = [f"{r.name}:{errno_mod.errorcode[r.errno]}" for r in ir.syscalls if r.errno is not None and r.errno in errno_mod.errorcode and _seccomp.resolve(r.name, native) >= 0]
+    # A call answered with the default errno is written bare: libseccomp
+    # refuses a rule whose action is the filter's default, and systemd then
+    # fails the service (status 228/SECCOMP); bare, it is just not allowed.
+    answered = [
+        r.name if r.errno == errno_mod.EPERM else f"{r.name}:{errno_mod.errorcode[r.errno]}"
+        for r in ir.syscalls
+        if r.errno is not None and r.errno in errno_mod.errorcode and _seccomp.resolve(r.name, native) >= 0
+    ]
+    # systemd adds its @default set to every allow list: take out what the
+    # policy does not allow, except execve, which systemd needs to start the service
+    named = {r.name for r in ir.syscalls}
+    answered += [n for n in _default_allowed() if n not in named and n != "execve" and _seccomp.resolve(n, native) >= 0]
+    if allowed and "execve" not in named:
+        lines.insert(len(lines) - 1, "# systemd must execve the service, so execve stays allowed although the policy does not allow it")
     if answered:
         lines.append("SystemCallFilter=~" + " ".join(answered))
     lines.append("SystemCallErrorNumber=EPERM")
