@@ -28,7 +28,7 @@ def receivers(allowed: int, denied: int) -> dict[str, socket.socket | None]:
             out[name] = None  # the protocol is not in this kernel
             return
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", port))
+        s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", port))
         if kind == socket.SOCK_STREAM:
             s.listen(8)
         s.setblocking(False)
@@ -41,9 +41,13 @@ def receivers(allowed: int, denied: int) -> dict[str, socket.socket | None]:
     make("sctp", socket.AF_INET, socket.SOCK_STREAM, IPPROTO_SCTP, denied + 1)
     out["mptcp-allowed"] = out["tcp-allowed"]  # MPTCP falls back to TCP at a plain listener
     out["mptcp-denied"] = out["tcp-denied"]
+    make("udplite6", socket.AF_INET6, socket.SOCK_DGRAM, IPPROTO_UDPLITE, denied)
     icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     icmp.setblocking(False)
     out["icmp-ping"] = icmp
+    icmp6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    icmp6.setblocking(False)
+    out["icmp6-ping"] = icmp6
     return out
 
 
@@ -59,6 +63,12 @@ def attack(name: str, allowed: int, denied: int) -> str:
             proto = IPPROTO_UDPLITE if name == "udplite" else 0
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM, proto) as s:
                 s.sendto(b"x", ("127.0.0.1", denied))
+        elif name == "udplite6":
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM, IPPROTO_UDPLITE) as s:
+                s.sendto(b"x", ("::1", denied))
+        elif name == "icmp6-ping":
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM, socket.IPPROTO_ICMPV6) as s:
+                s.sendto(b"\x80\x00\x00\x00\x00\x01\x00\x01", ("::1", 0))
         elif name == "icmp-ping":  # an unprivileged ping socket (ping_group_range is opened for it)
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP) as s:
                 s.sendto(b"\x08\x00\x00\x00\x00\x01\x00\x01", ("127.0.0.1", 0))
@@ -77,8 +87,11 @@ def arrived(sock: socket.socket | None) -> str:
         else:
             while True:
                 data = sock.recv(2048)
-                if sock.proto != socket.IPPROTO_ICMP or data[20:21] == b"\x08":  # an echo request, not the reply
-                    break
+                if sock.proto == socket.IPPROTO_ICMP and data[20:21] != b"\x08":
+                    continue  # the kernel's echo reply, not the request
+                if sock.proto == socket.IPPROTO_ICMPV6 and data[:1] != b"\x80":
+                    continue
+                break
         return "received"
     except (BlockingIOError, InterruptedError):
         return "nothing"
