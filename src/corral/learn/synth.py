@@ -17,7 +17,8 @@ Choices, in order:
 * Paths: files a chosen flag covers (the resolver's, for ``dns``) are left
   out; created files become ``DIR/*`` (their names vary between runs),
   files created in two or more subdirectories of one directory make it
-  ``DIR/**``, four or more files read in one directory become ``DIR/*``;
+  ``DIR/**``, four or more files read in one directory, or one named on
+  the command line (an input: the next run names another), become ``DIR/*``;
   everything else stays a literal path. No glob is made where
   ``safety.refuse`` says its subtree is too much (``/``, ``/etc``, a home,
   an ancestor of the working directory ...): the files are listed one by
@@ -96,9 +97,11 @@ def _base_allows(base: IR | None, path: str, access: Access) -> bool:
     return any(not f.deny and access in f.access and globs.matches(f.path, path) for f in base.files)
 
 
-def synthesize(c: Collected, base: IR | None = None, cwd: str | None = None) -> Additions:
+def synthesize(c: Collected, base: IR | None = None, cwd: str | None = None, argv: list[str] | None = None) -> Additions:
     """Policy additions for what was collected; ``cwd`` is where the program
-    ran (no glob may grant one of its ancestors)."""
+    ran (no glob may grant one of its ancestors); ``argv`` the command, whose
+    file arguments are the program's inputs and outputs: another run names
+    other files in the same directories."""
     out = Additions()
     flags = catalog.flags()
     base_calls = {r.name for r in base.syscalls} if base else set()
@@ -132,7 +135,8 @@ def synthesize(c: Collected, base: IR | None = None, cwd: str | None = None) -> 
     remaining = _file_flags(files, flags, chosen, base)
     if any(f.mode == "x" for f in files):
         chosen.append("exec")
-    created = _paths(out, c, remaining, base, cwd)
+    named = frozenset(os.path.normpath(os.path.join(cwd or "/", a)) for a in (argv or [])[1:] if a and not a.startswith("-"))
+    created = _paths(out, c, remaining, base, cwd, named)
     if created:
         # Whoever creates files in a directory will meet them there the next
         # time: removing and renaming come with creating (as cpath means).
@@ -268,7 +272,7 @@ def _glob(directory: str, suffix: str) -> str | None:
     return None if escaped is None else escaped.rstrip("/") + suffix
 
 
-def _paths(out: Additions, c: Collected, files: list[File], base: IR | None, cwd: str | None = None) -> bool:
+def _paths(out: Additions, c: Collected, files: list[File], base: IR | None, cwd: str | None = None, named: frozenset[str] = frozenset()) -> bool:
     """Filesystem rules for the files seen; True if some were created.
 
     Nothing is dropped silently: a path no policy can name, and a glob the
@@ -342,11 +346,12 @@ def _paths(out: Additions, c: Collected, files: list[File], base: IR | None, cwd
     for directory, fs in sorted(reads.items()):
         distinct = sorted({f.path for f in fs if not any(globs.matches(p, f.path) for p in writable)})
         distinct = [d for d in distinct if not _base_allows(base, d, Access.READ)]
-        if len(distinct) >= 4:
+        inputs = [d for d in distinct if d in named]
+        if len(distinct) >= 4 or inputs:
             why = safety.refuse(directory, cwd, observed)
             g = _glob(directory, "/*") if why is None else None
             if g is not None:
-                out.add("Filesystem", "ReadOnly", g, f"{len(distinct)} files read here")
+                out.add("Filesystem", "ReadOnly", g, f"{len(distinct)} files read here" if not inputs else f"{os.path.basename(inputs[0])} is named on the command line: another run names another file here")
                 continue
             if why:
                 out.notes.append(f"{len(distinct)} files read in {directory} are listed one by one, not as {directory.rstrip('/')}/*: {why}")
