@@ -69,3 +69,15 @@ def test_learn_into_a_missing_file_creates_it(work: Path) -> None:
     assert "namespaces" not in text.split("# NOTE")[0]  # a CLONE_NEWUSER clone is named, never granted
     assert "# NOTE: clone was refused; only the flag namespaces allows it" in text
     assert corral("check", str(new)).returncode == 0
+
+
+def test_run_says_when_a_writable_path_is_missing(work: Path) -> None:
+    """Landlock cannot grant a path that does not exist: a pid file a traced
+    policy lists could never be created, and run used to be silent."""
+    policy = work / "p.toml"
+    policy.write_text(f'Extends = ["base"]\n[Filesystem]\nExec = ["{shutil.which("touch")}"]\nWritable = ["{work}/missing/x.pid"]\n')
+    proc = corral("run", str(policy), "--", "touch", f"{work}/missing/x.pid")
+    assert proc.returncode != 0
+    assert f"writable paths that do not exist are not granted (Landlock cannot name them), so they cannot be created: {work}/missing/x.pid" in proc.stderr
+    quiet = corral("run", "-q", str(policy), "--", "touch", f"{work}/missing/x.pid")
+    assert "do not exist" not in quiet.stderr

@@ -55,6 +55,9 @@ class Report:
         self.skipped: list[str] = []
         self.grants: list[tuple[str, list[str]]] | None = None
         self.narrowed: list[str] = []  # granted less than the policy says (never silent)
+        #: Writable rule paths that do not exist: Landlock cannot grant a
+        #: missing path, so the program cannot create it (run says so).
+        self.missing_writable: list[str] = []
 
 
 def check(plan: "dict[str, Any]", *, best_effort: bool) -> Report:
@@ -124,6 +127,8 @@ def apply_landlock(plan: "dict[str, Any]", report: Report) -> None:
             fd = _open_path(path)
             if fd is None:
                 report.skipped.append(f"{path}: does not exist")
+                if "write_file" in rights:
+                    report.missing_writable.append(path)
                 continue
             try:
                 names = rights
