@@ -127,8 +127,6 @@ def apply_landlock(plan: "dict[str, Any]", report: Report) -> None:
             fd = _open_path(path)
             if fd is None:
                 report.skipped.append(f"{path}: does not exist")
-                if "write_file" in rights:
-                    report.missing_writable.append(path)
                 continue
             try:
                 names = rights

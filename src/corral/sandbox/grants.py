@@ -191,6 +191,8 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
             return False
         if not exists:
             report.skipped.append(f"{path}: does not exist")
+            if "write_file" in rights:
+                report.missing_writable.append(path)
             return False
         if not whole and os.path.isdir(canon):
             report.skipped.append(f"{path}: a directory; Landlock would grant everything beneath it, not granted [{span}]")
