@@ -189,8 +189,8 @@ def main(argv: list[str]) -> int:
         sys.stderr.flush()
         applying.apply(plan, report)
         if report.missing_writable and "--quiet" not in flags:
-            missing = ", ".join(report.missing_writable[:5]) + (" ..." if len(report.missing_writable) > 5 else "")
-            os.write(2, f"corral run: note: writable paths that do not exist are not granted (Landlock cannot name them), so they cannot be created: {missing}\n".encode())
+            absent = ", ".join(report.missing_writable[:5]) + (" ..." if len(report.missing_writable) > 5 else "")
+            os.write(2, f"corral run: note: writable paths that do not exist are not granted (Landlock cannot name them), so they cannot be created: {absent}\n".encode())
         if "--verbose" in flags:
             os.write(2, f"corral run: confined by '{plan['name']}'; exec {path}\n".encode())
     except applying.SandboxError as exc:
