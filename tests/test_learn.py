@@ -125,8 +125,8 @@ def test_synth_suggests_a_private_runtime_directory() -> None:
     from corral.learn.synth import render
 
     text = render(synthesize(c), name="t", description="t", header=[])
-    assert '"/tmp/work/*",  # 1 file(s) created or removed here' in text
-    assert "# NOTE: /tmp/work/* is in a shared, world-writable directory: a private runtime directory" in text
+    assert '"/tmp/work/**",  # 1 file(s) created or removed here' in text
+    assert "# NOTE: /tmp/work/** is in a shared, world-writable directory: a private runtime directory" in text
     load_policy_text(text)
 
 
@@ -310,7 +310,7 @@ def test_learn_reads_strace_files_through_the_cli(tmp_path: Path) -> None:
     policy = load_policy_text(proc.stdout, "learned.toml")
     assert [i.value for i in policy.get(schema.NET_SOCKET_OPTIONS)] == ["tcp_user_timeout"]
     assert [i.value for i in policy.get(schema.NET_CONNECT)] == ["tcp:443"]
-    assert "/run/app/*" in [i.value for i in policy.get(schema.FS_WRITABLE)]
+    assert "/run/app/**" in [i.value for i in policy.get(schema.FS_WRITABLE)]
 
 
 def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:

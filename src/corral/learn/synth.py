@@ -15,7 +15,9 @@ Choices, in order:
 * ``ioctl`` through the flag whose argument filter covers the requests
   seen; ``setsockopt`` as exactly the socket options seen.
 * Paths: files a chosen flag covers (the resolver's, for ``dns``) are left
-  out; created files become ``DIR/*`` (their names vary between runs),
+  out; created files make their directory ``DIR/**`` (their names vary
+  between runs, and a name that does not exist yet can only be granted as
+  the directory, which Landlock grants with its subtree),
   files created in two or more subdirectories of one directory make it
   ``DIR/**``, four or more files read in one directory, or one named on
   the command line (an input: the next run names another), become ``DIR/*``;
@@ -267,6 +269,10 @@ def _file_flags(files: list[File], flags: dict, chosen: list[str], base: IR | No
     return left
 
 
+def _within(path: str, tree: str) -> bool:
+    return path == tree or path.startswith(tree.rstrip("/") + "/")
+
+
 def _glob(directory: str, suffix: str) -> str | None:
     escaped = _escape(directory)
     return None if escaped is None else escaped.rstrip("/") + suffix
@@ -313,13 +319,13 @@ def _paths(out: Additions, c: Collected, files: list[File], base: IR | None, cwd
         if any(globs.matches(w, directory + "/x") for w in writable):
             continue
         why = safety.refuse(directory, cwd, observed)
-        g = _glob(directory, "/*") if why is None else None
-        if g is not None:
+        g = _glob(directory, "/**") if why is None else None
+        if g is not None:  # DIR/**: what Landlock can grant for names that do not exist yet
             writable[g] = f"{len(paths)} file(s) created or removed here"
             continue
         literal_writes += sorted(paths)
         out.notes.append(
-            f"{len(paths)} file(s) created in {directory} are listed one by one, not as {directory.rstrip('/')}/*"
+            f"{len(paths)} file(s) created in {directory} are listed one by one, not as {directory.rstrip('/')}/**"
             + (f": {why}" if why else ": the directory cannot be named in a policy")
             + ". A listed file that does not exist yet cannot be created under `corral run`: give the program a directory of its own"
         )
@@ -342,8 +348,21 @@ def _paths(out: Additions, c: Collected, files: list[File], base: IR | None, cwd
                 f"{glob} is in a shared, world-writable directory: a private runtime directory (Writable = [\"/run/NAME/**\"], "
                 "made by systemd's RuntimeDirectory=) would not let other programs plant or read files there"
             )
+    # A directory named on the command line is an input tree (rsync src/,
+    # find DIR): all of it is read, and the next run finds other files there.
+    trees: list[str] = []
+    for f in sorted(files, key=lambda f: f.path):
+        if f.mode in "rd" and f.path in named and os.path.isdir(f.path) and not any(_within(f.path, t) for t in trees):
+            why = safety.refuse(f.path, cwd, observed)
+            g = _glob(f.path, "/**") if why is None else None
+            if g is not None:
+                out.add("Filesystem", "ReadOnly", g, f"{os.path.basename(f.path)} is named on the command line: the tree the program reads")
+                trees.append(f.path)
+            elif why:
+                out.notes.append(f"the directory {f.path} named on the command line is not granted as a whole: {why}")
     # Reads: four or more files in one directory make DIR/* where that is safe.
     for directory, fs in sorted(reads.items()):
+        fs = [f for f in fs if not any(_within(f.path, t) for t in trees)]
         distinct = sorted({f.path for f in fs if not any(globs.matches(p, f.path) for p in writable)})
         distinct = [d for d in distinct if not _base_allows(base, d, Access.READ)]
         inputs = [d for d in distinct if d in named]
@@ -372,6 +391,11 @@ def _paths(out: Additions, c: Collected, files: list[File], base: IR | None, cwd
 
 
 def _cover_syscalls(out: Additions, used: set[str], flags: dict, chosen: list[str]) -> None:
+    if used & {"clone", "clone3"} and not any(covers(flags[n], "clone", None) for n in chosen):
+        # A bare clone/clone3 would let the program make namespaces: threads
+        # filters clone's flags (and answers clone3 ENOSYS: glibc falls back).
+        chosen.append("threads")
+        out.add("Runtime", "Flags", "threads", "clone without namespace flags (a bare clone would allow them)")
     allowed: set[str] = set()
     for name in chosen:
         allowed |= _flag_calls(flags[name])
