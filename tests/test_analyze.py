@@ -36,11 +36,12 @@ def corral(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_explain_agent_says_what_a_reviewer_needs() -> None:
     text = markdown(view(AGENT))
-    assert "- **Outbound TCP ports**: 53, 443" in text
+    assert "- **Outbound TCP ports**: 53" in text
+    assert "- **Outbound by name** (corral run's egress supervisor): tcp:api.example.com:443 (TLS offering h2)" in text
     assert "- **Inbound connections**: not allowed" in text
     assert "- **Denied outright**: `/dev/shm/**`, `/tmp/**`, `/var/tmp/**`" in text
     assert "- **Socket options it may set**: so_keepalive, tcp_keepidle, tcp_keepintvl, tcp_nodelay" in text
-    assert "- **landlock**: 44 file, 2 port" in text
+    assert "- **landlock**: 44 file, 1 port" in text  # tcp:53; the name's 443 is only Landlock's floor
 
 
 def test_exposure_ranks_the_forum_profile_far_above_the_agent_policy() -> None:
@@ -64,7 +65,7 @@ def test_argument_filters_earn_credit(tmp_path: Path) -> None:
 def test_explain_json() -> None:
     proc = corral("explain", "--json", AGENT)
     data = json.loads(proc.stdout)
-    assert data["network"]["connect_ports"] == [53, 443] and data["capabilities"] == []
+    assert data["network"]["connect_ports"] == [53] and data["network"]["connect_names"] == ["tcp:api.example.com:443"] and data["capabilities"] == []
     assert 0 <= data["exposure"]["score"] <= 10 and data["exposure"]["reasons"]
 
 

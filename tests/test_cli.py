@@ -23,7 +23,8 @@ def test_check_ir_is_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", AGENT, "--ir"]) == 0
     ir = json.loads(capsys.readouterr().out)
     assert ir["name"] == "agent-http2"
-    assert {"direction": "connect", "port": 443} in [{k: p[k] for k in ("direction", "port")} for p in ir["ports"]]
+    assert {"host": "api.example.com", "port": 443} in [{k: p[k] for k in ("host", "port")} for p in ir["hosts"]]
+    assert ir["alpn"][0]["protocols"] == ["h2"]
 
 
 def test_compile_writes_every_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,13 +45,13 @@ def test_compile_writes_every_target(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_compile_never_silently_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "agent-http2.apparmor"
     target.write_text("my hand-written profile\n")
-    assert main(["compile", AGENT, "-t", "apparmor", "-t", "seccomp", "-t", "landlock", "-t", "nftables", "-o", str(tmp_path)]) == 2
+    assert main(["compile", AGENT, "-t", "apparmor", "-t", "seccomp", "-t", "landlock", "-t", "nftables", "-t", "egress", "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err == f"{target}: error[C004]: exists with other content\n  = hint: pass --force to replace it\n"
     assert target.read_text() == "my hand-written profile\n"
-    assert main(["compile", AGENT, "-t", "apparmor", "-t", "seccomp", "-t", "landlock", "-t", "nftables", "-o", str(tmp_path), "--force"]) == 0
+    assert main(["compile", AGENT, "-t", "apparmor", "-t", "seccomp", "-t", "landlock", "-t", "nftables", "-t", "egress", "-o", str(tmp_path), "--force"]) == 0
     assert f"replaced  {target}" in capsys.readouterr().out
-    assert main(["compile", AGENT, "-t", "apparmor", "-t", "seccomp", "-t", "landlock", "-t", "nftables", "-o", str(tmp_path)]) == 0
+    assert main(["compile", AGENT, "-t", "apparmor", "-t", "seccomp", "-t", "landlock", "-t", "nftables", "-t", "egress", "-o", str(tmp_path)]) == 0
     assert f"unchanged {target}" in capsys.readouterr().out
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary files left behind"
 
@@ -64,7 +65,8 @@ def test_compile_refuses_unenforced_restrictions(capsys: pytest.CaptureFixture[s
     assert main(["compile", AGENT, "-t", "seccomp", "-o", "-", "--strict"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"{AGENT}: error[C001]: ")
-    assert "ports (would be enforced by landlock, nftables)" in err
+    assert "ports (would be enforced by landlock, nftables, egress)" in err
+    assert "host names (would be enforced by nftables, egress): tcp connect api.example.com 443" in err
     assert "udp connect 53" in err  # the resolver's UDP port: only the packet filter can hold it
     assert "files (would be enforced by apparmor, landlock, systemd, kubernetes)" in err
     assert "--allow-unenforced" in err
@@ -75,7 +77,7 @@ def test_compile_allow_unenforced_prints_the_gap(capsys: pytest.CaptureFixture[s
     captured = capsys.readouterr()
     assert json.loads(captured.out)["defaultAction"] == "SCMP_ACT_ERRNO"
     assert "not enforced by any selected target: " in captured.err
-    assert "tcp connect 443" in captured.err
+    assert "tcp connect api.example.com 443" in captured.err
 
 
 def test_bad_target_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,7 +49,7 @@ def test_docker_alone_writes_everything_docker_run_needs(tmp_path: Path) -> None
 def test_docker_alone_is_refused_only_for_what_docker_cannot_enforce(tmp_path: Path) -> None:
     proc = compile_docker(tmp_path, "--strict")  # without --strict, a named target's gaps are a warning
     assert proc.returncode == 2
-    assert "ports (would be enforced by landlock, nftables)" in proc.stderr, proc.stderr
+    assert "ports (would be enforced by landlock, nftables, egress)" in proc.stderr, proc.stderr
     assert "system calls" not in proc.stderr and "files" not in proc.stderr, proc.stderr  # the seccomp JSON and profile came with it
 
 

@@ -69,7 +69,7 @@ MATRIX = [
     ("agent", "read", {"Path": "/etc/resolv.conf"}, "allow", ""),
     ("agent", "read", {"Path": "/etc/shadow"}, "deny", "EACCES"),
     ("agent", "read", {"Path": "/root/.bashrc"}, "deny", "EACCES"),
-    ("agent", "connect", {"Port": 443}, "allow", ""),
+    ("agent", "connect", {"Port": 443}, "deny", "EACCES"),  # 127.0.0.1 is not api.example.com: the egress supervisor refuses
     ("agent", "connect", {"Port": 53}, "allow", ""),
     ("agent", "connect", {"Port": 22}, "deny", "EACCES"),
     ("agent", "bind", {"Port": 9999}, "deny", "EPERM"),  # no bind(2) at all: outbound only

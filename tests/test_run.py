@@ -119,11 +119,13 @@ def test_dry_run_describes_every_mechanism() -> None:
 
 @pytest.fixture
 def h2_server(tmp_path: Path):
-    """nghttpd serving HTTP/2 over TLS on 127.0.0.1:443 (loopback only)."""
+    """nghttpd serving HTTP/2 over TLS on 127.0.0.1:443 (loopback only), as
+    api.example.com: a hosts file (test-only, docs/egress.md) makes the
+    name resolve there for the egress supervisor."""
     if os.geteuid() != 0:
         pytest.skip("binding port 443 needs root")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=api.example.com", "-addext", "subjectAltName=DNS:api.example.com"], check=True, capture_output=True)
     docroot = tmp_path / "www"
     docroot.mkdir()
     (docroot / "index.html").write_text("hello over h2\n")
@@ -138,7 +140,10 @@ def h2_server(tmp_path: Path):
     else:
         server.kill()
         pytest.fail("nghttpd did not start on 127.0.0.1:443")
+    (tmp_path / "hosts").write_text("127.0.0.1 api.example.com\n")
+    os.environ["CORRAL_EGRESS_HOSTS"] = str(tmp_path / "hosts")
     yield
+    del os.environ["CORRAL_EGRESS_HOSTS"]
     server.terminate()
     server.wait(timeout=10)
 
@@ -146,14 +151,19 @@ def h2_server(tmp_path: Path):
 def test_agent_speaks_http2_to_443_and_nothing_else(h2_server: None) -> None:
     policy = str(ROOT / "tests/policies/agent-curl.toml")
     curl = ["curl", "-sS", "-k", "--http2", "--max-time", "10", "-o", "-", "-w", "\n%{http_version}"]
-    ok = corral("run", "-q", policy, "--", *curl, "https://127.0.0.1/index.html")
+    ok = corral("run", "-q", policy, "--", *curl, "--resolve", "api.example.com:443:127.0.0.1", "https://api.example.com/index.html")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout == "hello over h2\n\n2"  # the body, then HTTP version 2
+    raw = corral("run", "-q", policy, "--", *curl, "https://127.0.0.1/index.html")
+    assert raw.returncode != 0 and "no server name (SNI)" in raw.stderr  # the address, but not by name
+    old = corral("run", "-q", policy, "--", *curl[:3], "--http1.1", "--resolve", "api.example.com:443:127.0.0.1", "https://api.example.com/index.html")
+    assert old.returncode != 0 and "Networking.ALPN requires h2" in old.stderr
     with socket.create_server(("127.0.0.1", 8443)) as listener:  # something is there to connect to
         unconfined = subprocess.run([*curl, "https://127.0.0.1:8443/"], capture_output=True, text=True, timeout=30)
         assert unconfined.returncode != 7  # it connected (then TLS failed)
         other = corral("run", "-q", policy, "--", *curl, "https://127.0.0.1:8443/")
-        assert other.returncode == 7, other.stderr  # curl: could not connect: Landlock said EACCES
+        assert other.returncode == 7, other.stderr  # curl: could not connect: the supervisor said EACCES
+        assert "port 8443 is not allowed for tcp by Networking.Connect" in other.stderr
         listener.settimeout(0.2)
         with pytest.raises(TimeoutError):
             listener.accept()[0].close()  # the unconfined connection was accepted earlier ...

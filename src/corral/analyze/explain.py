@@ -143,6 +143,8 @@ def summary(view: View) -> dict[str, object]:
             "sockets": nets,
             "connect_ports": sorted({p for d, p, _ in view.ports if d == "connect"}),
             "bind_ports": sorted({p for d, p, _ in view.ports if d == "bind"}),
+            "connect_names": sorted({f"{h}:{p or '*'}" for h, p, _ in view.hosts}),
+            "alpn": view.alpn,
             "inbound": bool(view.inbound),
             "socket_options": sorted({o for o, _ in view.socket_options}),
         },
@@ -184,6 +186,9 @@ def markdown(view: View) -> str:
     lines += ["", "## Network", "", f"- **Sockets**: {', '.join(net['sockets']) or 'none'}"]  # type: ignore[index]
     if s["kind"] == "corral":
         lines.append(f"- **Outbound TCP ports**: {', '.join(map(str, net['connect_ports'])) or 'none'}".replace(": 0", ": any"))  # type: ignore[index]
+        if net["connect_names"]:  # type: ignore[index]
+            alpn = f" (TLS offering {' or '.join(net['alpn'])})" if net["alpn"] else ""  # type: ignore[index]
+            lines.append(f"- **Outbound by name** (corral run's egress supervisor): {', '.join(net['connect_names'])}{alpn}")  # type: ignore[index]
         lines.append(f"- **Listening TCP ports**: {', '.join(map(str, net['bind_ports'])) or 'none'}")  # type: ignore[index]
         lines.append(f"- **Socket options it may set**: {', '.join(net['socket_options']) or 'none'}")  # type: ignore[index]
     lines.append(f"- **Inbound connections**: {'allowed' if net['inbound'] else 'not allowed'}")  # type: ignore[index]

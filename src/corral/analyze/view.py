@@ -70,6 +70,8 @@ class View:
     syscalls: dict[str, Span] = field(default_factory=dict)  # corral: allowed system calls
     filtered: set[str] = field(default_factory=set)  # corral: allowed only with argument filters
     ports: list[tuple[str, int, Span]] = field(default_factory=list)
+    hosts: list[tuple[str, int, Span]] = field(default_factory=list)  # corral: Connect names (protocol:host:port)
+    alpn: list[str] = field(default_factory=list)
     socket_options: list[tuple[str, Span]] = field(default_factory=list)
     unenforceable: list[tuple[str, Span, str]] = field(default_factory=list)
     #: corral: how AppArmor, seccomp, Landlock and capabilities cover each rule
@@ -146,6 +148,8 @@ def from_corral(path: str) -> View:
     if view.syscalls.keys() & SIGNAL_CALLS:
         view.others.append(OtherGrant("signal", "signal", next(view.syscalls[n] for n in SIGNAL_CALLS if n in view.syscalls)))
     view.ports = [(p.direction, p.port, p.span) for p in ir.ports if p.protocol == "tcp"]
+    view.hosts = [(f"{h.protocol}:{h.host}", h.port, h.span) for h in ir.hosts]
+    view.alpn = list(ir.alpn[0].protocols) if ir.alpn else []
     view.socket_options = [(o.name, o.span) for o in ir.socket_options]
     for call in ("bind", "listen", "accept", "accept4"):
         if call in view.syscalls and any(s.family in ("inet", "inet6") and s.type in ("stream", "dgram") for s in ir.sockets):

@@ -154,8 +154,13 @@ def run_probe(plan: dict[str, Any], kind: str, params: dict[str, Any], *, timeou
     call, keep = prepare(kind, params)
     path = params.get("Path", "")
     existed = bool(path) and os.path.lexists(path)
-    shared = mmap.mmap(-1, 32)
-    shared[0:24] = struct.pack("qqq", _PENDING, 0, 0)
+    shared = mmap.mmap(-1, 40)
+    shared[0:40] = struct.pack("qqqqq", _PENDING, 0, 0, -1, 0)
+    supervisor = None
+    if plan.get("egress"):  # names, Deny, ALPN: probe under the egress supervisor, as corral run does
+        from .egress.supervisor import Supervisor
+
+        supervisor = Supervisor(plan)
     pid = os.fork()
     if pid == 0:
         code = 0
@@ -163,8 +168,14 @@ def run_probe(plan: dict[str, Any], kind: str, params: dict[str, Any], *, timeou
             for sig in (signal.SIGSEGV, signal.SIGILL, signal.SIGBUS, signal.SIGSYS):
                 signal.signal(sig, signal.SIG_DFL)
             try:
-                apply(plan, report)
-            except SandboxError:
+                apply(plan, report, seccomp=supervisor is None)
+                if supervisor is not None:
+                    from .egress.notify import load_with_listener
+
+                    shared[24:32] = struct.pack("q", load_with_listener(plan["bpf_egress"]))
+                    while shared[32:40] == b"\0" * 8:
+                        pass  # until the supervisor holds the listener
+            except (SandboxError, OSError):
                 shared[0:8] = struct.pack("q", -1)
                 code = 3
             else:
@@ -174,7 +185,9 @@ def run_probe(plan: dict[str, Any], kind: str, params: dict[str, Any], *, timeou
             os._exit(code)
     deadline = time.monotonic() + timeout
     status = 0
-    while True:
+    if supervisor is not None:
+        status = _supervise(supervisor, pid, shared, deadline)
+    while supervisor is None:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             break
@@ -199,6 +212,29 @@ def run_probe(plan: dict[str, Any], kind: str, params: dict[str, Any], *, timeou
     if err in (errno.EACCES, errno.EPERM):
         return Outcome("deny", name)
     return Outcome("allow", f"permitted, then failed with {name}")
+
+
+def _supervise(supervisor: Any, pid: int, shared: mmap.mmap, deadline: float) -> int:
+    """Take the probe's listener and answer its calls until it exits; its status."""
+    from .egress import notify
+
+    while struct.unpack("q", shared[24:32])[0] < 0:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            return os.waitpid(pid, 0)[1]
+        time.sleep(0.0005)
+    pidfd = notify.pidfd_open(pid)
+    supervisor.child, supervisor.listener = pid, notify.pidfd_getfd(pidfd, struct.unpack("q", shared[24:32])[0])
+    os.close(pidfd)
+    shared[32:40] = struct.pack("q", 1)
+    try:
+        return int(supervisor.serve())
+    finally:
+        os.close(supervisor.listener)
+        supervisor.close()
 
 
 def _status(status: int) -> str:

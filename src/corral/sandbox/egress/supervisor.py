@@ -98,6 +98,32 @@ class Supervisor:
         nrs = plan["egress_calls"]
         self.handlers = {nrs["connect"]: self.on_connect, nrs["sendto"]: self.on_sendto, nrs["sendmsg"]: self.on_sendmsg, nrs["sendmmsg"]: self.on_sendmmsg}
 
+    def confine_ports(self) -> None:
+        """Put the supervisor's own connects under the policy's TCP ports
+        (and the relay's) with Landlock: the kernel's floor under its
+        decisions, since the program's connects are now made by it, outside
+        the program's Landlock domain. Not when a rule allows every port.
+        Called before the fork: a Landlock domain may only reach (ptrace,
+        pidfd_getfd, process_vm_readv) processes in domains nested in its own."""
+        doc = self.rules
+        ports = {r["port"] for r in (*doc.connect, *doc.hosts) if r["protocol"] == "tcp"}
+        if not ports or 0 in ports or kernel.landlock_abi() < 4:
+            return
+        connect_tcp = kernel.mask(["connect_tcp"], kernel.NET_BITS, 4)
+        ruleset = kernel.landlock_create(0, connect_tcp, 0, 4)
+        try:
+            for port in sorted(ports | {self.relay.port}):
+                kernel.landlock_add_port(ruleset, port, connect_tcp)
+            kernel.set_no_new_privs()
+            kernel.landlock_restrict(ruleset)
+        finally:
+            os.close(ruleset)
+
+    def close(self) -> None:
+        """Stop the relay's listeners (a probe's supervisor outlives its probe)."""
+        for s in self.relay.listeners:
+            s.close()
+
     # -- the loop ---------------------------------------------------------
     def serve(self) -> int:
         """Answer notifications until the program exits; its wait status."""
@@ -333,6 +359,7 @@ def run_supervised(plan: dict[str, Any], report: Any, path: str, cmd: list[str],
             env[var] = env["CORRAL_EGRESS_PROXY"]
         env.pop("no_proxy", None)
         env.pop("NO_PROXY", None)
+    supervisor.confine_ports()  # before the fork: the program's domain nests inside, so pidfd_getfd still may reach it
     shared = mmap.mmap(-1, 16)
     shared[0:16] = struct.pack("qq", -1, 0)
     sys.stdout.flush()
