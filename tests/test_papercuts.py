@@ -38,7 +38,7 @@ def test_named_targets_write_and_warn_on_stderr() -> None:
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["defaultAction"] == "SCMP_ACT_ERRNO"
     assert proc.stderr.startswith(f"{AGENT}: warning[C001]: ")
-    assert "ports (would be enforced by landlock, nftables)" in proc.stderr
+    assert "ports (would be enforced by landlock, nftables, egress)" in proc.stderr
     assert "= hint: --strict makes this an error" in proc.stderr
 
 
@@ -65,8 +65,10 @@ def test_check_and_compile_json(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stderr
     data = json.loads(check.stdout)
     assert data["ok"] and data["name"] == "agent-http2" and data["coverage"]["targets"] == list(BACKENDS)
-    rule = next(r for r in data["coverage"]["rules"] if r["rule"] == "tcp connect 443")
+    rule = next(r for r in data["coverage"]["rules"] if r["rule"] == "tcp connect 53")
     assert rule["selected"]["landlock"]["level"] == "exact" and rule["selected"]["seccomp"]["level"] == "none"
+    name = next(r for r in data["coverage"]["rules"] if r["rule"] == "tcp connect api.example.com 443")
+    assert name["selected"]["egress"]["level"] == "approx" and name["selected"]["apparmor"]["level"] == "none"
     bad = tmp_path / "bad.toml"
     bad.write_text('[Networking]\nFlags = ["dsn"]\n')
     failed = corral("check", str(bad), "--json")
