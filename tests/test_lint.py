@@ -33,6 +33,7 @@ EXPECTED = {
     "CR009": [(3, "CR009"), (5, "CR009"), (8, "CR009")],
     "CR010": [(3, "CR010")],
     "CR011": [(4, "CR011")],
+    "CR012": [(5, "CR012")],  # stdio's and tty's filtered ioctls (line 3) are not flagged
 }
 
 
@@ -54,7 +55,10 @@ def test_every_rule_has_a_fixture_and_docs() -> None:
 
 @pytest.mark.parametrize("code", sorted(EXPECTED))
 def test_rule_on_its_fixture(code: str) -> None:
-    assert findings(FIXTURES / f"{code}.apparmor", code) == EXPECTED[code]
+    fixture = FIXTURES / f"{code}.apparmor"
+    if not fixture.exists():
+        fixture = FIXTURES / f"{code}.toml"  # a rule about system calls reads a policy
+    assert findings(fixture, code) == EXPECTED[code]
 
 
 def test_forum_profile_review() -> None:

@@ -38,7 +38,7 @@ PROBES: dict[str, ProbeKind] = {
         ProbeKind("mount", (), "mount a tmpfs (on a path that does not exist: nothing is mounted)"),
         ProbeKind("setuid", (), "change user ID to nobody (65534)"),
         ProbeKind("userns", (), "create a user namespace"),
-        ProbeKind("kill", (), "send signal 0 to the parent process"),
+        ProbeKind("kill", (), "reach the parent process: signal 0 by kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo and pidfd_send_signal, and prlimit64 (denied only if every one is)"),
     )
 }
 

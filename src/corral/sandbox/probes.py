@@ -142,8 +142,44 @@ def prepare(kind: str, params: dict[str, Any]) -> tuple[Callable[[], tuple[int, 
     if kind == "userns":
         return _call("unshare", 0x10000000), keep  # CLONE_NEWUSER
     if kind == "kill":
-        return _call("kill", os.getpid(), 0), keep  # the parent: the child's getppid()
+        return _reach_parent(keep), keep
     raise ValueError(kind)
+
+
+def _reach_parent(keep: list[Any]) -> Callable[[], tuple[int, int]]:
+    """Every way a program reaches another process by its pid: the signal
+    calls (signal 0: the permission check alone), pidfd_send_signal, and
+    prlimit64 (reading the limit needs the same permission as setting it).
+    The target is the parent (the probe child's getppid()), outside the
+    sandbox. The answer is the first call that got through, so the probe
+    fails as soon as any of them does."""
+    parent = os.getpid()
+    info = ctypes.create_string_buffer(struct.pack("iii", 0, 0, -1), 128)  # si_signo 0, si_code SI_QUEUE
+    limit = ctypes.create_string_buffer(16)
+    keep += [info, limit]
+    calls = [
+        _call("kill", parent, 0),
+        _call("tkill", parent, 0),
+        _call("tgkill", parent, parent, 0),
+        _call("rt_sigqueueinfo", parent, 0, info),
+        _call("rt_tgsigqueueinfo", parent, parent, 0, info),
+        _call("prlimit64", parent, 4, None, limit),  # RLIMIT_CORE, read
+    ]
+    pidfd_open = _call("pidfd_open", parent, 0)
+    send = ctypes.c_long(_nr("pidfd_send_signal"))
+
+    def run() -> tuple[int, int]:
+        answers = [call() for call in calls]
+        fd, err = pidfd_open()
+        if fd >= 0:
+            ret = int(_libc.syscall(send, ctypes.c_long(fd), ctypes.c_long(0), None, ctypes.c_long(0)))
+            answers.append((ret, ctypes.get_errno() if ret < 0 else 0))
+        for ret, err in answers:
+            if ret >= 0 or err not in (errno.EPERM, errno.EACCES):
+                return ret, err
+        return answers[0]
+
+    return run
 
 
 def run_probe(plan: dict[str, Any], kind: str, params: dict[str, Any], *, timeout: float = 10.0) -> Outcome:
