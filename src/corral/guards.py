@@ -142,6 +142,7 @@ def _conj(a: Alternative, b: Alternative) -> Alternative | None:
         if d.op == CmpOp.EQ and c.op == CmpOp.MASKED_EQ:
             if d.value & c.mask != c.value:
                 return None
+            by_arg[c.arg] = d  # the eq decides it
         elif d.op == c.op == CmpOp.MASKED_EQ:
             if (d.value ^ c.value) & d.mask & c.mask:
                 return None

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import cast
 
+from ..guards import guards
 from ..policy import catalog
 from .lint.rules._paths import SHARED_TMP, covers, touches
 from .view import ENFORCERS, View
@@ -83,6 +84,9 @@ def exposure(view: View) -> Exposure:
             e.add(0.8, "it may connect anywhere (AppArmor 3 rules name no ports)")
         if view.inbound:
             e.add(0.7, "it may accept inbound connections")
+    for g in guards().values():
+        if g.name in view.lifted:
+            e.add(1.0, f"it may {g.meaning} (flag {g.lifted_by})")
     if view.kind == "apparmor":
         e.add(2.0, "no system call is filtered (AppArmor does not filter system calls; seccomp does)")
         for o in view.others:
@@ -156,6 +160,7 @@ def summary(view: View) -> dict[str, object]:
     }
     if view.kind == "corral":
         out["enforcement"] = _enforcement(view)
+        out["guards"] = [{"guard": g.name, "refuses": g.meaning, "lifted_by": g.lifted_by, "lifted": g.name in view.lifted} for g in guards().values()]
     return out
 
 
@@ -201,6 +206,13 @@ def markdown(view: View) -> str:
         lines.append("- by family (catalogue flag: allowed of its calls): " + ", ".join(f"{f} {a}/{n}" for f, a, n in rows[:14]) + (" ..." if len(rows) > 14 else ""))
         if other:
             lines.append(f"- named by no flag: {', '.join(other)}")
+        lines += ["", "## Kept whatever else the policy allows", ""]
+        for g in s["guards"]:  # type: ignore[attr-defined]
+            if g["lifted"]:
+                lines.append(f"- **lifted by flag {g['lifted_by']}**: it may {g['refuses']}")
+            else:
+                lift = f" (unless the policy names flag {g['lifted_by']})" if g["lifted_by"] else ""
+                lines.append(f"- refused: {g['refuses']}{lift}")
         lines += ["", "## What enforces it", ""]
         lines += [f"- **{t}**: {what}" for t, what in s["enforcement"].items()]  # type: ignore[attr-defined]
     else:

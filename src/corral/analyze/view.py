@@ -78,6 +78,8 @@ class View:
     coverage: list[Any] = field(default_factory=list)
     inbound: list[tuple[str, Span]] = field(default_factory=list)
     span: Span = field(default_factory=lambda: Span(""))
+    #: corral: the guards (``corral.guards``) the policy lifted by naming their flag
+    lifted: list[str] = field(default_factory=list)
 
     def grants(self, perm: str) -> list[FileGrant]:
         return [f for f in self.files if not f.deny and perm in f.perms]
@@ -137,6 +139,7 @@ def from_corral(path: str) -> View:
         view.files.append(FileGrant(a.path, (a.path,), "w", a.span, audit=True))
     view.nets = [NetGrant(s.family, s.type, s.span) for s in ir.sockets]
     view.caps = [CapGrant(c.name, c.span, c.deny) for c in ir.capabilities]
+    view.lifted = list(ir.lifted)
     for r in ir.syscalls:
         if r.errno is None:
             view.syscalls[r.name] = r.span

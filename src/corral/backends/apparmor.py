@@ -14,7 +14,7 @@ from the input reaches the text.
 
 from __future__ import annotations
 
-from ..ir import IR, SIGNAL_CALLS, Access
+from ..ir import ANY_PROTOCOL, IR, SIGNAL_CALLS, Access
 from ..escape import comment
 from ..policy import globs
 from . import Coverage, Level, Output
@@ -89,7 +89,10 @@ def emit(ir: IR) -> Output:
         body += [f"  network {s.family} {s.type}," for s in ir.sockets]
         if any(s.family == "unix" for s in ir.sockets):
             body.append("  unix,")
-    coverage += [Coverage(s, Level.EXACT) for s in ir.sockets]
+    coverage += [
+        Coverage(s, Level.EXACT) if ANY_PROTOCOL in s.protocols else Coverage(s, Level.APPROX, f"network {s.family} {s.type} allows every protocol of the pair (MPTCP, SCTP, UDP-Lite included); seccomp limits the protocol")
+        for s in ir.sockets
+    ]
 
     allowed = {r.name for r in ir.syscalls if r.errno is None}
     mediated = [rule for rule, calls in _MEDIATED.items() if allowed.intersection(calls)]

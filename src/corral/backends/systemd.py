@@ -111,7 +111,7 @@ def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
 
     families = sorted({_FAMILIES[s.family] for s in ir.sockets if s.family in _FAMILIES})
     lines.append("RestrictAddressFamilies=" + (" ".join(families) if families else "none"))
-    cov += [Coverage(s, Level.APPROX, "RestrictAddressFamilies= allows the family's every socket type") for s in ir.sockets]
+    cov += [Coverage(s, Level.APPROX, "RestrictAddressFamilies= allows the family's every socket type and protocol (MPTCP, SCTP, UDP-Lite included)") for s in ir.sockets]
 
     binds = [p for p in ir.ports if p.direction == "bind"]
     if not any(p.port == ANY_PORT for p in binds):

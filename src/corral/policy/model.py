@@ -81,6 +81,8 @@ class ArgCmp:
     def __str__(self) -> str:
         if self.op is CmpOp.MASKED_EQ:
             return f"arg{self.arg} & {self.mask:#x} == {self.value:#x}"
+        if self.value == -2:  # ir.SELF_PID
+            return f"arg{self.arg} {self.op.symbol} own pid"
         return f"arg{self.arg} {self.op.symbol} {self.value:#x}"
 
 
