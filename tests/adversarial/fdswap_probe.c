@@ -6,6 +6,8 @@
  *   fdswap_probe sendto  IP PORT N   sendto(T, addr=IP:PORT) on a TCP socket
  *                                    while T flips to a UDP socket
  *   fdswap_probe sendmsg IP PORT N   the same through sendmsg's msg_name
+ *   fdswap_probe connect IP PORT N   connect(T, IP:PORT) on a unix socket
+ *                                    while T flips to a TCP socket
  *
  * Prints "tries=N" then "ok"; the test counts what the peer received.
  */
@@ -39,18 +41,25 @@ int main(int argc, char **argv) {
     a.sin_port = htons((unsigned short)atoi(argv[3]));
     inet_pton(AF_INET, argv[2], &a.sin_addr);
     int n = atoi(argv[4]);
+    int connecting = !strcmp(argv[1], "connect");
     tcp = socket(AF_INET, SOCK_STREAM, 0);
-    udp = socket(AF_INET, SOCK_DGRAM, 0);
+    udp = connecting ? socket(AF_UNIX, SOCK_STREAM, 0) : socket(AF_INET, SOCK_DGRAM, 0);
     if (tcp < 0 || udp < 0) {
         printf("errno=%d\n", errno);
         return 0;
     }
-    target = dup(tcp);
+    target = dup(connecting ? udp : tcp);
     pthread_t t;
     pthread_create(&t, NULL, flip, NULL);
     char byte = 'x';
     for (int i = 0; i < n; i++) {
-        if (!strcmp(argv[1], "sendto")) {
+        if (connecting) {
+            if (connect(target, (struct sockaddr *)&a, sizeof a) == 0) {
+                /* a connected TCP socket cannot connect again: a fresh one */
+                close(tcp);
+                tcp = socket(AF_INET, SOCK_STREAM, 0);
+            }
+        } else if (!strcmp(argv[1], "sendto")) {
             sendto(target, &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&a, sizeof a);
         } else {
             struct iovec iov = {&byte, 1};

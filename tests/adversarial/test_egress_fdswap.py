@@ -44,3 +44,33 @@ def test_swapping_a_udp_socket_under_a_checked_descriptor_reaches_nobody(servers
     sink.close()
     assert proc.stdout.split()[-1:] == ["ok"], proc.stdout + proc.stderr
     assert received == 0, f"{received} datagrams reached {OTHER}:{port} past the supervisor"
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_swapping_a_tcp_socket_under_a_unix_one_never_connects_elsewhere(servers: Servers, probes: dict[str, Path], user: str) -> None:  # noqa: F811
+    """connect() on a unix socket is none of the supervisor's business, or
+    so it seems: let it through and a TCP socket swapped onto the number
+    connects to any host on a port Landlock allows."""
+    shutil.copy(probes["fdswap_probe"], servers.root / "fdswap_probe")
+    (servers.root / "fdswap_probe").chmod(0o755)
+    forbidden = socket.socket()
+    forbidden.bind((OTHER, 0))
+    forbidden.listen(512)
+    forbidden.settimeout(0.5)
+    port = forbidden.getsockname()[1]
+    text = servers.policy(name="fdswap-connect").read_text()
+    text = text.replace(f'"{servers.root}/egress_probe"', f'"{servers.root}/fdswap_probe"').replace(f"tcp:api.test:{servers.port}", f"tcp:api.test:{port}")
+    text = text.replace('Flags = ["outgoing"]', 'Flags = ["outgoing", "unix"]')
+    policy = policy_file(servers.root, text, "fdswap-connect.toml")
+    proc = servers.run(policy, str(servers.root / "fdswap_probe"), "connect", OTHER, str(port), ROUNDS, user=user)
+    reached = 0
+    try:
+        while True:
+            conn, _ = forbidden.accept()
+            conn.close()
+            reached += 1
+    except OSError:
+        pass
+    forbidden.close()
+    assert proc.stdout.split()[-1:] == ["ok"], proc.stdout + proc.stderr
+    assert reached == 0, f"{reached} connections reached {OTHER}:{port} past the supervisor"

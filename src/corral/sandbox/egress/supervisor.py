@@ -9,11 +9,18 @@ because Landlock stops a sandboxed process from signalling or ptracing
 anything outside its domain — takes the listener with pidfd_getfd and
 answers each call:
 
-- a socket that is not IPv4/IPv6 cannot reach another host whatever the
-  address says (its family is fixed): the call continues as made, under
-  the program's own Landlock domain;
-- TCP ``sendto``/``sendmsg`` ignore an address unless MSG_FASTOPEN is set,
-  which is a register the program cannot change: without it they continue,
+- nothing is ever answered CONTINUE: the kernel would look the descriptor
+  number up again, and another thread of the program can swap a different
+  socket onto it in between (a UDP socket under a checked TCP or unix one
+  sends anywhere, past Landlock, which does not mediate UDP). Every call is
+  carried out by the supervisor on the very socket it examined (the file
+  pidfd_getfd gave it), from copies of the program's memory;
+- on a socket that is not IPv4/IPv6, connect, and sends naming an address or
+  carrying control messages (file descriptors, credentials), are refused:
+  done by the supervisor they would escape the program's Landlock domain
+  and credentials. Plain sendmsg without either is carried out;
+- TCP ``sendto``/``sendmsg`` ignore an address unless MSG_FASTOPEN is set:
+  without it the supervisor sends the data itself (the address dropped),
   with it they are refused (Fast Open would connect before any check);
 - ``connect``: the supervisor copies the address from the program's memory,
   decides on its copy (``rules``), and connects the program's own socket
@@ -162,6 +169,8 @@ class Supervisor:
             handler(n, fd)
         except OSError as exc:
             notify.respond(self.listener, n.id, error=exc.errno or errno.EPERM)
+        except Exception as exc:  # noqa: BLE001 - one bad call must not stop the supervisor
+            self.deny(n, f"egress supervisor: internal error, call refused: {exc!r}", errno.EPERM)
         finally:
             os.close(fd)
 
@@ -219,7 +228,7 @@ class Supervisor:
     def on_connect(self, n: notify.Notif, fd: int) -> None:
         family, _ = self.kind(fd)
         if family not in (socket.AF_INET, socket.AF_INET6):
-            notify.respond(self.listener, n.id, cont=True)  # unix, netlink...: the kernel and Landlock decide
+            self.deny(n, f"connect on a socket of family {family}: refused under the egress supervisor (it cannot be checked without a race, nor made outside the program's Landlock domain)", errno.EPERM)
             return
         raw = self.read(n, int(n.data.args[1]), min(int(n.data.args[2]), _MAX_ADDR))
         decided = self.decide(n, fd, raw)
@@ -261,82 +270,126 @@ class Supervisor:
         return str(plain(local[0])), local[1]
 
     # -- sends ------------------------------------------------------------
+    def _answer(self, n: notify.Notif, fd: int, work: "Any") -> None:
+        """Run ``work(fd) -> (value, errno)`` and answer with it; on a
+        blocking socket in a thread of its own, so that a full send buffer
+        holds up this call only, not the other threads' calls."""
+        if not os.get_blocking(fd):
+            self._finish(n.id, work, fd, own=False)
+            return
+        threading.Thread(target=self._finish, args=(n.id, work, os.dup(fd)), kwargs={"own": True}, daemon=True).start()
+
+    def _finish(self, notif_id: int, work: "Any", fd: int, *, own: bool) -> None:
+        try:
+            val, err = work(fd)
+            if err >= 0:  # -1: already answered (denied)
+                notify.respond(self.listener, notif_id, val=val, error=err)
+        except OSError as exc:
+            notify.respond(self.listener, notif_id, error=exc.errno or errno.EPERM)
+        except Exception as exc:  # noqa: BLE001 - a call is never left unanswered
+            stderr_report(f"egress supervisor: internal error, call refused: {exc!r}")
+            notify.respond(self.listener, notif_id, error=errno.EPERM)
+        finally:
+            if own:
+                os.close(fd)
+
+    def _refuse_fastopen(self, n: notify.Notif, call: str) -> None:
+        self.deny(n, f"TCP Fast Open ({call} with MSG_FASTOPEN) would connect before the supervisor sees the peer: connect() first", errno.EPERM)
+
     def on_sendto(self, n: notify.Notif, fd: int) -> None:
         family, proto = self.kind(fd)
         flags = int(n.data.args[3]) & 0xFFFFFFFF
-        if family not in (socket.AF_INET, socket.AF_INET6) or (proto == "tcp" and not flags & MSG_FASTOPEN):
-            notify.respond(self.listener, n.id, cont=True)  # no address that can reach a peer
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            self.deny(n, f"sendto with an address on a socket of family {family}: refused under the egress supervisor (it cannot be checked without a race)", errno.EPERM)
             return
         if proto == "tcp":
-            self.deny(n, "TCP Fast Open (sendto with MSG_FASTOPEN) would connect before the supervisor sees the peer: connect() first", errno.EPERM)
+            if flags & MSG_FASTOPEN:
+                self._refuse_fastopen(n, "sendto")
+                return
+            self._answer(n, fd, lambda f: self._sendto(n, f, flags, b"", stream=True))
             return
         raw = self.read(n, int(n.data.args[4]), min(int(n.data.args[5]), _MAX_ADDR))
         if self.decide(n, fd, raw) is None:
             return
+        self._answer(n, fd, lambda f: self._sendto(n, f, flags, raw, stream=False))
+
+    def _sendto(self, n: notify.Notif, fd: int, flags: int, raw: bytes, *, stream: bool) -> tuple[int, int]:
+        """sendto(2) of a copy of the program's data; TCP without its address
+        (TCP ignores it), at most ``_MAX_DATA`` bytes (a short write, which a
+        stream allows); a larger datagram is EMSGSIZE."""
         size = int(n.data.args[2])
         if size > _MAX_DATA:
-            notify.respond(self.listener, n.id, error=errno.EMSGSIZE)
-            return
+            if not stream:
+                return 0, errno.EMSGSIZE
+            size = _MAX_DATA
         data = self.read(n, int(n.data.args[1]), size)
         buf = ctypes.create_string_buffer(data, max(1, len(data)))
-        addr = ctypes.create_string_buffer(raw, len(raw))
-        val, err = _call(int(_libc.sendto(fd, buf, ctypes.c_size_t(len(data)), flags, addr, ctypes.c_uint(len(raw)))))
-        notify.respond(self.listener, n.id, val=val, error=err)
+        addr = ctypes.create_string_buffer(raw, max(1, len(raw)))
+        return _call(int(_libc.sendto(fd, buf, ctypes.c_size_t(len(data)), flags, addr if raw else None, ctypes.c_uint(len(raw)))))
+
+    def _sendmsg_allowed(self, n: notify.Notif, family: int, proto: str, flags: int, call: str) -> bool:
+        if proto == "tcp" and flags & MSG_FASTOPEN:
+            self._refuse_fastopen(n, call)
+            return False
+        return True
 
     def on_sendmsg(self, n: notify.Notif, fd: int) -> None:
         family, proto = self.kind(fd)
         flags = int(n.data.args[2]) & 0xFFFFFFFF
-        if family not in (socket.AF_INET, socket.AF_INET6) or (proto == "tcp" and not flags & MSG_FASTOPEN):
-            notify.respond(self.listener, n.id, cont=True)
-            return
-        if proto == "tcp":
-            self.deny(n, "TCP Fast Open (sendmsg with MSG_FASTOPEN) would connect before the supervisor sees the peer: connect() first", errno.EPERM)
-            return
-        val, err = self._send_one(n, fd, int(n.data.args[1]), flags)
-        if err >= 0:
-            notify.respond(self.listener, n.id, val=val, error=err)
+        if self._sendmsg_allowed(n, family, proto, flags, "sendmsg"):
+            self._answer(n, fd, lambda f: self._send_one(n, f, int(n.data.args[1]), flags, family, proto))
 
     def on_sendmmsg(self, n: notify.Notif, fd: int) -> None:
         family, proto = self.kind(fd)
         flags = int(n.data.args[3]) & 0xFFFFFFFF
-        if family not in (socket.AF_INET, socket.AF_INET6) or (proto == "tcp" and not flags & MSG_FASTOPEN):
-            notify.respond(self.listener, n.id, cont=True)
-            return
-        if proto == "tcp":
-            self.deny(n, "TCP Fast Open (sendmmsg with MSG_FASTOPEN) would connect before the supervisor sees the peer: connect() first", errno.EPERM)
-            return
+        if self._sendmsg_allowed(n, family, proto, flags, "sendmmsg"):
+            self._answer(n, fd, lambda f: self._send_many(n, f, flags, family, proto))
+
+    def _send_many(self, n: notify.Notif, fd: int, flags: int, family: int, proto: str) -> tuple[int, int]:
         base, count = int(n.data.args[1]), min(int(n.data.args[2]), _MAX_MMSG)
         sent = 0
         for i in range(count):
-            val, err = self._send_one(n, fd, base + 64 * i, flags)
+            val, err = self._send_one(n, fd, base + 64 * i, flags, family, proto)
             if err < 0:
-                return  # already answered (denied)
+                return 0, -1  # already answered (denied)
             if err:
-                notify.respond(self.listener, n.id, val=sent, error=0 if sent else err)
-                return
+                return (sent, 0) if sent else (0, err)
             notify.write_memory(n.pid, base + 64 * i + 56, struct.pack("=I", val))
             sent += 1
-        notify.respond(self.listener, n.id, val=sent)
+        return sent, 0
 
-    def _send_one(self, n: notify.Notif, fd: int, header: int, flags: int) -> tuple[int, int]:
-        """Send one msghdr of the program's from copies; (bytes, errno), errno -1 once denied."""
+    def _send_one(self, n: notify.Notif, fd: int, header: int, flags: int, family: int, proto: str) -> tuple[int, int]:
+        """Send one msghdr of the program's from copies; (bytes, errno), errno -1 once denied.
+
+        TCP drops the address (ignored without Fast Open) and may write
+        short; a socket that is not IP may neither name an address nor carry
+        control messages (they would be the supervisor's, not the program's)."""
         hdr = _MsgHdr.from_buffer_copy(self.read(n, header, ctypes.sizeof(_MsgHdr)))
+        ip = family in (socket.AF_INET, socket.AF_INET6)
+        if not ip and (hdr.name or hdr.controllen):
+            self.deny(n, f"sendmsg with an address or control messages on a socket of family {family}: refused under the egress supervisor", errno.EPERM)
+            return 0, -1
         name = b""
-        if hdr.name:
-            name = self.read(n, int(hdr.name), min(int(hdr.namelen), _MAX_ADDR))
+        if hdr.name and proto != "tcp":
+            name = self.read(n, int(hdr.name or 0), min(int(hdr.namelen), _MAX_ADDR))
             if self.decide(n, fd, name) is None:
                 return 0, -1
         if hdr.iovlen > 1024 or hdr.controllen > 4096:
             return 0, errno.EMSGSIZE
-        iovs = (_IoVec * max(1, hdr.iovlen)).from_buffer_copy(self.read(n, int(hdr.iov), ctypes.sizeof(_IoVec) * hdr.iovlen)) if hdr.iovlen else (_IoVec * 1)()
-        if sum(int(v.len) for v in iovs[: hdr.iovlen]) > _MAX_DATA:
+        iovs = (_IoVec * max(1, hdr.iovlen)).from_buffer_copy(self.read(n, int(hdr.iov or 0), ctypes.sizeof(_IoVec) * hdr.iovlen)) if hdr.iovlen else (_IoVec * 1)()
+        budget = _MAX_DATA
+        if sum(int(v.len) for v in iovs[: hdr.iovlen]) > _MAX_DATA and not (ip and proto == "tcp"):
             return 0, errno.EMSGSIZE
-        keep = [ctypes.create_string_buffer(self.read(n, int(v.base), int(v.len)) or b"\0", max(1, int(v.len))) for v in iovs[: hdr.iovlen]]
+        lengths = []
+        for v in iovs[: hdr.iovlen]:
+            lengths.append(min(int(v.len), budget))  # a stream may write short
+            budget -= lengths[-1]
+        keep = [ctypes.create_string_buffer(self.read(n, int(v.base or 0), size) or b"\0", max(1, size)) for v, size in zip(iovs[: hdr.iovlen], lengths)]
         local = (_IoVec * max(1, hdr.iovlen))()
-        for i, (v, b) in enumerate(zip(iovs[: hdr.iovlen], keep)):
-            local[i].base, local[i].len = ctypes.cast(b, ctypes.c_void_p), v.len
+        for i, (b, size) in enumerate(zip(keep, lengths)):
+            local[i].base, local[i].len = ctypes.cast(b, ctypes.c_void_p), size
         name_buf = ctypes.create_string_buffer(name, max(1, len(name)))
-        control = ctypes.create_string_buffer(self.read(n, int(hdr.control), int(hdr.controllen)) or b"\0", max(1, int(hdr.controllen)))
+        control = ctypes.create_string_buffer(self.read(n, int(hdr.control or 0), int(hdr.controllen)) or b"\0", max(1, int(hdr.controllen)))
         mine = _MsgHdr(
             ctypes.cast(name_buf, ctypes.c_void_p) if name else None, len(name), ctypes.cast(local, ctypes.c_void_p), hdr.iovlen,
             ctypes.cast(control, ctypes.c_void_p) if hdr.controllen else None, hdr.controllen, 0,
