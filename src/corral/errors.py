@@ -23,6 +23,8 @@ from ._base import CorralError
 
 #: How many diagnostics one run reports before it says "... and N more".
 MAX_ERRORS = 20
+#: Characters of a message, and of a source line around the caret, shown.
+MAX_MESSAGE, MAX_SNIPPET = 300, 120
 
 
 @dataclass(frozen=True, order=True)
@@ -56,19 +58,33 @@ class Diagnostic:
 
     def render(self, source: str | None = None) -> str:
         """Render in the fixed anatomy; ``source`` is the file's text if known."""
-        lines = [f"{self.span}: {self.severity}[{self.code}]: {self.message}"]
+        from .escape import printable
+
+        lines = [f"{printable(str(self.span))}: {self.severity}[{self.code}]: {printable(self.message, MAX_MESSAGE)}"]
         if source is not None and self.span.line:
-            src_lines = source.splitlines()
+            src_lines = source.split("\n")  # TOML's lines: a U+2028 inside a string does not end one
             if 0 < self.span.line <= len(src_lines):
-                text = src_lines[self.span.line - 1]
+                text, col = _window(src_lines[self.span.line - 1].rstrip("\r"), self.span.col)
                 gutter = str(self.span.line)
                 pad = " " * len(gutter)
-                caret = " " * (self.span.col - 1) + "^" * max(1, self.span.length)
+                caret = " " * (col - 1) + "^" * max(1, min(self.span.length, len(text) - col + 1))
                 lines.append(f" {gutter} | {text}")
                 lines.append(f" {pad} | {caret}")
         if self.hint:
-            lines.append(f"  = hint: {self.hint}")
+            lines.append(f"  = hint: {printable(self.hint, MAX_MESSAGE)}")
         return "\n".join(lines)
+
+
+def _window(line: str, col: int) -> tuple[str, int]:
+    """At most ``MAX_SNIPPET`` characters of a source line around ``col``,
+    printable, and the caret's column in it: a megabyte line is not echoed."""
+    from .escape import printable
+
+    start = max(0, min(col - 1 - MAX_SNIPPET // 2, len(line) - MAX_SNIPPET))
+    end = start + MAX_SNIPPET
+    head, body, tail = ("…" if start else ""), line[start:end], ("…" if end < len(line) else "")
+    shown = printable(body[: col - 1 - start])
+    return head + shown + printable(body[col - 1 - start :]) + tail, len(head) + len(shown) + 1
 
 
 class PolicyError(CorralError, ValueError):

@@ -67,6 +67,16 @@ def visible(text: str) -> str:
     return "".join("\\\\" if c == "\\" else c if is_safe_char(c) else _code(c) for c in text)
 
 
+def printable(text: str, limit: int = 0) -> str:
+    """``text`` for a terminal: unsafe characters as escapes (an escape
+    sequence in a value must not drive the terminal), backslashes kept as
+    they are (messages quote globs); cut in the middle to ``limit``
+    characters if given, so the end of a message (the reason) stays."""
+    if limit and len(text) > limit:
+        text = text[: limit // 2] + "\u2026" + text[len(text) - limit // 2 :]
+    return "".join(c if is_safe_char(c) else _code(c) for c in text)
+
+
 def comment(text: str) -> str:
     """A ``#`` comment line carrying ``text``, safe in every line syntax."""
     return f"# {visible(text)}" if text else "#"
@@ -111,4 +121,4 @@ def yaml_scalar(value: object) -> str:
     return yaml_string(value) if isinstance(value, str) else json.dumps(value)
 
 
-__all__ = ["LINE_BREAKS", "Unrepresentable", "comment", "is_safe_char", "one_line", "toml_string", "visible", "yaml_scalar", "yaml_string"]
+__all__ = ["LINE_BREAKS", "Unrepresentable", "comment", "is_safe_char", "one_line", "printable", "toml_string", "visible", "yaml_scalar", "yaml_string"]

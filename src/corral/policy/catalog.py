@@ -137,6 +137,8 @@ def _load_flags(trusted: bool) -> dict[str, Any]:
 
 @lru_cache(maxsize=None)
 def template_text(name: str) -> str | None:
+    if name not in template_names():  # never a path: no '..', NUL or overlong name reaches the file system
+        return None
     entry = DATA / "templates" / f"{name}.toml"
     return entry.read_text(encoding="utf-8") if entry.is_file() else None
 

@@ -15,7 +15,8 @@ Args grammar (TOML)::
 from __future__ import annotations
 
 import itertools
-from typing import Any
+import math
+from typing import Any, TypeGuard
 
 from . import items
 from .locate import KeyPath
@@ -23,6 +24,11 @@ from .model import ARG_OPS, CATEGORIES, Alternative, ArgCmp, CmpOp, FlagDef
 from .reader import Reader
 from .schema import FLAG_KEYS, FLAG_LIST_KEYS
 from .suggest import dotted
+
+#: Alternatives one system call's Args may expand to ('in' lists multiply):
+#: each is a rule in the filter, and seccomp filters are capped at 4096
+#: instructions.
+MAX_ALTERNATIVES = 256
 
 _KIND = {k.name: k for k in FLAG_KEYS}
 
@@ -80,15 +86,28 @@ def _parse_args(reader: Reader, path: KeyPath, table: dict[str, Any]) -> tuple[t
         expanded: list[Alternative] = []
         for ai, alt in enumerate(alternatives):
             choices: list[list[ArgCmp]] = []
+            seen: set[int] = set()
             for ci, cmp in enumerate(alt):
                 parsed = _parse_cmp(reader, spath + (ai, ci), cmp)
                 if parsed is None:
                     break
+                if parsed[0].arg in seen:  # libseccomp refuses it (EINVAL) when the filter is built
+                    reader.error(spath + (ai, ci), "E018", f"{dotted(spath + (ai, ci))}: a second comparison on argument {parsed[0].arg} in one alternative", "libseccomp takes one comparison per argument in a rule: use masked_eq, or write separate alternatives")
+                    break
+                seen.add(parsed[0].arg)
                 choices.append(parsed)
             else:
+                count = math.prod(len(c) for c in choices) + len(expanded)
+                if count > MAX_ALTERNATIVES:
+                    reader.error(spath + (ai,), "E018", f"{dotted(spath)}: {count} alternatives after expanding 'in' lists (the limit is {MAX_ALTERNATIVES})", "allow fewer values, or compare with masked_eq, lt or gt")
+                    break
                 expanded.extend(tuple(combo) for combo in itertools.product(*choices))
         out.append((syscall, tuple(expanded)))
     return tuple(out)
+
+
+def _u64(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64
 
 
 def _parse_cmp(reader: Reader, path: KeyPath, cmp: Any) -> list[ArgCmp] | None:
@@ -98,7 +117,7 @@ def _parse_cmp(reader: Reader, path: KeyPath, cmp: Any) -> list[ArgCmp] | None:
         reader.error(path, "E018", f"{dotted(path)} must be an inline table", hint)
         return None
     arg = cmp.get("arg")
-    if not isinstance(arg, int) or not 0 <= arg <= 5:
+    if not isinstance(arg, int) or isinstance(arg, bool) or not 0 <= arg <= 5:
         reader.error(path, "E018", f"{dotted(path)}: 'arg' must be an argument index from 0 to 5", hint)
         return None
     unknown = set(cmp) - {"arg", "op", "value", "mask", "in"}
@@ -107,8 +126,8 @@ def _parse_cmp(reader: Reader, path: KeyPath, cmp: Any) -> list[ArgCmp] | None:
         return None
     if "in" in cmp:
         values = cmp["in"]
-        if not isinstance(values, list) or not values or not all(isinstance(v, int) and v >= 0 for v in values):
-            reader.error(path, "E018", f"{dotted(path)}: 'in' must be a non-empty list of non-negative integers", hint)
+        if not isinstance(values, list) or not values or not all(_u64(v) for v in values):
+            reader.error(path, "E018", f"{dotted(path)}: 'in' must be a non-empty list of integers from 0 to 2**64-1", hint)
             return None
         return [ArgCmp(arg, CmpOp.EQ, v) for v in values]
     op_name, value, mask = cmp.get("op"), cmp.get("value"), cmp.get("mask", 0)
@@ -116,8 +135,8 @@ def _parse_cmp(reader: Reader, path: KeyPath, cmp: Any) -> list[ArgCmp] | None:
     if op is None:
         reader.error(path, "E018", f"{dotted(path)}: unknown operator {op_name!r}", f"one of: {', '.join(ARG_OPS)}")
         return None
-    if not isinstance(value, int) or value < 0 or not isinstance(mask, int) or mask < 0:
-        reader.error(path, "E018", f"{dotted(path)}: 'value' (and 'mask') must be non-negative integers", hint)
+    if not _u64(value) or not _u64(mask):
+        reader.error(path, "E018", f"{dotted(path)}: 'value' (and 'mask') must be integers from 0 to 2**64-1 (a register is 64 bits)", hint)
         return None
     if op is CmpOp.MASKED_EQ and "mask" not in cmp:
         reader.error(path, "E018", f"{dotted(path)}: masked_eq needs a 'mask'", hint)

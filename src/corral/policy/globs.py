@@ -22,6 +22,11 @@ GLOB_CHARS = frozenset("*?[]{}")
 _ESCAPABLE = frozenset("*?[]{}\\,^")
 #: Brace expansions beyond this are refused: a policy is meant to be read.
 MAX_EXPANSIONS = 64
+#: Brace groups per path: more cannot stay under MAX_EXPANSIONS unless they
+#: nest, and apparmor_parser fails on deep nesting (about 49 levels).
+MAX_BRACE_GROUPS = 16
+#: Longest path: Linux's PATH_MAX; apparmor_parser's lexer fails near 16 KB.
+MAX_PATH = 4096
 
 
 @dataclass(frozen=True)
@@ -36,18 +41,28 @@ class GlobError(Exception):
 def validate(path: str) -> None:
     """Raise ``GlobError`` unless ``path`` is a safe, well-formed AppArmor glob."""
     if not path.startswith("/"):
-        raise GlobError(0, f"path {path!r} is not absolute", "paths start with '/'")
+        raise GlobError(0, f"path {path[:60]!r} is not absolute", "paths start with '/'")
+    if len(path) > MAX_PATH:
+        raise GlobError(MAX_PATH, f"path longer than {MAX_PATH} characters", f"the limit is {MAX_PATH} (Linux's PATH_MAX); apparmor_parser refuses longer ones")
     depth = 0
+    groups = 0
     in_class = False
     brace_items: list[int] = []
+    empty_items: list[int] = []
     i = 0
     while i < len(path):
         c = path[i]
+        if depth and c in ",}" and path[i - 1] in "{,":
+            empty_items[-1] += 1
+            if empty_items[-1] > 1:  # apparmor_parser never returns on "{,,,}"
+                raise GlobError(i, "more than one empty alternative in braces", "write {,b} for 'nothing or b'; one empty item is enough")
         if c == "\0" or ord(c) < 0x20 or ord(c) == 0x7F:
             raise GlobError(i, f"control character {c!r} in path", "paths are one line of printable characters")
         if c == '"':
             raise GlobError(i, "double quote in path", "a quote would end the path inside the AppArmor profile")
         if c == "\\":
+            if in_class:  # the matchers find a class's end by its first ']'
+                raise GlobError(i, "backslash inside a character class", "write the characters of the class without escapes, or use alternatives: {a,\\]}")
             if i + 1 >= len(path) or path[i + 1] not in _ESCAPABLE:
                 raise GlobError(i, "backslash that escapes nothing", "a backslash may only escape one of * ? [ ] { } , ^ \\")
             i += 2
@@ -64,15 +79,24 @@ def validate(path: str) -> None:
             body = path[i + 1 : close] if close != -1 else ""
             if close == -1 or body in ("", "^"):
                 raise GlobError(i, "unclosed or empty character class", "write a class as [abc] or [^abc]")
+            chars = body[1:] if body.startswith("^") else body
+            for r in re.finditer(r"(.)-(.)", chars):
+                if r.group(1) > r.group(2) and "\\" not in r.group():
+                    raise GlobError(i + 1 + (len(body) - len(chars)) + r.start(), f"character range '{r.group()}' runs backwards", f"write it low to high: [{r.group(2)}-{r.group(1)}]")
             in_class = True
         elif c == "]":
             raise GlobError(i, "unbalanced ']'", "escape a literal bracket as \\]")
         elif c == "{":
             depth += 1
+            groups += 1
+            if groups > MAX_BRACE_GROUPS:
+                raise GlobError(i, f"more than {MAX_BRACE_GROUPS} brace groups in one path", "split the path into several entries")
             brace_items.append(0)
+            empty_items.append(0)
         elif c == "}":
             if depth == 0:
                 raise GlobError(i, "unbalanced '}'", "escape a literal brace as \\}")
+            empty_items.pop()
             if brace_items.pop() == 0:
                 raise GlobError(i, "alternatives need at least two items", "write {a,b}, or {,b} for 'nothing or b'")
             depth -= 1

@@ -70,12 +70,43 @@ def _previous_value(text: str, line: int, col: int) -> tuple[int, str] | None:
     return None
 
 
+#: Arrays and inline tables nest at most this deep: TOML's parser and
+#: corral's locator recurse per level (Python's stack ends near 330), and no
+#: policy needs more than four.
+MAX_NESTING = 32
+#: Policies one Extends chain may pass through (each level is a recursion).
+MAX_EXTENDS_DEPTH = 16
+_TOKENS = re.compile(r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]', re.S)
+
+
+def _too_deep(file: str, text: str) -> PolicyError | None:
+    """A located error at the first bracket past ``MAX_NESTING`` levels."""
+    depth = 0
+    for m in _TOKENS.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                line = text.count("\n", 0, m.start()) + 1
+                col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+                diag = Diagnostic(Span(file, line, col), "E001", f"arrays and tables nested more than {MAX_NESTING} deep", f"the limit is {MAX_NESTING} levels; a policy needs at most four")
+                return PolicyError([diag], {file: text})
+        elif c in "]}":
+            depth = max(0, depth - 1)
+    return None
+
+
 def _parse(file: str, text: str, collector: DiagnosticCollector) -> Reader:
     collector.add_source(file, text)
+    deep = _too_deep(file, text)
+    if deep is not None:
+        raise deep
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _toml_error(file, text, exc) from None
+    except RecursionError:  # _too_deep should have caught it first
+        raise PolicyError([Diagnostic(Span(file), "E001", "nested too deeply for the TOML parser", f"the limit is {MAX_NESTING} levels")]) from None
     return Reader(file, text, data, collector)
 
 
@@ -240,6 +271,12 @@ class _Loader:
         return parse_flag_table(r, path, table, name=name, category=None, builtin=False)
 
     def _extend(self, r: Reader, path: tuple[str | int, ...], target: str, base_dir: Path, stack: tuple[str, ...]) -> Policy | None:
+        if len(stack) >= MAX_EXTENDS_DEPTH:
+            r.error(path, "E010", f"Extends chain longer than {MAX_EXTENDS_DEPTH} policies: {' -> '.join(stack[:2])} -> ... -> {stack[-1]}", f"the limit is {MAX_EXTENDS_DEPTH}; extend a policy that already merges the others")
+            return None
+        if "\0" in target or len(target) > 4096:
+            r.error(path, "E010", "an Extends entry names a template or a file: no NUL, at most 4096 characters", "write a template name or a path to a .toml file")
+            return None
         is_file = "/" in target or target.endswith(".toml")
         if is_file:
             file = base_dir / target
@@ -247,12 +284,22 @@ class _Loader:
             if key in stack or any(Path(s).resolve() == file.resolve() for s in stack if not s.startswith("<")):
                 r.error(path, "E010", f"Extends cycle: {' -> '.join(stack)} -> {target}", "remove one of the Extends entries")
                 return None
-            if not file.is_file():
+            try:
+                found = file.is_file()
+            except OSError:  # a name too long for the file system, say
+                found = False
+            if not found:
                 r.error(path, "E010", f"extended policy '{target}' not found (looked for {file})", "paths are relative to the extending policy's directory")
                 return None
             try:
                 return self.load_file(file, stack)
-            except PolicyError as exc:  # a TOML error in the parent: keep it with our others
+            except PolicyError as exc:  # a TOML error in the parent: said at our Extends entry
+                if any(d.span.file == key and d.code in ("E000", "E001") for d in exc.diagnostics):
+                    # never show its lines: the file may not be a policy at all (/etc/shadow)
+                    first = next(d for d in exc.diagnostics if d.span.file == key)
+                    where = f" at line {first.span.line}, column {first.span.col}" if first.span.line else ""
+                    r.error(path, "E010", f"extended file '{target}' is not a valid policy ({first.message}{where})", "Extends names corral policies (TOML); its lines are not shown, in case it is not one")
+                    return None
                 self.collector.diagnostics.extend(exc.diagnostics)
                 self.collector.sources.update(exc.sources)
                 return None

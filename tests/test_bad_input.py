@@ -1,0 +1,87 @@
+"""Issue 14: every bad input is a located error (exit 2), never a traceback,
+a hang or a runaway; limits are errors that name the limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corral.cli import main
+
+H = 'Name = "t"\n'
+FLAG = '[[Flag]]\nName = "f"\nDescription = "d"\n'
+#: (what, policy text, the located error expected: line:col: error[CODE]: words)
+CASES = [
+    ("backwards class", H + '[Filesystem]\nReadOnly = ["/a/[z-a]"]\n', "3:18: error[E008]", "character range 'z-a' runs backwards"),
+    ("escape in class", H + '[Filesystem]\nReadOnly = ["/a/[a-\\\\]]"]\n', "3:20: error[E008]", "backslash inside a character class"),
+    ("empty alternatives hang apparmor_parser", H + '[Filesystem]\nReadOnly = ["/a/{,,,}/b"]\n', "3:19: error[E008]", "more than one empty alternative"),
+    ("brace nesting", H + '[Filesystem]\nReadOnly = ["/' + "{a," * 500 + "b" + "}" * 500 + '"]\n', "3:63: error[E008]", "more than 16 brace groups"),
+    ("path length", H + '[Filesystem]\nReadOnly = ["/' + "a/" * 3000 + 'b"]\n', "3:4110: error[E008]", "path longer than 4096 characters"),
+    ("TOML nesting", H + "x = " + "[" * 5000 + "]" * 5000 + "\n", "2:37: error[E001]", "nested more than 32 deep"),
+    ("inline table nesting", H + "x = " + "{a=" * 5000 + "1" + "}" * 5000 + "\n", "2:101: error[E001]", "nested more than 32 deep"),
+    ("two comparisons on one argument", H + FLAG + 'Args = { umask = [[{ arg = 0, op = "ge", value = 1 }, { arg = 0, op = "le", value = 2 }]] }\n[Misc]\nFlags = ["f"]\n', "5:55: error[E018]", "a second comparison on argument 0"),
+    ("value beyond a register", H + FLAG + 'Args = { umask = [[{ arg = 0, op = "eq", value = 18446744073709551616 }]] }\n[Misc]\nFlags = ["f"]\n', "5:20: error[E018]", "integers from 0 to 2**64-1"),
+    ("'in' lists multiplying", H + FLAG + "Args = { umask = [[" + ", ".join(f"{{ arg = {a}, in = [{', '.join(map(str, range(60)))}] }}" for a in range(6)) + "]] }\n[Misc]\nFlags = [\"f\"]\n", "5:19: error[E018]", "46656000000 alternatives after expanding 'in' lists (the limit is 256)"),
+    ("long template name", H + 'Extends = ["' + "a" * 300 + '"]\n', "2:12: error[E010]", "unknown template"),
+    ("long file name", H + 'Extends = ["./' + "a" * 300 + '.toml"]\n', "2:12: error[E010]", "extended policy"),
+    ("NUL in Extends", H + 'Extends = ["a\\u0000b"]\n', "2:12: error[E010]", "no NUL"),
+]
+
+
+def _check(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    policy = tmp_path / "p.toml"
+    policy.write_text(text)
+    status = main(["check", str(policy)])
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("what", "text", "where", "words"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_a_located_error(what: str, text: str, where: str, words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, err = _check(tmp_path, text, capsys)
+    assert status == 2, err
+    assert f"{tmp_path / 'p.toml'}:{where}" in err and words in err, err
+
+
+def test_an_extends_chain_has_a_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for i in range(40):
+        (tmp_path / f"p{i}.toml").write_text(f'Name = "p{i}"\nExtends = ["./p{i + 1}.toml"]\n' if i < 39 else 'Name = "last"\n')
+    assert main(["check", str(tmp_path / "p0.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "error[E010]: Extends chain longer than 16 policies" in err and "Traceback" not in err
+
+
+def test_a_file_that_is_not_a_policy_is_never_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$SECRETHASH:20228:0:99999:7:::\n")
+    status, err = _check(tmp_path, H + f'Extends = ["{secret}"]\n', capsys)
+    assert status == 2 and "SECRETHASH" not in err and "root:" not in err, err
+    assert "is not a valid policy" in err and "line 1, column 5" in err
+
+
+def test_errno_eperm_compiles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """EPERM is the filter's default answer: libseccomp refused the rule
+    that repeats it (PermissionError at compile, after check said ok)."""
+    policy = tmp_path / "p.toml"
+    policy.write_text(H + FLAG + 'Errno = { umask = "EPERM" }\n[Misc]\nFlags = ["f"]\n')
+    assert main(["compile", str(policy), "-t", "bpf", "-t", "seccomp", "-o", str(tmp_path), "--allow-unenforced"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "t.bpf").stat().st_size > 0
+
+
+def test_one_empty_alternative_is_accepted_by_apparmor_parser(tmp_path: Path) -> None:
+    from conftest import apparmor_compile, ir_of
+
+    from corral.backends import BACKENDS
+
+    profile = BACKENDS["apparmor"].emit(ir_of('[Filesystem]\nReadOnly = ["/a/{,b}/c", "/x/{y,{,z}}"]\n')).content
+    proc = apparmor_compile(profile, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_messages_never_drive_the_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A value with an escape sequence or a newline is shown escaped, and a
+    megabyte line is shown around the caret only."""
+    status, err = _check(tmp_path, H + '[Misc]\nSyscalls = ["\\u001b]0;owned\\u0007\\nx"]\nDeny = ["' + "a" * 1_000_000 + '"]\n', capsys)
+    assert status == 2
+    assert "\x1b" not in err and "\x07" not in err and "\\x1b]0;owned\\x07\\nx" in err
+    assert len(err) < 5000, len(err)
