@@ -95,12 +95,12 @@ def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
     answered += [n for n in _default_allowed() if n not in named and n != "execve" and _seccomp.resolve(n, native) >= 0]
     if allowed and "execve" not in named:
         lines.insert(len(lines) - 1, "# systemd must execve the service, so execve stays allowed although the policy does not allow it")
-    if answered:
+    if answered and allowed:  # (with nothing allowed, the deny-all line above already covers them)
         lines.append("SystemCallFilter=~" + " ".join(answered))
     lines.append("SystemCallErrorNumber=EPERM")
     for r in ir.syscalls:
         if r.errno is not None:
-            cov.append(Coverage(r, Level.EXACT))
+            cov.append(Coverage(r, Level.EXACT) if allowed else Coverage(r, Level.APPROX, "nothing is allowed, so systemd answers EPERM instead of its errno"))
         elif r.narrowed_by:
             guarded = ", ".join(r.narrowed_by)
             cov.append(Coverage(r, Level.APPROX, f"SystemCallFilter= has no argument filters: allowed whole, with what guard {guarded} refuses elsewhere"))
