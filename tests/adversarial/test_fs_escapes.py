@@ -249,3 +249,45 @@ def test_a_double_star_inside_a_glob_is_refused_not_widened(box: Box) -> None:
     assert box.run(policy, "read", str(d / "secret"), run_args=("--best-effort",)) == "ok"
     dry = box.confined(policy, "fs_probe", "read", "/", user=box.user, run_args=("--best-effort", "--dry-run")).stdout
     assert f"{d}/**/x.txt: Landlock grants all of {d} [{policy}:5:13]" in dry, dry
+
+
+# -- class 6: pathname unix sockets ------------------------------------------
+
+
+def test_a_pathname_unix_socket_with_no_path_rule(box: Box) -> None:
+    """Think docker.sock: a daemon's socket outside every grant. Landlock
+    mediates connecting to it from ABI 9; below, run must say it does not."""
+    import socket
+
+    from corral.sandbox.kernel import landlock_abi
+
+    path = box.root / "daemon.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(8)
+    path.chmod(0o777)
+    try:
+        policy = box.policy("unixsock", '[Networking]\nProtocols = ["unix"]\nFlags = ["unix"]\n')
+        granted = box.policy("unixgranted", f'Writable = ["{path}"]\n[Networking]\nProtocols = ["unix"]\nFlags = ["unix"]\n')
+        answer = box.run(policy, "unix", str(path))
+        dry = box.confined(policy, "fs_probe", "read", "/", user=box.user, run_args=("--dry-run",)).stdout
+        if landlock_abi() >= 9:
+            assert answer == "errno=EACCES"
+        else:
+            assert answer == "ok"  # the kernel cannot stop it: said before exec
+            assert "connecting to pathname unix sockets: any socket the program can name (e.g. /run/docker.sock) connects" in dry, dry
+        assert box.run(granted, "unix", str(path)) == "ok"
+    finally:
+        server.close()
+
+
+def test_dry_run_on_an_older_abi_claims_only_what_it_applies(box: Box) -> None:
+    """ABI 5 has no scopes (6) and no unix socket right (9): --dry-run must
+    not list them as applied, and must say they are missing."""
+    policy = box.policy("abi5", "")
+    env = {"HOME": "/nonexistent", "XDG_CACHE_HOME": str(box.cache), "CORRAL_LANDLOCK_ABI": "5"}
+    dry = box.confined(policy, "fs_probe", "read", "/", user=box.user, run_args=("--dry-run", "--best-effort"), env=env).stdout
+    assert "landlock (kernel ABI 5): handles 16 filesystem rights" in dry, dry
+    assert "scoped:" not in dry
+    [missing] = [line for line in dry.splitlines() if line.startswith("    not on this kernel: ")]
+    assert "resolve_unix (ABI 9)" in missing and "abstract_unix_socket (ABI 6)" in missing

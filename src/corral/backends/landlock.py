@@ -36,9 +36,20 @@ FS_RIGHTS = {name: abi for name, (_, abi) in FS_BITS.items()}
 NET_RIGHTS = {name: abi for name, (_, abi) in NET_BITS.items()}
 SCOPES = {name: abi for name, (_, abi) in SCOPE_BITS.items()}
 
+#: What Landlock does for a policy that allows unix sockets; ``corral run``
+#: says the same before exec.
+UNIX_NOTE = (
+    "Landlock does not filter socket families; from ABI 9 corral run lets the program connect only to pathname unix sockets"
+    " under a Writable path (or created inside the sandbox); below ABI 9, and in landlockconfig's JSON, which has no such right,"
+    " every pathname socket the program can name connects"
+)
+#: Rights landlockconfig's schema does not know (newer than its format).
+_NOT_IN_LANDLOCKCONFIG = frozenset({"resolve_unix"})
+
 _ACCESS_RIGHTS = {
     Access.READ: ("read_file", "read_dir"),
-    Access.WRITE: ("write_file", "remove_dir", "remove_file", "make_dir", "make_reg", "make_sym", "make_sock", "make_fifo", "truncate", "refer"),
+    # connecting to a pathname unix socket writes to it (AppArmor: w), ABI 9
+    Access.WRITE: ("write_file", "remove_dir", "remove_file", "make_dir", "make_reg", "make_sym", "make_sock", "make_fifo", "truncate", "refer", "resolve_unix"),
     Access.MAP_EXEC: ("read_file", "execute"),  # ld.so is opened for execution
     Access.EXEC: ("execute",),
     Access.LOCK: (),
@@ -139,7 +150,7 @@ def to_document(ir: IR) -> tuple[dict[str, Any], list[Coverage]]:
     peers: list[Rule] = [*ir.peer_denies, *ir.alpn]
     cov += [Coverage(r, Level.NONE, "Landlock sees ports, not peers or TLS") for r in peers]
     cov += [Coverage(a, Level.NONE, "Landlock does not log") for a in ir.audits]
-    cov += [Coverage(s, Level.NONE, "Landlock does not filter socket families") for s in ir.sockets]
+    cov += [Coverage(s, Level.NONE, UNIX_NOTE if s.family == "unix" else "Landlock does not filter socket families") for s in ir.sockets]
     cov += [Coverage(o, Level.NONE, "Landlock cannot see socket options") for o in ir.socket_options]
     cov += [Coverage(s, Level.NONE, "Landlock does not filter system calls") for s in ir.syscalls]
     cov += [Coverage(c, Level.NONE, "Landlock does not manage capabilities") for c in ir.capabilities]
@@ -175,10 +186,12 @@ def landlockconfig(doc: dict[str, Any]) -> dict[str, Any]:
     """``to_document``'s form as landlockconfig's JSON: integer ``abi``, no
     empty list, per-inode-type rights, rules with equal rights merged."""
     ruleset = {k: v for k, v in doc["ruleset"][0].items() if v}
+    if "handledAccessFs" in ruleset:
+        ruleset["handledAccessFs"] = [r for r in ruleset["handledAccessFs"] if r not in _NOT_IN_LANDLOCKCONFIG]
     by_rights: dict[tuple[str, ...], list[str]] = {}
     for grant in doc["pathBeneath"]:
         for parent in grant["parent"]:
-            allowed = rights_for(parent, grant["allowedAccess"])
+            allowed = [r for r in rights_for(parent, grant["allowedAccess"]) if r not in _NOT_IN_LANDLOCKCONFIG]
             if allowed:
                 by_rights.setdefault(tuple(allowed), []).append(_template(parent))
     used = [FS_RIGHTS[r] for r in ruleset.get("handledAccessFs", [])]

@@ -71,6 +71,11 @@ def check(plan: "dict[str, Any]", *, best_effort: bool) -> Report:
         if not best_effort:
             raise SandboxError(f"this kernel has {have}: {lines}", "pass --best-effort to run anyway with what the kernel can enforce")
         report.not_enforced += [f"{what} (needs Landlock ABI {need}, kernel has {abi})" for need, what in unmet]
+    if plan.get("unix") and abi < 9:
+        report.not_enforced.append(
+            f"connecting to pathname unix sockets: any socket the program can name (e.g. /run/docker.sock) connects;"
+            f" Landlock limits it to Writable paths from ABI 9, this kernel has {abi or 'no Landlock'}"
+        )
     if kernel.seccomp_mode() < 0:
         raise SandboxError("this kernel cannot install seccomp filters", "a kernel with CONFIG_SECCOMP_FILTER is needed")
     if plan["deny_unsupported"]:

@@ -78,6 +78,7 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         requirements.append((3, "restricting truncation of files (truncate right)"))
     if tcp_allowed and ruleset["handledAccessNet"]:
         requirements.append((4, "TCP port rules (Networking.Connect / Networking.Bind)"))
+    unix = any(s.family == "unix" for s in ir.sockets)
     if "ioctl" in unconditional:
         requirements.append((5, "restricting ioctl on devices (ioctl_dev right)"))
     if ruleset["scoped"]:
@@ -107,6 +108,7 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         "sources": _contents(source_files),
         "package": _stamp(_package_files()),
         "handled_fs": ruleset["handledAccessFs"],
+        "unix": unix,
         "handled_net": ruleset["handledAccessNet"],
         "scoped": ruleset["scoped"],
         "paths": paths,

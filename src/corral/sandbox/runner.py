@@ -99,10 +99,21 @@ def describe(plan: "dict[str, Any]", report: "Any") -> str:
     caps = ", ".join(plan["cap_names"]) or "none"
     lines.append(f"  capabilities: keep {caps}; every other capability is dropped from all sets")
     if report.abi:
-        lines.append(f"  landlock (kernel ABI {report.abi}): handles {len(plan['handled_fs'])} filesystem rights"
-                     + (f", {' and '.join(plan['handled_net'])}" if plan["handled_net"] else "")
-                     + (f"; scoped: {', '.join(plan['scoped'])}" if plan["scoped"] else ""))  # fmt: skip
-        lines += [f"    {path}: {', '.join(rights)}" for path, rights in report.rules]
+        from ..landlock_rights import FILE_RIGHTS, FS_BITS, NET_BITS, SCOPE_BITS
+
+        abi = report.abi  # say only what this kernel applies, and what it cannot
+        fs = [r for r in plan["handled_fs"] if FS_BITS[r][1] <= abi]
+        net = [r for r in plan["handled_net"] if NET_BITS[r][1] <= abi]
+        scoped = [s for s in plan["scoped"] if SCOPE_BITS[s][1] <= abi]
+        lines.append(f"  landlock (kernel ABI {abi}): handles {len(fs)} filesystem rights"
+                     + (f", {' and '.join(net)}" if net else "")
+                     + (f"; scoped: {', '.join(scoped)}" if scoped else ""))  # fmt: skip
+        missing = [f"{n} (ABI {table[n][1]})" for names, table in ((plan["handled_fs"], FS_BITS), (plan["handled_net"], NET_BITS), (plan["scoped"], SCOPE_BITS)) for n in names if table[n][1] > abi]
+        if missing:
+            lines.append(f"    not on this kernel: {', '.join(missing)}")
+        for path, rights in report.rules:
+            kept = [r for r in rights if r in fs and (r in FILE_RIGHTS or os.path.isdir(path))]
+            lines.append(f"    {path}: {', '.join(kept)}")
         lines += [f"    skipped {s}" for s in report.skipped]
         ports: dict[str, list[int]] = {}
         for right, port in plan["ports"]:
