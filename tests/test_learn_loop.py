@@ -45,14 +45,14 @@ def test_trace_run_log_learn_run_converges(work: Path) -> None:
     record = work / "run.jsonl"
     logged = corral("run", "-q", "--log-to", str(record), str(policy), "--", PYTHON, "-I", "-c", MORE, cwd=work)
     assert "setgid(65534) fails with EPERM without capability setgid" in logged.stderr
-    assert 'add flag "threads" to [Runtime] Flags (clone3)' in logged.stderr
+    assert 'add flag "plain-clone" to [Runtime] Flags (clone3)' in logged.stderr
     assert "namespaces" not in logged.stderr
     header = json.loads(record.read_text().splitlines()[0])
     assert header["corral_run_log"] == 1 and "Landlock's denials" in header["not_seen"]
     learned = corral("learn", str(record), "--into", str(policy), cwd=work)
     assert learned.returncode == 0, learned.stderr
     text = policy.read_text()
-    assert '"threads",' in text and '"setgid", # corral run --log' in text and '"clone3"' not in text
+    assert '"plain-clone",' in text and '"setgid", # corral run --log' in text and '"clone3"' not in text
     again = corral("run", "-q", str(policy), "--", PYTHON, "-I", "-c", MORE, cwd=work)
     assert (again.returncode, again.stdout.split()[-1:]) == (0, ["ok"]), again.stderr
 

@@ -152,8 +152,7 @@ def synthesize(c: Collected, base: IR | None = None, cwd: str | None = None, arg
     # -- system calls -------------------------------------------------------------
     for name in chosen:
         out.add(flags[name].category or "Misc", "Flags", name, "chosen from what the program did")
-    _cover_syscalls(out, used - base_calls - used_extra, flags, chosen)
-    out.allowed_syscalls += len(used_extra)
+    _cover_syscalls(out, used - base_calls - used_extra, flags, chosen, used_extra)
     out.used_syscalls = len(used)
     return out
 
@@ -190,7 +189,7 @@ def _refused_calls(out: Additions, c: Collected, chosen: list[str], base_calls: 
 
 
 #: Removing and renaming what a program created (cpath's remove/rename calls).
-_RECREATE = frozenset({"unlink", "unlinkat", "rename", "renameat", "renameat2"})
+_RECREATE = frozenset({"unlink", "unlinkat", "rename", "renameat2"})  # glibc's unlink/remove/rename and *at forms
 
 
 def _socket_options(out: Additions, c: Collected, used: set[str], base: IR | None) -> None:
@@ -390,13 +389,16 @@ def _paths(out: Additions, c: Collected, files: list[File], base: IR | None, cwd
     return bool(created_dirs)
 
 
-def _cover_syscalls(out: Additions, used: set[str], flags: dict, chosen: list[str]) -> None:
+def _cover_syscalls(out: Additions, used: set[str], flags: dict, chosen: list[str], preallowed: set[str] | None = None) -> None:  # type: ignore[type-arg]
+    """Flags for the calls used, greedily, within the tightness bound;
+    ``preallowed``: calls already added beyond those used (they count against it)."""
     if used & {"clone", "clone3"} and not any(covers(flags[n], "clone", None) for n in chosen):
-        # A bare clone/clone3 would let the program make namespaces: threads
-        # filters clone's flags (and answers clone3 ENOSYS: glibc falls back).
-        chosen.append("threads")
-        out.add("Runtime", "Flags", "threads", "clone without namespace flags (a bare clone would allow them)")
-    allowed: set[str] = set()
+        # A bare clone/clone3 would let the program make namespaces:
+        # plain-clone filters clone's flags (and answers clone3 ENOSYS: glibc
+        # falls back), and brings nothing else.
+        chosen.append("plain-clone")
+        out.add("Runtime", "Flags", "plain-clone", "clone without namespace flags (a bare clone would allow them)")
+    allowed: set[str] = set(preallowed or ())
     for name in chosen:
         allowed |= _flag_calls(flags[name])
     remaining = used - allowed
@@ -408,7 +410,7 @@ def _cover_syscalls(out: Additions, used: set[str], flags: dict, chosen: list[st
             calls = _flag_calls(flag)
             gain = len(calls & remaining)
             extra = len(calls - used - allowed)
-            if gain <= extra or len(allowed | calls) > budget:
+            if gain <= extra or len(allowed | calls | used) > budget:
                 continue
             if gain - extra > best_score:
                 best, best_score = flag, gain - extra
@@ -420,12 +422,39 @@ def _cover_syscalls(out: Additions, used: set[str], flags: dict, chosen: list[st
         allowed |= calls
         remaining -= calls
     for name in sorted(remaining):
-        out.add("Misc", "Syscalls", name, "used; no flag covers it closely")
+        out.add("Misc", "Syscalls", name, UNCOVERED)
     out.allowed_syscalls = len(allowed | used)
 
 
 def _flag_calls(flag) -> set[str]:  # type: ignore[no-untyped-def]
     return set(flag.syscalls) | {n for n, _ in flag.args} | {n for n, _ in flag.errno}
+
+
+#: The evidence of a used call no flag covers closely: such calls are listed
+#: grouped by the catalogue flag they belong to, one comment per group.
+UNCOVERED = "used; no flag covers it closely"
+
+
+def _grouped(values: list[Line]) -> list[str]:
+    """Used calls, grouped under the narrowest catalogue flag that holds
+    each (its family), with one comment per group saying how much more the
+    whole flag would allow; the calls no flag holds come last."""
+    flags = catalog.flags()
+    groups: dict[str, list[str]] = defaultdict(list)
+    for v in values:
+        s = suggest(v.value)
+        groups[s.flag.name if s.flag is not None and not s.warning else ""].append(v.value)
+    out: list[str] = []
+    for family in sorted(groups, key=lambda f: (f == "", f)):
+        calls = sorted(groups[family])
+        if family:
+            more = len(_flag_calls(flags[family]) - set(calls))
+            out.append(f"  # {len(calls)} of flag {family}'s calls ({flags[family].description}); the whole flag would allow {more} more")
+        else:
+            out.append("  # used; no catalogue flag holds them")
+        for i in range(0, len(calls), 6):
+            out.append("  " + " ".join(f"{toml_string(c)}," for c in calls[i : i + 6]))
+    return out
 
 
 SECTION_ORDER = ("Networking", "Filesystem", "Runtime", "User", "Misc")
@@ -449,6 +478,9 @@ def render(additions: Additions, *, name: str, description: str, header: list[st
             lines.append(f"ImplyFlags = {str(imply_flags).lower()}  # the system calls below are exactly what was traced")
         for key, values in keys:
             lines.append(f"{key} = [")
+            if (section, key) == ("Misc", "Syscalls"):
+                lines += _grouped([v for v in values if v.why == UNCOVERED])
+                values = [v for v in values if v.why != UNCOVERED]
             for v in values:
                 try:
                     lines.append(f"  {toml_string(v.value)},  {comment(v.why)}")
