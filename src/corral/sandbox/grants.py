@@ -20,7 +20,12 @@ host first (``/lib`` is ``/usr/lib`` on a usrmerged system; a deny on
   an allowed directory, where Landlock cannot deny it), unless
   ``--best-effort``, which says it is not enforced;
 - corral's plan cache is denied in every plan, so no sandbox can rewrite
-  what a later run applies.
+  what a later run applies;
+- the code a later, unconfined `corral run` executes (corral's package, every
+  directory on the interpreter's import path, the interpreter itself) is
+  never writable in a sandbox: a write grant over it keeps only its read
+  rights there, and says so. A planted module or ``.pth`` file would run
+  before the next sandbox is applied.
 
 Only os, stat and re are used: this is on the start-up path.
 """
@@ -39,6 +44,19 @@ if TYPE_CHECKING:
 
 MAX_SPLIT_ENTRIES = 4096
 _MAX_LINKS = 40
+#: Rights that change nothing on disk: what a grant keeps over corral's code.
+_READ_RIGHTS = frozenset({"execute", "read_file", "read_dir"})
+_CODE = "corral's own code (a later corral run imports it unconfined), never writable in a sandbox"
+
+
+def corral_code() -> list[str]:
+    """Where the code a later `corral run` executes lives, canonical: this
+    package, the interpreter's import path and the interpreter."""
+    import sys
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    places = [here, sys.executable, *(p for p in sys.path if p and os.path.isabs(p))]
+    return sorted({resolve(p)[0] for p in places})
 
 
 def resolve(path: str) -> tuple[str, bool, list[tuple[str, int]]]:
@@ -145,6 +163,7 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
     cache = cache_dir()
     if cache is not None:  # no sandbox may rewrite a plan a later run applies
         nodes[resolve(cache)[0]] = "corral's plan cache, denied in every sandbox"
+    code = corral_code()
     patterns = [(resolve(d)[0], re.compile(rx)) for d, rx in plan["deny_patterns"]]
     out: list[tuple[str, list[str]]] = []
     budget = [MAX_SPLIT_ENTRIES]
@@ -154,8 +173,16 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
             if _below(path, node):
                 report.skipped.append(f"{path}: {why}")
                 return
+        writes = any(r not in _READ_RIGHTS for r in rights)
+        if writes and any(_below(path, c) for c in code):
+            report.skipped.append(f"{path}: {_CODE}: granted without its write rights")
+            keep = [r for r in rights if r in _READ_RIGHTS]
+            if keep:
+                grant(path, keep, span)
+            return
         below = path.rstrip("/") + "/"
-        if not any(n.startswith(below) for n in nodes) and not any(_below(d, path) for d, _ in patterns):
+        guarded = [*nodes, *(code if writes else ())]
+        if not any(n.startswith(below) for n in guarded) and not any(_below(d, path) for d, _ in patterns):
             out.append((path, rights))
             return
         try:
