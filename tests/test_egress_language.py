@@ -133,3 +133,22 @@ def test_run_dry_run_says_the_supervisor_enforces_names(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "egress supervisor: api.example.com:443 (TLS relay: SNI, ALPN h2)" in proc.stdout
     assert "landlock" in proc.stdout and "connect_tcp: 443" in proc.stdout  # the port floor
+
+
+@pytest.mark.skipif(NFT is None, reason="nftables is not installed (dev.sh installs it)")
+def test_corral_resolve_fills_the_name_sets_without_rebinding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    hosts = tmp_path / "hosts"
+    hosts.write_text("192.0.2.10 api.example.com\n2001:db8::10 api.example.com\n")
+    policy = tmp_path / "eg.toml"
+    policy.write_text(POLICY)
+    proc = subprocess.run([sys.executable, "-m", "corral.cli", "resolve", str(policy)], capture_output=True, text=True, env={**__import__("os").environ, "CORRAL_EGRESS_HOSTS": str(hosts)})
+    assert proc.returncode == 0, proc.stderr
+    assert "add element inet corral-eg host_1_4 { 192.0.2.10 }" in proc.stdout
+    assert "add element inet corral-eg host_1_6 { 2001:db8::10 }" in proc.stdout
+    assert "*.cdn.example.com: a wildcard cannot be resolved in advance" in proc.stdout
+    ruleset = tmp_path / "eg.nft"
+    ruleset.write_bytes(compile_ir(ir_of(POLICY), ["nftables"], allow_unenforced=True).outputs["nftables"].content + proc.stdout.encode())
+    check = subprocess.run([NFT, "-c", "-f", str(ruleset)], capture_output=True, text=True)  # type: ignore[list-item]
+    assert check.returncode == 0, check.stderr

@@ -114,6 +114,8 @@ def _parser() -> "argparse.ArgumentParser":
         if verb == "install":
             c.add_argument("--complain", action="store_true", help="install in complain mode (log, do not deny): the learning loop")
 
+    c = sub.add_parser("resolve", help="print nft commands that fill the nftables target's name sets with the names' current addresses")
+    c.add_argument("policy")
     c = sub.add_parser("schema", help="print the JSON Schema of the policy language (for editors)")
 
     c = sub.add_parser("verify", help="compile every backend and run the policy's [[Test]] entries under real enforcement")
@@ -167,6 +169,13 @@ def main(argv: "Sequence[str] | None" = None) -> int:
                 print(f"corral {args.command}: note: {note}", file=sys.stderr)
             if plan.steps:
                 print("\n".join(("would " if args.dry_run else "") + s for s in plan.steps))
+            return EXIT_OK
+        if args.command == "resolve":
+            from .backends.nftables import resolve_script
+            from .lower import lower
+            from .policy import load_policy
+
+            sys.stdout.write(resolve_script(lower(load_policy(args.policy))))
             return EXIT_OK
         if args.command == "schema":
             from .policy.jsonschema import schema_text

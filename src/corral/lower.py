@@ -34,6 +34,7 @@ from typing import Any
 
 from . import _seccomp, guards
 from .errors import InternalError, Span
+from .hostnames import host_matches
 from .ir import (
     ANY_PORT,
     ANY_PROTOCOL,
@@ -184,16 +185,6 @@ def _deny_peers(ctx: _Lowering, spec: KeySpec[Any]) -> None:
 def _alpn(ctx: _Lowering, spec: KeySpec[Any]) -> None:
     for item in ctx.policy.get(spec):
         ctx.allow.alpn.setdefault(item.value, item.span)
-
-
-def host_matches(pattern: str, host: str) -> bool:
-    """Whether a Connect/Deny host covers ``host``: equal, or for
-    ``*.example.com`` any name one or more labels below example.com (never
-    example.com itself). Names compare case-insensitively, without a final dot."""
-    host = host.lower().rstrip(".")
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
-    return host == pattern
 
 
 def _peer_denied(deny: PeerDenyRule, proto: str, port: int, address: str = "", host: str = "") -> bool:

@@ -17,6 +17,7 @@ Check a ruleset with ``nft -c -f FILE``; load it with ``nft -f FILE``.
 from __future__ import annotations
 
 import ipaddress
+import os
 
 from ..ir import ANY_PORT, IR
 from ..escape import comment
@@ -97,4 +98,28 @@ def emit(ir: IR) -> Output:
     return Output(ruleset(ir).encode(), tuple(cov))
 
 
-__all__ = ["emit", "host_sets", "ruleset"]
+def resolve_script(ir: IR) -> str:
+    """nft commands that load each name's current addresses into its set
+    (``corral resolve POLICY | nft -f -``, from a timer at the records' TTL).
+    Names are resolved as the egress supervisor resolves them, and as there
+    an answer pointing at loopback, link-local, metadata or this host's own
+    addresses is left out (DNS rebinding). A wildcard cannot be resolved:
+    its set stays empty."""
+    from ..sandbox.egress.rules import Resolver, own_addresses, special
+
+    resolver, own = Resolver(os.environ.get("CORRAL_EGRESS_HOSTS")), own_addresses()
+    table = f"corral-{ir.name}"
+    lines = [f"# addresses of the names of {ir.source}, resolved now: load with nft -f -"]
+    for name, kind, host in host_sets(ir):
+        lines.append(f"flush set inet {table} {name}")
+        if host.startswith("*."):
+            lines.append(f"# {host}: a wildcard cannot be resolved in advance; its set stays empty")
+            continue
+        version = 4 if kind == "ipv4_addr" else 6
+        found = sorted(str(a) for a in resolver.lookup(host) if a.version == version and (resolver.from_hosts_file(host) or not special(a, own)))
+        if found:
+            lines.append(f"add element inet {table} {name} {{ {', '.join(found)} }}")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["emit", "host_sets", "resolve_script", "ruleset"]

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...lower import host_matches
+from ...hostnames import host_matches
 
 TTL_SECONDS = 30.0
 ANY_PORT = 0

@@ -39,6 +39,7 @@ import ctypes
 import errno
 import mmap
 import os
+import queue
 import select
 import signal
 import socket
@@ -102,6 +103,7 @@ class Supervisor:
         self.relay = Relay(self.rules, stderr_report)
         self.rules.relay = self.relay.addresses()
         self.child, self.listener = 0, -1
+        self.work: queue.SimpleQueue[tuple[int, int, bytes]] = queue.SimpleQueue()
         nrs = plan["egress_calls"]
         self.handlers = {nrs["connect"]: self.on_connect, nrs["sendto"]: self.on_sendto, nrs["sendmsg"]: self.on_sendmsg, nrs["sendmmsg"]: self.on_sendmmsg}
 
@@ -135,6 +137,8 @@ class Supervisor:
     def serve(self) -> int:
         """Answer notifications until the program exits; its wait status."""
         self.relay.start()
+        for _ in range(4):
+            threading.Thread(target=self._connector, daemon=True).start()
         child_fd = notify.pidfd_open(self.child)
         poller = select.poll()
         poller.register(self.listener, select.POLLIN)
@@ -206,9 +210,9 @@ class Supervisor:
         stderr_report(reason)
         notify.respond(self.listener, n.id, error=err)
 
-    def decide(self, n: notify.Notif, fd: int, raw: bytes) -> tuple[str, Any] | None:
+    def decide(self, n: notify.Notif, fd: int, raw: bytes, kind: tuple[int, str] | None = None) -> tuple[str, Any] | None:
         """("direct"|"relay"|"proxy", decision) for an address, or None once denied."""
-        family, proto = self.kind(fd)
+        family, proto = kind or self.kind(fd)
         afam, ip, port = parse_sockaddr(raw)
         if afam == socket.AF_UNSPEC:
             return "direct", None  # dissolves an association: no peer
@@ -226,12 +230,13 @@ class Supervisor:
 
     # -- connect ----------------------------------------------------------
     def on_connect(self, n: notify.Notif, fd: int) -> None:
-        family, _ = self.kind(fd)
+        kind = self.kind(fd)
+        family = kind[0]
         if family not in (socket.AF_INET, socket.AF_INET6):
             self.deny(n, f"connect on a socket of family {family}: refused under the egress supervisor (it cannot be checked without a race, nor made outside the program's Landlock domain)", errno.EPERM)
             return
         raw = self.read(n, int(n.data.args[1]), min(int(n.data.args[2]), _MAX_ADDR))
-        decided = self.decide(n, fd, raw)
+        decided = self.decide(n, fd, raw, kind)
         if decided is None:
             return
         action, detail = decided
@@ -247,16 +252,18 @@ class Supervisor:
                 self.relay.expect(self._local(fd), "proxy", "", 0)
             notify.respond(self.listener, n.id, error=err)
         elif os.get_blocking(fd):
-            dup = os.dup(fd)  # a blocking connect must not hold up the other calls
-            threading.Thread(target=self._connect_and_answer, args=(n.id, dup, raw), daemon=True).start()
+            self.work.put((n.id, os.dup(fd), raw))  # a blocking connect must not hold up the other calls
         else:
             notify.respond(self.listener, n.id, error=notify.connect_raw(fd, raw))
 
-    def _connect_and_answer(self, notif_id: int, fd: int, raw: bytes) -> None:
-        try:
-            notify.respond(self.listener, notif_id, error=notify.connect_raw(fd, raw))
-        finally:
-            os.close(fd)
+    def _connector(self) -> None:
+        """A worker that makes blocking connects (a few run, started once)."""
+        while True:
+            notif_id, fd, raw = self.work.get()
+            try:
+                notify.respond(self.listener, notif_id, error=notify.connect_raw(fd, raw))
+            finally:
+                os.close(fd)
 
     @staticmethod
     def _local(fd: int) -> tuple[str, int]:
