@@ -228,3 +228,50 @@ def test_a_kernel_without_pidfd_getfd_is_refused_unless_best_effort(servers: Ser
     lossy = servers.curl("--http2", name="other.test", ip=OTHER, env={"CORRAL_EGRESS_KERNEL": "0"}, run_args=("--best-effort",))
     assert "not enforced here: host names, Networking.Deny and ALPN" in lossy.stderr
     assert lossy.stdout == "hello\n http=2"  # what is lost: the port floor alone lets other.test through
+
+
+GRPC_CLIENT = """
+import sys, grpc
+creds = grpc.ssl_channel_credentials(open(sys.argv[1], "rb").read())
+channel = grpc.secure_channel(sys.argv[2], creds)
+echo = channel.unary_unary("/corral.Echo/Echo")
+try:
+    print(echo(b"ping", timeout=15).decode())
+except grpc.RpcError as exc:
+    print("rpc error:", exc.code(), exc.details())
+    sys.exit(1)
+"""
+
+
+def test_grpc_through_grpc_proxy(servers: Servers) -> None:
+    """A real gRPC client (grpcio) reaches the allowed name only through the
+    CONNECT endpoint (GRPC_PROXY via --proxy-env; the client resolves
+    nothing). As root only: the interpreter lives under /root, which nobody
+    cannot enter."""
+    grpc = pytest.importorskip("grpc")
+    from concurrent import futures
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    handler = grpc.method_handlers_generic_handler("corral.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(lambda req, ctx: b"pong:" + req)})
+    server.add_generic_rpc_handlers((handler,))
+    creds = grpc.ssl_server_credentials([((servers.root / "api.key").read_bytes(), (servers.root / "api.crt").read_bytes())])
+    port = server.add_secure_port(f"{API}:0", creds)
+    server.start()
+    client = servers.root / "grpc_client.py"
+    client.write_text(GRPC_CLIENT)
+    python = os.path.realpath(sys.executable)
+    prefix = Path(python).parent.parent
+    extra = (
+        f'Connect = ["tcp:api.test:{port}"]\nALPN = ["h2"]\n'
+        f'[Filesystem]\nFlags = ["tls-certs"]\nReadOnly = ["{servers.root}/**", "{prefix}/**", "{Path(sys.prefix).resolve()}/**", "/usr/**", "/etc/**", "/proc/**", "/sys/**"]\n'
+        f'Exec = ["{python}"]\n[Runtime]\nFlags = ["exec", "threads", "stdio"]\n'
+    )
+    text = f'Name = "grpc"\nExtends = ["base"]\n[Networking]\nFlags = ["outgoing"]\nProtocols = ["tcp", "udp", "unix"]\n{extra}[Misc]\nSyscalls = ["getrandom", "eventfd2", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "sched_getaffinity", "prctl", "pipe2", "socketpair", "getsockopt", "setsockopt", "ioctl", "uname", "sysinfo", "timerfd_create", "timerfd_settime"]\n'
+    policy = policy_file(servers.root, text, "grpc.toml")
+    try:
+        ok = servers.run(policy, sys.executable, "-I", str(client), str(servers.root / "ca.pem"), f"api.test:{port}", run_args=("--proxy-env",))
+        assert ok.returncode == 0 and ok.stdout.strip() == "pong:ping", ok.stdout + ok.stderr
+        other = servers.run(policy, sys.executable, "-I", str(client), str(servers.root / "ca.pem"), f"other.test:{port}", run_args=("--proxy-env",))
+        assert other.returncode != 0 and f"CONNECT other.test:{port}: not an allowed name" in other.stderr, other.stdout + other.stderr
+    finally:
+        server.stop(None)
