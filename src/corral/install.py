@@ -120,6 +120,10 @@ def install(policy: str, directory: str, *, dry_run: bool, complain: bool, write
 
 
 def uninstall(name: str, directory: str, *, dry_run: bool, write_only: bool, seccomp_to: str | None) -> Plan:
+    from .policy.items import NAME_RE
+
+    if not NAME_RE.fullmatch(name):  # a name, never a path: nothing outside --dir is touched
+        raise CorralError(f"{name!r} is not a policy name", code="I007", hint=f"a name is what a policy's Name may be: {NAME_RE.pattern}")
     plan = Plan()
     target = Path(directory) / f"corral.{name}"
     if not target.exists():

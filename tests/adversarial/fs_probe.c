@@ -144,6 +144,20 @@ static int op_listen(void)
     return answer(listen(s, 1));
 }
 
+/* caps: print this process's capability sets (from /proc/self/status) */
+static int op_caps(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return answer(-1);
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "Cap", 3))
+            fputs(line, stdout);
+    fclose(f);
+    return answer(0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -153,6 +167,8 @@ int main(int argc, char **argv)
     const char *b = argc > 3 ? argv[3] : NULL;
     if (!strcmp(op, "listen"))
         return op_listen();
+    if (!strcmp(op, "caps"))
+        return op_caps();
     if (!a)
         goto usage;
     if (!strcmp(op, "read")) return op_read(a);

@@ -291,3 +291,34 @@ def test_dry_run_on_an_older_abi_claims_only_what_it_applies(box: Box) -> None:
     assert "scoped:" not in dry
     [missing] = [line for line in dry.splitlines() if line.startswith("    not on this kernel: ")]
     assert "resolve_unix (ABI 9)" in missing and "abstract_unix_socket (ABI 6)" in missing
+
+
+# -- names that are paths ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["x/../../victim", "../victim", "/tmp/victim", ".hidden", "a\nb"])
+def test_uninstall_never_removes_outside_its_directory(arena: Path, name: str) -> None:
+    profiles = arena / "etc/apparmor.d"
+    profiles.mkdir(parents=True)
+    (profiles / "corral.x").mkdir()
+    victim = arena / "etc/victim"
+    victim.write_text("keep\n")
+    proc = subprocess.run([sys.executable, "-I", "-m", "corral.cli", "uninstall", name, "--dir", str(profiles), "--write-only"], capture_output=True, text=True, cwd="/")
+    assert victim.read_text() == "keep\n"
+    assert proc.returncode == 2 and "is not a policy name" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_without_setpcap_the_other_sets_are_cleared_and_the_bounding_set_is_said(arena: Path, probes: dict[str, Path]) -> None:
+    """Root whose bounding set lacks CAP_SETPCAP (a container that dropped
+    it) cannot shrink the bounding set: clear the rest, say what stays."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    probe = probes["fs_probe"]
+    policy = policy_file(arena, f'Extends = ["base"]\n[Filesystem]\nExec = ["{probe}"]\nReadOnly = ["/proc/self/status"]\n[Runtime]\nFlags = ["proc"]\n')
+    cmd = ["setpriv", "--bounding-set=-setpcap", sys.executable, "-I", "-m", "corral.cli", "run", str(policy), "--", str(probe), "caps"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd="/", env={**os.environ, "XDG_CACHE_HOME": str(arena)})
+    assert proc.returncode == 0 and proc.stdout.endswith("ok\n"), proc.stderr
+    sets = dict(line.split(":\t") for line in proc.stdout.splitlines()[:-1])
+    assert int(sets["CapEff"], 16) == int(sets["CapPrm"], 16) == int(sets["CapInh"], 16) == int(sets["CapAmb"], 16) == 0
+    assert int(sets["CapBnd"], 16) != 0  # it could not be cleared ...
+    assert "the capability bounding set: CAP_SETPCAP is missing, so" in proc.stderr, proc.stderr  # ... and run says so

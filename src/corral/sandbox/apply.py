@@ -71,6 +71,7 @@ def check(plan: "dict[str, Any]", *, best_effort: bool) -> Report:
         if not best_effort:
             raise SandboxError(f"this kernel has {have}: {lines}", "pass --best-effort to run anyway with what the kernel can enforce")
         report.not_enforced += [f"{what} (needs Landlock ABI {need}, kernel has {abi})" for need, what in unmet]
+    _bounding_report(plan, report)
     if plan.get("unix") and abi < 9:
         report.not_enforced.append(
             f"connecting to pathname unix sockets: any socket the program can name (e.g. /run/docker.sock) connects;"
@@ -153,12 +154,33 @@ def apply_landlock(plan: "dict[str, Any]", report: Report) -> None:
         os.close(ruleset)
 
 
-def drop_capabilities(plan: "dict[str, Any]") -> None:
-    """Keep only the plan's capabilities, in every set (root) or simply
-    clear the effective and permitted sets (an ordinary user has none)."""
+def _keep_mask(plan: "dict[str, Any]") -> int:
     keep = 0
     for cap in plan["caps"]:
         keep |= 1 << cap
+    return keep
+
+
+def _bounding_report(plan: "dict[str, Any]", report: Report) -> None:
+    """Without CAP_SETPCAP the bounding set cannot shrink: the other sets
+    are still cleared, and what stays is said. (An ordinary user holds no
+    capability and under no_new_privs can gain none: nothing to say.)"""
+    _, permitted, _ = kernel.capget()
+    if permitted & (1 << 8) or (not permitted and os.geteuid() != 0):
+        return
+    keep = _keep_mask(plan)
+    stays = [c for c in range(kernel.last_cap() + 1) if not keep & (1 << c) and kernel.in_bounding(c)]
+    if stays:
+        report.not_enforced.append(
+            f"the capability bounding set: CAP_SETPCAP is missing, so {len(stays)} capabilities stay in it"
+            " (effective, permitted, inheritable and ambient sets are still cleared; no_new_privs keeps exec from regaining any)"
+        )
+
+
+def drop_capabilities(plan: "dict[str, Any]") -> None:
+    """Keep only the plan's capabilities, in every set (root) or simply
+    clear the effective and permitted sets (an ordinary user has none)."""
+    keep = _keep_mask(plan)
     kernel.clear_ambient()
     effective, permitted, _ = kernel.capget()
     if permitted & (1 << 8):  # CAP_SETPCAP: may shrink the bounding set
