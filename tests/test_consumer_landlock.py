@@ -20,9 +20,12 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import HealthCheck, given, settings
+from strategies import policies
 
 from corral.backends import BACKENDS
 from corral.backends.landlock import landlockconfig, to_document
+from corral.landlock_rights import FILE_RIGHTS
 
 from conftest import EXAMPLES, ir_of
 
@@ -155,3 +158,15 @@ Exec = ["{BUSYBOX}"]
         result = sh(attack)
         assert result.returncode != 0 and "landlock_add_rule" not in result.stderr, (attack, result.stderr)
         assert "Permission denied" in result.stderr, (attack, result.stderr)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policies())
+def test_any_policy_conforms_to_the_schema(text: str) -> None:
+    """Law: whatever the policy, the document is landlockconfig's format."""
+    doc = json.loads(BACKENDS["landlock"].emit(ir_of(text, "law.toml")).content)
+    jsonschema.Draft7Validator(SCHEMA).validate(doc)
+    for rule in doc.get("pathBeneath", []):
+        for parent in rule["parent"]:
+            if os.path.exists(parent.replace("$$", "$")) and not os.path.isdir(parent.replace("$$", "$")):
+                assert set(rule["allowedAccess"]) <= set(FILE_RIGHTS), (parent, rule)

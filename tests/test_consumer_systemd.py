@@ -17,6 +17,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from corral.backends import BACKENDS
 
@@ -128,3 +130,33 @@ def test_systemd_default_set_is_the_installed_one() -> None:
     installed = {w for line in out.splitlines() if not line.lstrip().startswith(("@", "#")) for w in line.split()}
     data = tomllib.loads((Path(__file__).resolve().parent.parent / "src/corral/data/systemd.toml").read_text())
     assert installed and installed <= set(data["default_allowed"]), installed - set(data["default_allowed"])
+
+
+HOSTILE_PATHS = ["/srv/it's/**", "/srv/a b/**", "/srv/[ab]/x", "/srv/{c,d}/**", "/srv/e\\\\[f\\\\]/**", "/a{x,[,}]}", "/srv/100%/**",
+                 "/srv/$HOME/**", "/[xy]z/**", "/run/app/**", "/srv/semi;colon/**", "/srv/back\\\\\\\\slash/**", "/etc/passwd"]  # fmt: skip
+
+
+@st.composite
+def hostile_policies(draw: st.DrawFn) -> str:
+    def pick() -> str:
+        return "[" + ", ".join(f'"{p}"' for p in draw(st.lists(st.sampled_from(HOSTILE_PATHS), unique=True, max_size=4))) + "]"
+
+    return f'Extends = ["base"]\n[Filesystem]\nWritable = {pick()}\nDeny = {pick()}\nReadOnly = {pick()}\n'
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(hostile_policies())
+def test_systemd_reads_every_line_of_any_drop_in(tmp_path: Path, text: str) -> None:
+    """Law: whatever the paths, systemd takes every line of the drop-in
+    (no warning naming it), and no glob opens or hides /."""
+    out = BACKENDS["systemd"].emit(ir_of(text, "law.toml"))
+    drop_in = out.content.decode()
+    unit = tmp_path / "law.service"
+    unit.write_text("[Service]\nExecStart=/bin/true\n")
+    (tmp_path / "law.service.d").mkdir(exist_ok=True)
+    (tmp_path / "law.service.d" / "corral.conf").write_text(drop_in)
+    proc = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+    assert "corral.conf" not in proc.stderr, (text, proc.stderr)
+    for line in drop_in.splitlines():
+        assert line.split("=", 1)[-1].strip('"') not in ("-/", "/"), (text, line)
