@@ -113,3 +113,79 @@ def test_refused_forms_are_refusals_for_learning_mode() -> None:
     names = {r.name for r in ir.refusals}
     assert {"ioctl", "sendto", "sendmsg", "sendmmsg", "setsockopt", "prlimit64"} <= names
     assert all(isinstance(r, SyscallRule) and r.errno == 1 for r in ir.refusals)
+
+
+# -- a law across the socket filters: data, OCI JSON, the kernel ---------------------------
+
+FAMILIES = (1, 2, 10, 16, 17, 40)
+TYPES = (1, 2, 3, 5)
+NUMBERS = (0, 1, 6, 17, 58, 132, 136, 262, 0x300, (1 << 32) | 6)
+
+
+def _expected(protocols: list[str], family: int, type_: int, number: int) -> bool:
+    """What protocols.toml says: some named protocol has the pair and the number."""
+    from corral.policy import catalog
+
+    protos, families, types = catalog.protocol_tables()
+    for name in protocols:
+        for fam, typ in protos[name].sockets:
+            if (families[fam], types[typ]) == (family, type_):
+                numbers = protos[name].numbers_for(fam)
+                if -1 in numbers or number in numbers:
+                    return True
+    return False
+
+
+def _oci_allows(oci: dict, args: tuple[int, ...]) -> bool:
+    """The OCI JSON read the way runc/libseccomp read it."""
+    ops = {"SCMP_CMP_EQ": lambda v, a: v == a["value"], "SCMP_CMP_MASKED_EQ": lambda v, a: v & a["value"] == a.get("valueTwo", 0)}
+    for entry in oci["syscalls"]:
+        if "socket" in entry["names"] and entry["action"] == "SCMP_ACT_ALLOW":
+            if all(ops[a["op"]](args[a["index"]], a) for a in entry.get("args", [])):
+                return True
+    return False
+
+
+def _kernel_allows(bpf: bytes, args: tuple[int, ...]) -> bool:
+    """The BPF loaded in a forked child; socket(2) made for real."""
+    import ctypes
+    import errno as errno_mod
+    import os
+
+    from corral.sandbox import kernel
+
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            kernel.set_no_new_privs()
+            kernel.seccomp_load(bpf)
+            ret = kernel._libc.syscall(ctypes.c_long(41), *(ctypes.c_ulong(a) for a in args))  # x86_64 socket
+            code = 1 if ret < 0 and ctypes.get_errno() == errno_mod.EPERM else 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) in (0, 1), status
+    return os.WEXITSTATUS(status) == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.sampled_from(["tcp", "udp", "icmp", "raw", "unix", "netlink", "packet", "mptcp", "udplite", "sctp"]), min_size=1, max_size=4, unique=True),
+    st.sampled_from(FAMILIES), st.sampled_from(TYPES), st.sampled_from(NUMBERS),
+)  # fmt: skip
+def test_socket_filters_agree_with_the_protocol_table(protocols: list[str], family: int, type_: int, number: int) -> None:
+    """For any named protocols and any socket(2) triple: the catalogue, the
+    OCI JSON and the kernel running libseccomp's BPF give one answer (an
+    unknown or unloaded protocol may still fail later with its own errno:
+    only EPERM from the filter counts as refused)."""
+    import platform
+
+    from corral import _seccomp
+
+    ir = ir_of('[Runtime]\nFlags = ["stdio"]\n[Networking]\nFlags = ["outgoing"]\nProtocols = [' + ", ".join(f'"{p}"' for p in protocols) + "]\n")
+    args = (family, type_ | 0x80000, number)  # SOCK_CLOEXEC rides along in the type
+    want = _expected(protocols, family, type_, number)
+    assert _oci_allows(to_oci(ir), args) == want
+    if platform.machine() == "x86_64":
+        assert _kernel_allows(_seccomp.build(ir.syscalls).export_bpf(), args) == want
