@@ -296,3 +296,15 @@ def test_tiocsti_cannot_type_into_the_terminal(policies: dict[str, Path], probes
 def test_classics(confined: Confined, policies: dict[str, Path], user: str, attack: str, args: tuple[str, ...], want: str) -> None:
     got = confined(policies["wide"], "net_probe", attack, *args, user=user)
     assert got.answer == want, got
+
+
+@pytest.mark.parametrize("user", USERS)
+@pytest.mark.parametrize(("args", "want"), [(("ioctl", hex(TIOCSTI)), "errno=EPERM"), (("ioctl", hex(TIOCLINUX | UPPER)), "errno=EPERM"), (("sendto", hex(MSG_FASTOPEN)), "errno=EPERM"), (("ioctl", hex(TIOCGWINSZ)), "errno=EBADF")])
+def test_learning_mode_asks_about_the_rest_but_keeps_the_guards(confined: Confined, policies: dict[str, Path], arena: Path, user: str, args: tuple[str, ...], want: str) -> None:
+    """Under --log a call outside the policy is let through and recorded;
+    what a guard refuses is not, though nothing in the policy allows it."""
+    policy = policy_file(arena, policies["agent"].read_text().replace('Syscalls = ["ioctl"]', "Syscalls = []"), "no-ioctl.toml")
+    got = confined(policy, "net_probe", "syscall-badfd", *args, user=user, run_args=["--log"])
+    assert got.answer == want, got
+    if want == "errno=EPERM":
+        assert "refused by guard" in got.stderr
