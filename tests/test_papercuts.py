@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,44 @@ def test_uninstall_dry_run_of_nothing_installed_is_no_error(tmp_path: Path) -> N
     assert proc.stderr == f"corral uninstall: note: {tmp_path}/corral.nope is not installed: nothing to remove\n"
     real = corral("uninstall", "nope", "--dir", str(tmp_path), "--write-only")
     assert real.returncode == 2 and "error[I005]" in real.stderr
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to switch to an unprivileged user first")
+def test_verify_as_a_user_tells_file_permissions_from_the_policy() -> None:
+    """/run/x owned by root: as nobody the write is denied by the plain file
+    permissions, which says nothing about the policy; verify says so and
+    does not count it as a failure. The denial the policy makes still counts."""
+    work = Path(tempfile.mkdtemp(prefix="corral-verify-"))
+    try:
+        work.chmod(0o755)
+        private = work / "private"
+        private.mkdir(mode=0o755)  # root's: nobody may not write here, whatever the policy says
+        policy = work / "p.toml"
+        policy.write_text(
+            f'Extends = ["base"]\n[Filesystem]\nWritable = ["{private}/**"]\n'
+            f'[[Test]]\nName = "writes its directory"\nProbe = "write"\nPath = "{private}/x"\nExpect = "allow"\n'
+            f'[[Test]]\nName = "no writing elsewhere"\nProbe = "write"\nPath = "/tmp/corral-verify-{os.getpid()}"\nExpect = "deny"\n'
+        )
+        policy.chmod(0o644)
+        env = {"PATH": os.environ["PATH"], "HOME": "/nonexistent"}
+        as_root = subprocess.run([sys.executable, "-m", "corral.cli", "verify", str(policy)], capture_output=True, text=True, cwd=ROOT)
+        assert as_root.returncode == 0, as_root.stdout + as_root.stderr
+        proc = subprocess.run([*NOBODY, sys.executable, "-m", "corral.cli", "verify", str(policy)], capture_output=True, text=True, env=env, cwd=ROOT)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        row = next(line for line in proc.stdout.splitlines() if "writes its directory" in line)
+        assert row.split()[0] == "N/A" and "denied by file permissions, not by the policy (EACCES unconfined too, as uid 65534)" in row
+        assert next(line for line in proc.stdout.splitlines() if "no writing elsewhere" in line).split()[0] == "PASS"
+        assert proc.stdout.rstrip().endswith("0 failed, 1 not testable as this user (denied without the policy too)")
+        assert not private.joinpath("x").exists()
+    finally:
+        shutil.rmtree(work)
+
+
+def test_verify_shows_why_a_command_was_refused() -> None:
+    proc = corral("verify", AGENT)
+    last = [line for line in proc.stdout.splitlines() if line.startswith("  ")][-1]
+    assert "exit 2: error[R005]: cat could not start under this policy: the policy does not allow executing" in last, last
+    assert "hint" not in last

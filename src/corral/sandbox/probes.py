@@ -182,18 +182,27 @@ def _reach_parent(keep: list[Any]) -> Callable[[], tuple[int, int]]:
     return run
 
 
-def run_probe(plan: dict[str, Any], kind: str, params: dict[str, Any], *, timeout: float = 10.0) -> Outcome:
-    """Ask one question under ``plan``'s confinement, in a forked child."""
+#: Probes that change or run something on the host: never run unconfined
+#: (``unconfined_denial`` asks access(2) for them instead).
+FILE_PROBES = ("read", "list", "write", "create", "mkdir", "exec")
+
+
+def run_probe(plan: dict[str, Any], kind: str, params: dict[str, Any], *, timeout: float = 10.0, confine: bool = True) -> Outcome:
+    """Ask one question under ``plan``'s confinement, in a forked child
+    (``confine=False``: the same question without it, for what the plain
+    permissions of this user already deny; never for ``FILE_PROBES``)."""
     from .apply import SandboxError, apply, check
 
-    report = check(plan, best_effort=False)
+    if not confine and kind in FILE_PROBES:
+        raise ValueError(f"the {kind} probe is not run unconfined")
+    report = check(plan, best_effort=False) if confine else None
     call, keep = prepare(kind, params)
     path = params.get("Path", "")
     existed = bool(path) and os.path.lexists(path)
     shared = mmap.mmap(-1, 40)
     shared[0:40] = struct.pack("qqqqq", _PENDING, 0, 0, -1, 0)
     supervisor = None
-    if plan.get("egress"):  # names, Deny, ALPN: probe under the egress supervisor, as corral run does
+    if plan.get("egress") and confine:  # names, Deny, ALPN: probe under the egress supervisor, as corral run does
         from .egress.supervisor import Supervisor
 
         supervisor = Supervisor(plan)
@@ -204,13 +213,14 @@ def run_probe(plan: dict[str, Any], kind: str, params: dict[str, Any], *, timeou
             for sig in (signal.SIGSEGV, signal.SIGILL, signal.SIGBUS, signal.SIGSYS):
                 signal.signal(sig, signal.SIG_DFL)
             try:
-                apply(plan, report, seccomp=supervisor is None)
-                if supervisor is not None:
-                    from .egress.notify import load_with_listener
+                if report is not None:
+                    apply(plan, report, seccomp=supervisor is None)
+                    if supervisor is not None:
+                        from .egress.notify import load_with_listener
 
-                    shared[24:32] = struct.pack("q", load_with_listener(plan["bpf_egress"]))
-                    while shared[32:40] == b"\0" * 8:
-                        pass  # until the supervisor holds the listener
+                        shared[24:32] = struct.pack("q", load_with_listener(plan["bpf_egress"]))
+                        while shared[32:40] == b"\0" * 8:
+                            pass  # until the supervisor holds the listener
             except (SandboxError, OSError):
                 shared[0:8] = struct.pack("q", -1)
                 code = 3
@@ -277,3 +287,30 @@ def _status(status: int) -> str:
     if os.WIFSIGNALED(status):
         return f"signal {signal.Signals(os.WTERMSIG(status)).name}"
     return f"exit {os.WEXITSTATUS(status)}"
+
+
+def unconfined_denial(plan: dict[str, Any], kind: str, params: dict[str, Any]) -> str | None:
+    """Why this user's plain permissions deny the probe without any policy
+    (an errno name), or None when they allow it.
+
+    File probes ask access(2) (with the effective ids) and change nothing;
+    the others run in a forked child without confinement: they make a
+    socket, bind or connect on 127.0.0.1, or ask for something a child
+    may ask for (ptrace TRACEME, setuid, a user namespace, a mount on a
+    path that does not exist)."""
+    if kind in FILE_PROBES:
+        path = params.get("Path", "")
+        parent = os.path.dirname(path.rstrip("/")) or "/"
+        target, mode = {
+            "read": (path, os.R_OK),
+            "list": (path, os.R_OK | os.X_OK),
+            "exec": (path, os.X_OK),
+            "write": (path, os.W_OK) if os.path.lexists(path) else (parent, os.W_OK | os.X_OK),
+            "create": (parent, os.W_OK | os.X_OK),
+            "mkdir": (parent, os.W_OK | os.X_OK),
+        }[kind]
+        if not os.path.lexists(target):
+            return None  # a missing path: the probe itself reports it
+        return None if os.access(target, mode, effective_ids=True) else "EACCES"
+    outcome = run_probe(plan, kind, params, confine=False)
+    return outcome.detail if outcome.verdict == "deny" else None
