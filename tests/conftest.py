@@ -26,6 +26,15 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
 
 
+def reference(name: str, what: str) -> Path:
+    """Outside reference data in ../shared/reference (not shipped with corral):
+    its path, or a skip that names what is missing and where it was looked for."""
+    path = ROOT.parent / "shared/reference" / name
+    if not path.is_file():
+        pytest.skip(f"needs {what} at {path} (outside reference data, not shipped with corral)")
+    return path
+
+
 def ir_of(text: str, file: str = "test.toml") -> IR:
     return lower(load_policy_text(text, file))
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, apparmor_compile
+from conftest import ROOT, apparmor_compile, reference
 
 from corral.analyze.diff import diff
 from corral.analyze.explain import exposure, markdown, summary
@@ -20,7 +20,7 @@ from corral.policy import schema
 
 AGENT = str(ROOT / "examples/agent-http2.toml")
 FORUM = str(ROOT / "tests/fixtures/forum-agent-http2.apparmor")
-DOCKER = ROOT.parent / "shared/reference/docker-default-seccomp.json"
+DOCKER_DEFAULT = ("docker-default-seccomp.json", "Docker's default seccomp profile (moby profiles/seccomp/default.json)")
 
 
 def view(path: str):  # type: ignore[no-untyped-def]
@@ -109,11 +109,12 @@ def test_import_docker_seccomp_round_trip() -> None:
     name this libseccomp knows on x86_64 or aarch64; the report names the rest."""
     from corral import _seccomp
 
-    text, imported = import_file("docker-seccomp", str(DOCKER))
+    docker_path = reference(*DOCKER_DEFAULT)
+    text, imported = import_file("docker-seccomp", str(docker_path))
     ir = lower(load_policy_text(text, "docker.toml"))
     ours = {n for e in to_oci(ir)["syscalls"] if e["action"] == "SCMP_ACT_ALLOW" and "args" not in e for n in e["names"]}
     ours |= {r.name for r in ir.syscalls if r.narrowed_by}  # allowed whole but for a guard (TIOCSTI, MSG_FASTOPEN, other pids)
-    docker = json.loads(DOCKER.read_text())
+    docker = json.loads(docker_path.read_text())
     theirs = {
         n for e in docker["syscalls"]
         if e["action"] == "SCMP_ACT_ALLOW" and not e.get("args") and not (e.get("includes") or {}).get("caps")

@@ -141,3 +141,35 @@ def test_verify_shows_why_a_command_was_refused() -> None:
     last = [line for line in proc.stdout.splitlines() if line.startswith("  ")][-1]
     assert "exit 2: error[R005]: cat could not start under this policy: the policy does not allow executing" in last, last
     assert "hint" not in last
+
+
+def test_import_says_the_installed_libseccomp_does_not_know_a_call(tmp_path: Path) -> None:
+    from corral import _seccomp
+
+    unknown = "mseal" if not _seccomp.is_known("mseal") else "no_such_call_corral"
+    profile = tmp_path / "p.json"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["getpid", unknown], "action": "SCMP_ACT_ALLOW"}]}))
+    proc = corral("import", "docker-seccomp", str(profile))
+    assert proc.returncode == 0, proc.stderr
+    assert f"system call '{unknown}': the installed libseccomp ({_seccomp.libseccomp_version()}) does not know it on x86_64 or aarch64" in proc.stderr
+    assert "exist on neither" not in proc.stderr
+
+
+def test_tests_needing_outside_data_skip_and_name_it() -> None:
+    from conftest import reference
+
+    with pytest.raises(pytest.skip.Exception, match=r"needs Docker's default seccomp profile at .*/shared/reference/nope\.json \(outside reference data, not shipped with corral\)"):
+        reference("nope.json", "Docker's default seccomp profile")
+
+
+def test_run_help_is_full_help() -> None:
+    from corral.sandbox.runner import _FLAGS
+
+    proc = corral("run", "--help")
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.startswith("usage: corral run ")
+    for flag in (*_FLAGS, "--log-to", "--plan-fd", "--help"):
+        options = [line.strip() for line in proc.stdout.split("options:")[1].splitlines()]
+        assert any(line.startswith((f"{flag} ", f"{flag},")) or f", {flag} " in line for line in options), flag  # every option explained
+        assert flag in proc.stdout.splitlines()[0] or flag in ("-q", "--quiet", "-v", "--verbose", "--help"), flag
+    assert "exit status" in proc.stdout

@@ -7,7 +7,7 @@ import errno
 import json
 import socket
 
-from conftest import ROOT, ir_of, run_under_filter, syscall_probe
+from conftest import ROOT, ir_of, reference, run_under_filter, syscall_probe
 
 from corral.backends.seccomp import emit_bpf, to_oci
 from corral.lower import lower
@@ -122,7 +122,7 @@ def test_oci_json_and_bpf_say_the_same() -> None:
 
 def test_oci_json_has_docker_shape() -> None:
     """Same top-level keys and entry keys as Docker's own default profile."""
-    docker = json.loads((ROOT.parent / "shared/reference/docker-default-seccomp.json").read_text())
+    docker = json.loads(reference("docker-default-seccomp.json", "Docker's default seccomp profile (moby profiles/seccomp/default.json)").read_text())
     oci = to_oci(AGENT)
     assert {"defaultAction", "syscalls"} <= set(docker) and {"defaultAction", "syscalls"} <= set(oci)
     docker_entry_keys = {k for e in docker["syscalls"] for k in e}

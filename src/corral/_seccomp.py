@@ -78,6 +78,23 @@ def _table() -> dict[str, frozenset[str]]:
     return {arch: frozenset(data[arch]) for arch in ARCHES}
 
 
+@lru_cache(maxsize=1)
+def libseccomp_version() -> str:
+    """The installed libseccomp's version ("2.5.4"), or "" if it cannot be asked."""
+    import ctypes
+
+    class _Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+
+    try:
+        fn = ctypes.CDLL("libseccomp.so.2").seccomp_version
+    except (OSError, AttributeError):
+        return ""
+    fn.restype = ctypes.POINTER(_Version)
+    v = fn().contents
+    return f"{v.major}.{v.minor}.{v.micro}"
+
+
 def is_known(name: str) -> bool:
     """Whether the syscall exists on some supported arch (from the shipped
     table of libseccomp's names, so validation never loads libseccomp)."""

@@ -230,7 +230,11 @@ def _known(imp: Imported, name: str) -> bool:
 
     if _seccomp.is_known(name):
         return True
-    imp.report.append(f"system call {name!r} exists on neither x86_64 nor aarch64 (libseccomp's names): skipped")
+    version = _seccomp.libseccomp_version()
+    imp.report.append(
+        f"system call {name!r}: the installed libseccomp{f' ({version})' if version else ''} does not know it on x86_64 or aarch64, "
+        "so no filter corral builds here can name it: skipped (a newer libseccomp may; then regenerate corral's table with `python -m corral._seccomp`)"
+    )
     return False
 
 

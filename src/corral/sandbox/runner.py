@@ -21,7 +21,31 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-USAGE = "usage: corral run [--dry-run] [--best-effort] [--log] [--log-to FILE] [--no-cache] [-q] [-v] (POLICY | --plan-fd FD) [--] CMD [ARGS...]"
+USAGE = "usage: corral run [--dry-run] [--best-effort] [--log] [--log-to FILE] [--no-cache] [--proxy-env] [-q] [-v] (POLICY | --plan-fd FD) [--] CMD [ARGS...]"
+#: ``corral run --help``: a string, so help costs no import on the start-up path.
+HELP = f"""{USAGE}
+
+Run CMD confined by POLICY, without root: corral sets no_new_privs, drops
+capabilities, applies Landlock (paths, TCP ports, scopes) and seccomp,
+checks that they are on, and execs CMD, which keeps its pid, stdio, exit
+status and signals. No AppArmor is needed. Anything the kernel cannot
+enforce stops the run (exit 2) unless --best-effort, and is printed.
+
+options:
+  --dry-run        print what each mechanism would apply, run nothing
+  --best-effort    run with what this kernel can enforce; print what it cannot
+  --log            do not deny: run, and report every call the policy would deny
+  --log-to FILE    --log, and write the record to FILE (JSON lines) for `corral learn --into`
+  --no-cache       compute the plan again instead of using the cached one
+  --proxy-env      point https_proxy (and grpc_proxy) at the egress supervisor's relay (policies with host names)
+  --plan-fd FD     apply a plan read from file descriptor FD instead of POLICY (the Python API)
+  -q, --quiet      do not print what is not enforced here
+  -v, --verbose    say when the confinement is applied
+  -h, --help       this help
+
+exit status: CMD's own; 2 when the policy is invalid or cannot be enforced,
+126 when CMD cannot be executed, 127 when it is not found.
+See `corral errors` for the error codes."""
 _FLAGS = {"--dry-run", "--best-effort", "--log", "--no-cache", "-q", "--quiet", "-v", "--verbose", "--proxy-env"}
 EXIT_USAGE, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND = 2, 126, 127
 
@@ -142,7 +166,10 @@ def main(argv: list[str]) -> int:
     try:
         flags, policy, cmd = parse(argv)
     except UsageError as exc:
-        print(USAGE if not str(exc) else f"{USAGE}\ncorral run: error: {exc}", file=sys.stderr)
+        if not str(exc):
+            print(HELP)
+            return 0
+        print(f"{USAGE}\ncorral run: error: {exc}", file=sys.stderr)
         return EXIT_USAGE if str(exc) else 0
     from . import apply as applying
     from . import plan as plans
