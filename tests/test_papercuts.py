@@ -173,3 +173,17 @@ def test_run_help_is_full_help() -> None:
         assert any(line.startswith((f"{flag} ", f"{flag},")) or f", {flag} " in line for line in options), flag  # every option explained
         assert flag in proc.stdout.splitlines()[0] or flag in ("-q", "--quiet", "-v", "--verbose", "--help"), flag
     assert "exit status" in proc.stdout
+
+
+def test_a_deny_guarding_a_template_or_flag_is_not_redundant(tmp_path: Path) -> None:
+    """The README's Deny lines guard against base or a flag widening later:
+    no CR009. The same denies in a policy that builds on nothing are noise."""
+    clean = corral("lint", AGENT, "--severity", "info")
+    assert clean.returncode == 0 and clean.stdout == "" and clean.stderr.strip() == "no findings"
+    alone = tmp_path / "alone.toml"
+    alone.write_text('[Filesystem]\nReadOnly = ["/etc/hosts"]\nDeny = ["/tmp/**"]\n[User]\nDenyCapabilities = ["sys_admin"]\n')
+    out = corral("lint", str(alone), "--severity", "info").stdout
+    assert "CR009 `deny /tmp/**` denies what nothing grants" in out and "CR009 `deny capability sys_admin`" in out
+    extends = tmp_path / "extends.toml"
+    extends.write_text('Extends = ["base"]\n' + alone.read_text())
+    assert "CR009" not in corral("lint", str(extends), "--severity", "info").stdout

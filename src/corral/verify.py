@@ -113,7 +113,7 @@ def _reason(stderr: str) -> str:
     """The line of a refusal that says why: corral's error line (not its
     hint), else the program's last line."""
     lines = [line.strip() for line in stderr.strip().splitlines()]
-    return next((line.removeprefix("corral run: ") for line in lines if line.startswith("corral run: error")), lines[-1])
+    return next((line.split(": ", 1)[1] for line in lines if ": error[" in line), lines[-1])
 
 
 def verify(path: str) -> Result:

@@ -80,6 +80,12 @@ class View:
     span: Span = field(default_factory=lambda: Span(""))
     #: corral: the guards (``corral.guards``) the policy lifted by naming their flag
     lifted: list[str] = field(default_factory=list)
+    #: What outside this policy can widen what it grants (templates and files
+    #: it extends, flags it uses: corral's catalogue changes between
+    #: versions): a deny guards against their future versions even when
+    #: nothing grants its target today. AppArmor includes are read as
+    #: installed on this host and are not counted.
+    widened_by: list[str] = field(default_factory=list)
 
     def grants(self, perm: str) -> list[FileGrant]:
         return [f for f in self.files if not f.deny and perm in f.perms]
@@ -127,6 +133,7 @@ def from_corral(path: str) -> View:
     policy = load_policy(path)
     ir = lower(policy)
     view = View(path, "corral", ir.name, ir.description, abi="3.0", span=policy.span)
+    view.widened_by = [f"Extends {e}" for e in policy.extends] + [f"flag {n}" for n in policy.flags]
     text = policy.sources.get(path, "")
     for lineno, line in enumerate(text.splitlines(), 1):
         if "#" in line:

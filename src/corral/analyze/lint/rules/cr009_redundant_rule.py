@@ -1,6 +1,12 @@
 """## What it does
 Flags rules that change nothing: a `deny` of paths or capabilities that
-nothing in the profile grants, and rules written twice.
+nothing grants in a self-contained policy or profile, and rules written
+twice.
+
+A deny in a corral policy that extends a template or a file, or uses a
+flag, is not flagged: it holds whatever a later version of the template or
+flag grants, which is what it is there for. (AppArmor profiles are judged
+with their includes as installed on this host.)
 
 ## Why is this bad?
 They make a profile look tighter than it is (a reviewer reads "deny
@@ -32,6 +38,18 @@ SEVERITY = "info"
 
 
 def check(view: View) -> Iterator[Finding]:
+    yield from _unneeded_denies(view)
+    seen: dict[tuple[str, str, bool, bool], object] = {}
+    for f in view.files:
+        key = (f.path, f.perms, f.deny, f.owner)
+        if key in seen and f.span.file == view.source:
+            yield Finding(f.span, f"`{f.path} {f.perms}` is written twice (first at {seen[key]})", "remove the repeat")
+        seen.setdefault(key, f.span)
+
+
+def _unneeded_denies(view: View) -> Iterator[Finding]:
+    if view.widened_by:
+        return  # each deny guards against a widening of what the view builds on
     granted_caps = {c.name for c in view.caps if not c.deny}
     for c in view.caps:
         if c.deny and c.name not in granted_caps and "ALL" not in granted_caps:
@@ -40,9 +58,3 @@ def check(view: View) -> Iterator[Finding]:
     for d in view.files:
         if d.deny and not any(covers(a.paths, p.replace("**", "x").replace("*", "x")) or covers(d.paths, a.path.replace("**", "x").replace("*", "x")) for a in allows for p in d.paths):
             yield Finding(d.span, f"`deny {d.path}` denies what nothing grants", "remove it, or keep it as documentation of intent")
-    seen: dict[tuple[str, str, bool, bool], object] = {}
-    for f in view.files:
-        key = (f.path, f.perms, f.deny, f.owner)
-        if key in seen and f.span.file == view.source:
-            yield Finding(f.span, f"`{f.path} {f.perms}` is written twice (first at {seen[key]})", "remove the repeat")
-        seen.setdefault(key, f.span)
