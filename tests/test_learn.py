@@ -96,7 +96,7 @@ def test_learn_cli_merges_keeps_comments_and_prints_a_diff(tmp_path: Path) -> No
     assert mixed.returncode == 2 and "several profiles (agent, n)" in mixed.stderr and "--profile NAME" in mixed.stderr
     dry = corral("learn", str(log), "--into", str(policy), "--dry-run", "--profile", "agent")
     assert dry.returncode == 0, dry.stderr
-    assert '+  "/etc/shadow", # apparmor DENIED open x1' in dry.stdout
+    assert '+  "/etc/shadow",  # apparmor DENIED open x1' in dry.stdout
     assert "8000" not in dry.stdout  # profile n's bind stays out of agent's policy
     assert policy.read_text().startswith("# my policy")
     assert "/etc/shadow" not in policy.read_text()  # dry run wrote nothing

@@ -52,7 +52,7 @@ def test_trace_run_log_learn_run_converges(work: Path) -> None:
     learned = corral("learn", str(record), "--into", str(policy), cwd=work)
     assert learned.returncode == 0, learned.stderr
     text = policy.read_text()
-    assert '"plain-clone",' in text and '"setgid", # corral run --log' in text and '"clone3"' not in text
+    assert '"plain-clone",' in text and '"setgid",  # corral run --log' in text and '"clone3"' not in text
     again = corral("run", "-q", str(policy), "--", PYTHON, "-I", "-c", MORE, cwd=work)
     assert (again.returncode, again.stdout.split()[-1:]) == (0, ["ok"]), again.stderr
 

@@ -32,6 +32,8 @@ def merge_text(text: str, additions: Additions) -> str:
 
     doc = tomlkit.parse(text)
     indent = _indent(text)
+    gap = m.group(1) if (m := re.search(r',( +)#', text)) else "  "  # the file's space before a comment
+    added: list[str] = []
     for (section, key), lines in additions.keys.items():
         if not lines:
             continue
@@ -49,9 +51,13 @@ def merge_text(text: str, additions: Additions) -> str:
             if line.value not in present and one_text(line.value):
                 array.add_line(line.value, comment=visible(line.why), indent=indent)  # an event's field may hold a newline
                 present.add(line.value)
+                added.append(f"{tomlkit.string(line.value).as_string()}, # {visible(line.why)}")
         if fresh:
             array.add_line(indent="")  # the closing bracket on its own line, as the file's lists have it
-    return tomlkit.dumps(doc)
+    out = tomlkit.dumps(doc)
+    for entry in added:  # tomlkit puts one space before a comment; the file may use more
+        out = out.replace(entry, entry.replace(", # ", f",{gap}# ", 1), 1)
+    return out
 
 
 def one_text(value: str) -> bool:
