@@ -152,3 +152,12 @@ def test_corral_resolve_fills_the_name_sets_without_rebinding(tmp_path: Path, mo
     ruleset.write_bytes(compile_ir(ir_of(POLICY), ["nftables"], allow_unenforced=True).outputs["nftables"].content + proc.stdout.encode())
     check = subprocess.run([NFT, "-c", "-f", str(ruleset)], capture_output=True, text=True)  # type: ignore[list-item]
     assert check.returncode == 0, check.stderr
+
+
+def test_learning_mode_refuses_a_policy_with_names(tmp_path: Path) -> None:
+    import sys
+
+    policy = tmp_path / "names.toml"
+    policy.write_text('[Networking]\nFlags = ["outgoing"]\nProtocols = ["tcp"]\nConnect = ["tcp:api.example.com:443"]\n[Runtime]\nFlags = ["stdio", "exec"]\n')
+    proc = subprocess.run([sys.executable, "-m", "corral.cli", "run", "--log", "--no-cache", str(policy), "true"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "cannot run with the egress supervisor" in proc.stderr, proc.stderr
