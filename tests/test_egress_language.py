@@ -158,6 +158,6 @@ def test_learning_mode_refuses_a_policy_with_names(tmp_path: Path) -> None:
     import sys
 
     policy = tmp_path / "names.toml"
-    policy.write_text('[Networking]\nFlags = ["outgoing"]\nProtocols = ["tcp"]\nConnect = ["tcp:api.example.com:443"]\n[Runtime]\nFlags = ["stdio", "exec"]\n')
+    policy.write_text('[Networking]\nFlags = ["outgoing"]\nProtocols = ["tcp"]\nConnect = ["tcp:api.example.com:443"]\n[Runtime]\nFlags = ["stdio", "exec"]\n[Filesystem]\nExec = ["/usr/bin/true"]\n')
     proc = subprocess.run([sys.executable, "-m", "corral.cli", "run", "--log", "--no-cache", str(policy), "true"], capture_output=True, text=True)
     assert proc.returncode == 2 and "cannot run with the egress supervisor" in proc.stderr, proc.stderr
