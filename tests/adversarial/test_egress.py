@@ -275,3 +275,20 @@ def test_grpc_through_grpc_proxy(servers: Servers) -> None:
         assert other.returncode != 0 and f"CONNECT other.test:{port}: not an allowed name" in other.stderr, other.stdout + other.stderr
     finally:
         server.stop(None)
+
+
+def test_the_real_resolver_refuses_a_name_that_resolves_to_loopback(servers: Servers) -> None:
+    """Without the test-only hosts file: in a private mount namespace whose
+    /etc/hosts says api.test is 127.0.0.2, the supervisor resolves the name
+    itself (getaddrinfo) and refuses to let it lead to a loopback address —
+    what a rebinding DNS answer would do. As root (mount namespaces)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a private mount namespace needs root and unshare")
+    policy = servers.policy(name="realdns")
+    inner = [sys.executable, "-I", "-m", "corral.cli", "run", "--no-cache", str(policy), "--", CURL, "-sS", "--max-time", "20", "-k", "--http2",
+             "--resolve", f"api.test:{servers.port}:{API}", f"https://api.test:{servers.port}/index.html"]  # fmt: skip
+    script = f'mount --bind {servers.hosts} /etc/hosts && exec "$@"'
+    env = {k: v for k, v in os.environ.items() if k != "CORRAL_EGRESS_HOSTS"}
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", *inner], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode != 0 and "hello" not in proc.stdout
+    assert f"tcp connect to {API}:{servers.port}: {API} is a loopback address; a name may not lead there" in proc.stderr, proc.stderr
