@@ -200,8 +200,9 @@ def main(argv: list[str]) -> int:
             lacking = missing()
             if lacking and "--best-effort" not in flags:
                 raise applying.SandboxError(f"the policy names hosts, denied peers or ALPN, which need the egress supervisor; this kernel lacks {lacking}", "pass --best-effort to run with the port rules only")
-            if "--log" in flags:
-                raise applying.SandboxError("learning mode (--log) cannot run with the egress supervisor: its calls would bypass the names, Deny and ALPN rules", "learn with a copy of the policy without host names, then add them back")
+            if "--log" in flags:  # learning mode allows and records; it has its own supervisor
+                supervised = False
+                report.not_enforced.append("host names, Networking.Deny and ALPN (learning mode runs without the egress supervisor): Landlock allows their ports to every address")
             if lacking:
                 supervised = False
                 report.not_enforced.append(f"host names, Networking.Deny and ALPN (the kernel lacks {lacking}): Landlock allows their ports to every address")
