@@ -220,7 +220,7 @@ def test_docker_seccomp_import_never_writes_files_or_crashes(data: object) -> No
     try:
         imp = from_docker_seccomp(json.dumps(doc), "in.json")
     except CorralError as exc:
-        assert str(exc).startswith("in.json: error: ")
+        assert exc.render().startswith("in.json: error[F002]: ")
         return
     import tomllib
 

@@ -26,9 +26,12 @@ class CorralError(Exception):
 
     def render(self, verb: str = "", severity: str = "error") -> str:
         """``WHERE: error[CODE]: message`` and ``  = hint: ...``."""
-        where = str(self.span) if self.span else ("corral " + verb if verb else "corral")
+        from .escape import printable  # a value in a message must not drive the terminal
+
+        where = printable(str(self.span)) if self.span else ("corral " + verb if verb else "corral")
         tag = f"{severity}[{self.code}]" if self.code else severity
-        lines = [f"{where}: {tag}: {self.message}"]
+        message = "\n".join(printable(line) for line in self.message.split("\n"))  # some messages are tables
+        lines = [f"{where}: {tag}: {message}"]
         if self.hint:
-            lines.append(f"  = hint: {self.hint}")
+            lines.append(f"  = hint: {printable(self.hint)}")
         return "\n".join(lines)

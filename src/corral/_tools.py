@@ -8,12 +8,35 @@ import os
 import shutil
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+
 _SBIN = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
+#: Seconds an apparmor_parser call may take: it never returned on some
+#: inputs ("{,,,}", now refused at check); a profile compiles in well under one.
+APPARMOR_PARSER_TIMEOUT = 60
 
 
 def find(name: str) -> str | None:
     """The program's path, or None if it is not installed."""
     return shutil.which(name) or next((p for p in (os.path.join(d, name) for d in _SBIN) if os.access(p, os.X_OK)), None)
+
+
+def run_apparmor_parser(args: list[str], timeout: float = APPARMOR_PARSER_TIMEOUT) -> "subprocess.CompletedProcess[str]":
+    """``apparmor_parser ARGS`` with its stderr, bounded in time (``I007``)."""
+    import subprocess
+
+    from ._base import CorralError
+
+    parser = find("apparmor_parser")
+    if parser is None:
+        raise CorralError("apparmor_parser is not installed", code="I001", hint="apt-get install apparmor")
+    try:
+        # stdout is not read: with -S the parser writes the binary policy there
+        return subprocess.run([parser, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace", stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise CorralError(f"apparmor_parser {' '.join(args)} did not finish within {timeout:g} seconds; nothing was changed by corral", code="I007", hint="this is a bug in corral's AppArmor backend or in apparmor_parser: please report the policy") from None
 
 
 def corral_command() -> list[str]:

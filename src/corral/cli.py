@@ -247,7 +247,7 @@ def _compile(args: "argparse.Namespace") -> int:
     from .backends import BACKENDS
     from .compile import compile_ir, gap_message
     from .errors import CorralError
-    from .fsutil import write_atomic
+    from .fsutil import write_all
     from .lower import lower
     from .policy import load_policy
 
@@ -283,9 +283,10 @@ def _compile(args: "argparse.Namespace") -> int:
     from pathlib import Path
 
     directory = Path(output)
-    for name in result.targets:  # with what their consumers need (docker: seccomp, apparmor)
-        target = directory / f"{ir.name}{BACKENDS[name].suffix}"
-        state = write_atomic(target, result.outputs[name].content, force=args.force)
+    if directory.exists() and not directory.is_dir():
+        raise CorralError("-o names a directory to write into, and this is not one", code="C005", hint="-o DIR, or -o - with one target for standard output", span=output)
+    files = [(directory / f"{ir.name}{BACKENDS[name].suffix}", result.outputs[name].content) for name in result.targets]
+    for (target, _), state in zip(files, write_all(files, force=args.force)):  # all or nothing
         print(f"{state:9} {target}", file=sys.stderr if args.json else sys.stdout)
     print(report)
     return EXIT_OK

@@ -34,7 +34,7 @@ class Node:
 
     def fail(self, expected: str, found: str = "") -> CorralError:
         at = self.where or "the document"
-        return CorralError(f"{self.source}: error: {at}: expected {expected}, found {found or _found(self.value)}")
+        return CorralError(f"{at}: expected {expected}, found {found or _found(self.value)}", code="F002", hint="the file must be the format named on the command line, with its keys' types", span=self.source)
 
     def _child(self, value: object, step: str) -> Node:
         return Node(value, self.source, f"{self.where}.{step}" if self.where and not step.startswith("[") else f"{self.where}{step}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._base import CorralError
-from ._tools import find
+from ._tools import find, run_apparmor_parser
 
 #: Where the kubelet looks for Localhost seccomp profiles (its --root-dir/seccomp).
 KUBELET_SECCOMP = "/var/lib/kubelet/seccomp/corral"
@@ -52,8 +52,8 @@ class Plan:
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    # stdout is not read: with -S the parser writes the binary policy there
-    return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace", stdin=subprocess.DEVNULL)
+    """``cmd`` is [apparmor_parser, ARGS...]: run with a time limit."""
+    return run_apparmor_parser(cmd[1:])
 
 
 def install(policy: str, directory: str, *, dry_run: bool, complain: bool, write_only: bool, seccomp_to: str | None) -> Plan:

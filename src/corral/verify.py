@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
 
-from ._tools import corral_command, find
+from ._tools import corral_command, find, run_apparmor_parser
 from .backends import BACKENDS
 from .compile import compile_ir
 from .lower import lower
@@ -86,7 +86,7 @@ def _compile_rows(ir: object) -> list[Row]:
     with tempfile.NamedTemporaryFile(suffix=".apparmor") as fh:
         fh.write(result.outputs["apparmor"].content)
         fh.flush()
-        proc = subprocess.run([parser, "-Q", "-S", fh.name], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = run_apparmor_parser(["-Q", "-S", fh.name])
     errors = [l for l in proc.stderr.splitlines() if "Cache read/write disabled" not in l]
     rows.append(Row("compile apparmor", "ok", "ok" if proc.returncode == 0 else "error", "apparmor_parser -Q -S accepted it" if proc.returncode == 0 else "; ".join(errors)[:300]))
     return rows

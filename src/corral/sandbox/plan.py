@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import stat
 import sys
 
 TYPE_CHECKING = False
@@ -255,9 +256,10 @@ def load_cached(policy: str, *, log_mode: bool = False) -> Plan | None:
     if path is None:
         return None
     try:
-        with open(path, "rb") as fh:
+        # no link, no FIFO (it would block this open), no device: a regular file only
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as fh:
             st = os.fstat(fh.fileno())
-            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
                 return None  # someone else could have written it: never trust it
             plan = marshal.load(fh)
         if not isinstance(plan, dict) or plan.get("version") != PLAN_VERSION or plan.get("python") != sys.version:
@@ -284,6 +286,8 @@ def save(policy: str, plan: Plan) -> None:
     path = _cache_file(policy)
     if path is None:
         return
+    from .._base import CorralError
+
     try:
         from pathlib import Path
 
@@ -292,7 +296,7 @@ def save(policy: str, plan: Plan) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_atomic(target, marshal.dumps(plan), force=True, mode=0o600)
-    except OSError:
+    except (OSError, CorralError):  # C005: something other than a regular file is in the way
         pass
 
 
