@@ -24,7 +24,7 @@ def find(name: str) -> str | None:
 
 
 def run_apparmor_parser(args: list[str], timeout: float = APPARMOR_PARSER_TIMEOUT) -> "subprocess.CompletedProcess[str]":
-    """``apparmor_parser ARGS`` with its stderr, bounded in time (``I007``)."""
+    """``apparmor_parser ARGS`` with its stderr, bounded in time (``I008``)."""
     import subprocess
 
     from ._base import CorralError
@@ -36,7 +36,7 @@ def run_apparmor_parser(args: list[str], timeout: float = APPARMOR_PARSER_TIMEOU
         # stdout is not read: with -S the parser writes the binary policy there
         return subprocess.run([parser, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace", stdin=subprocess.DEVNULL, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise CorralError(f"apparmor_parser {' '.join(args)} did not finish within {timeout:g} seconds; nothing was changed by corral", code="I007", hint="this is a bug in corral's AppArmor backend or in apparmor_parser: please report the policy") from None
+        raise CorralError(f"apparmor_parser {' '.join(args)} did not finish within {timeout:g} seconds; nothing was changed by corral", code="I008", hint="this is a bug in corral's AppArmor backend or in apparmor_parser: please report the policy") from None
 
 
 def corral_command() -> list[str]:
