@@ -189,3 +189,17 @@ def test_socket_filters_agree_with_the_protocol_table(protocols: list[str], fami
     assert _oci_allows(to_oci(ir), args) == want
     if platform.machine() == "x86_64":
         assert _kernel_allows(_seccomp.build(ir.syscalls).export_bpf(), args) == want
+
+
+def test_lifting_fastopen_or_naming_mptcp_is_reported_as_not_enforced() -> None:
+    from corral.backends import Level
+    from corral.ir import PortRule
+    from corral.sandbox import plan as plans
+
+    for extra, what in (('Flags = ["outgoing", "fastopen"]\nProtocols = ["tcp"]', "TCP Fast Open"), ('Flags = ["outgoing"]\nProtocols = ["tcp", "sctp"]', "sctp")):
+        ir = ir_of(f'[Runtime]\nFlags = ["stdio"]\n[Networking]\n{extra}\nConnect = ["tcp:443"]\n')
+        cov = next(c for c in to_document(ir)[1] if isinstance(c.rule, PortRule))
+        assert cov.level is Level.APPROX and what in cov.note
+        assert any(what.split()[0].lower() in line.lower() for line in plans.build(ir, [])["unenforced_ports"])
+    plain = ir_of('[Runtime]\nFlags = ["stdio"]\n[Networking]\nFlags = ["outgoing"]\nProtocols = ["tcp"]\nConnect = ["tcp:443"]\n')
+    assert plans.build(plain, [])["unenforced_ports"] == []
