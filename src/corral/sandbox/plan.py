@@ -87,9 +87,9 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         requirements.append((6, f"keeping {what} inside the sandbox (Landlock scopes)"))
 
     if any(_seccomp.SELF_PID_PLACEHOLDER in (c.value & 0xFFFFFFFF, c.value >> 32, c.mask & 0xFFFFFFFF, c.mask >> 32) for r in ir.syscalls for a in r.alternatives for c in a):
-        from ..errors import InternalError
+        from .apply import SandboxError
 
-        raise InternalError(f"an argument filter uses {_seccomp.SELF_PID_PLACEHOLDER:#x}, which stands for the program's own pid")
+        raise SandboxError(f"an Args filter of the policy compares with {_seccomp.SELF_PID_PLACEHOLDER:#x}, the value corral run writes the program's own pid over", "compare with another value; this one is reserved")
     bpf = _seccomp.build(ir.syscalls, self_pid=_seccomp.SELF_PID_PLACEHOLDER).export_bpf()
 
     from ..backends.egress import document as egress_document
