@@ -13,6 +13,8 @@
  *   udp IP PORT                   sendto a UDP datagram
  *   udp-sendmsg IP PORT           sendmsg a UDP datagram with an address
  *   nonblock IP PORT              non-blocking connect: ok if EINPROGRESS or 0
+ *   short IP PORT                 connect with an AF_INET6 family in 8 bytes,
+ *                                 then a normal connect (the supervisor survives)
  *   kill-parent - -               signal the supervisor (our parent)
  *   ptrace-parent - -             attach to the supervisor
  */
@@ -108,6 +110,18 @@ int main(int argc, char **argv) {
     if (!strcmp(what, "connect")) {
         int s = socket(AF_INET, SOCK_STREAM, 0);
         return answer(connect(s, (struct sockaddr *)&a, sizeof a));
+    }
+    if (!strcmp(what, "short")) {
+        int s = socket(AF_INET6, SOCK_STREAM, 0);
+        struct sockaddr_in6 six;
+        memset(&six, 0, sizeof six);
+        six.sin6_family = AF_INET6;
+        int r = connect(s, (struct sockaddr *)&six, 8);
+        printf("short=%s\n", r < 0 ? errname(errno) : "ok");
+        int t = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        r = connect(t, (struct sockaddr *)&a, sizeof a);
+        if (r < 0 && errno == EINPROGRESS) r = 0;
+        return answer(r);
     }
     if (!strcmp(what, "nonblock")) {
         int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);

@@ -167,6 +167,11 @@ def test_other_paths_to_a_peer_are_refused(servers: Servers, user: str, attack: 
     assert answer in expected, proc.stdout + proc.stderr
 
 
+def test_a_malformed_address_gets_einval_and_the_supervisor_goes_on(servers: Servers) -> None:
+    proc = servers.run(servers.policy(), str(servers.root / "egress_probe"), "short", API, str(servers.port))
+    assert "short=EINVAL" in proc.stdout and proc.stdout.split()[-1] == "ok", proc.stdout + proc.stderr
+
+
 @pytest.mark.parametrize("user", USERS)
 def test_non_blocking_connect_keeps_einprogress(servers: Servers, user: str) -> None:
     proc = servers.run(servers.policy(), str(servers.root / "egress_probe"), "nonblock", API, str(servers.port), user=user)

@@ -79,6 +79,8 @@ def parse_sockaddr(raw: bytes) -> tuple[int, str, int]:
         return family, socket.inet_ntop(socket.AF_INET, raw[4:8]), struct.unpack("!H", raw[2:4])[0]
     if family == socket.AF_INET6 and len(raw) >= 24:
         return family, socket.inet_ntop(socket.AF_INET6, raw[8:24]), struct.unpack("!H", raw[2:4])[0]
+    if family in (socket.AF_INET, socket.AF_INET6):
+        return -1, "", 0  # too short to hold its address: the kernel would say EINVAL
     return family, "", 0
 
 
@@ -217,7 +219,7 @@ class Supervisor:
         if afam == socket.AF_UNSPEC:
             return "direct", None  # dissolves an association: no peer
         if afam not in (socket.AF_INET, socket.AF_INET6):
-            notify.respond(self.listener, n.id, error=errno.EAFNOSUPPORT if len(raw) >= 2 else errno.EINVAL)
+            notify.respond(self.listener, n.id, error=errno.EAFNOSUPPORT if len(raw) >= 2 and afam != -1 else errno.EINVAL)
             return None
         if proto not in ("tcp", "udp"):
             self.deny(n, f"{ip}:{port}: {proto}: the supervisor decides TCP and UDP peers only", errno.EPERM)
