@@ -21,11 +21,12 @@ host first (``/lib`` is ``/usr/lib`` on a usrmerged system; a deny on
   ``--best-effort``, which says it is not enforced;
 - corral's plan cache is denied in every plan, so no sandbox can rewrite
   what a later run applies;
-- the code a later, unconfined `corral run` executes (corral's package, every
-  directory on the interpreter's import path, the interpreter itself) is
-  never writable in a sandbox: a write grant over it keeps only its read
-  rights there, and says so. A planted module or ``.pth`` file would run
-  before the next sandbox is applied.
+- what a later, unconfined `corral run` reads and executes (corral's
+  package, every directory on the interpreter's import path, the
+  interpreter itself, and the policy's own files, Extends included) is never
+  writable in a sandbox: a write grant over it keeps only its read rights
+  there, and says so. A planted module or ``.pth`` file would run before the
+  next sandbox is applied; a rewritten policy would widen the next one.
 
 Only os, stat and re are used: this is on the start-up path.
 """
@@ -46,7 +47,7 @@ MAX_SPLIT_ENTRIES = 4096
 _MAX_LINKS = 40
 #: Rights that change nothing on disk: what a grant keeps over corral's code.
 _READ_RIGHTS = frozenset({"execute", "read_file", "read_dir"})
-_CODE = "corral's own code (a later corral run imports it unconfined), never writable in a sandbox"
+_CODE = "corral's own code or the policy's files (a later corral run reads them unconfined), never writable in a sandbox"
 
 
 def corral_code() -> list[str]:
@@ -164,6 +165,7 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
     if cache is not None:  # no sandbox may rewrite a plan a later run applies
         nodes[resolve(cache)[0]] = "corral's plan cache, denied in every sandbox"
     code = corral_code()
+    code += [resolve(name)[0] for name, _ in plan.get("sources", ())]  # the policy rewriting itself
     patterns = [(resolve(d)[0], re.compile(rx)) for d, rx in plan["deny_patterns"]]
     out: list[tuple[str, list[str]]] = []
     budget = [MAX_SPLIT_ENTRIES]
