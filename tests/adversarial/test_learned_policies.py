@@ -140,6 +140,7 @@ def work(request: pytest.FixtureRequest) -> Iterator[Path]:
     path.mkdir(parents=True)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(path.with_name(path.name + "-policy"), ignore_errors=True)
 
 
 def _fresh(work: Path, program: Program) -> None:
@@ -161,8 +162,11 @@ def _run(args: list[str], program: Program, work: Path) -> subprocess.CompletedP
 def test_a_learned_policy_works_again_and_holds(program: Program, work: Path, confined: Confined, probes: dict[str, Path]) -> None:
     if shutil.which(program.needs) is None:
         pytest.skip(f"{program.needs} is not installed (bash dev.sh setup installs it)")
-    (work / "policy").mkdir()
-    policy = work / "policy" / f"{program.name}.toml"
+    # Beside the work directory, not in it: a policy inside a tree it makes
+    # writable is refused (the program could rewrite it; test_persistence).
+    home_of_policy = work.with_name(work.name + "-policy")
+    home_of_policy.mkdir()
+    policy = home_of_policy / f"{program.name}.toml"
     program.setup(work)
     traced = _run(["trace", "-o", str(policy), "--", *program.cmd], program, work)
     assert traced.returncode == 0, traced.stderr
@@ -177,7 +181,7 @@ def test_a_learned_policy_works_again_and_holds(program: Program, work: Path, co
     assert varied.returncode == 0, f"variation:\n{varied.stderr}\n{text}"
 
     # The attacker's side, under the same learned grants.
-    wrapper = policy_file(work / "policy", (
+    wrapper = policy_file(home_of_policy, (
         f'Extends = ["./{policy.name}"]\n'
         '[Runtime]\nFlags = ["stdio", "exec", "malloc"]\n'
         '[Filesystem]\nFlags = ["rpath", "wpath", "cpath"]\n'

@@ -23,10 +23,12 @@ host first (``/lib`` is ``/usr/lib`` on a usrmerged system; a deny on
   what a later run applies;
 - what a later, unconfined `corral run` reads and executes (corral's
   package, every directory on the interpreter's import path, the
-  interpreter itself, and the policy's own files, Extends included) is never
-  writable in a sandbox: a write grant over it keeps only its read rights
-  there, and says so. A planted module or ``.pth`` file would run before the
-  next sandbox is applied; a rewritten policy would widen the next one.
+  interpreter itself) is never writable in a sandbox: a write grant over it
+  keeps only its read rights there, and says so. A planted module or
+  ``.pth`` file would run before the next sandbox is applied;
+- a write grant over the policy's own files (Extends included) is refused:
+  a rewritten policy would widen the next run. ``--best-effort`` runs with
+  them read-only (the directories above them then take no new entries).
 
 Only os, stat and re are used: this is on the start-up path.
 """
@@ -165,7 +167,9 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
     if cache is not None:  # no sandbox may rewrite a plan a later run applies
         nodes[resolve(cache)[0]] = "corral's plan cache, denied in every sandbox"
     code = corral_code()
-    code += [resolve(name)[0] for name, _ in plan.get("sources", ())]  # the policy rewriting itself
+    sources = [resolve(name)[0] for name, _ in plan.get("sources", ())]
+    if report.best_effort:
+        code += sources  # kept read-only: the directories above them take no new entries
     patterns = [(resolve(d)[0], re.compile(rx)) for d, rx in plan["deny_patterns"]]
     out: list[tuple[str, list[str]]] = []
     budget = [MAX_SPLIT_ENTRIES]
@@ -176,6 +180,11 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
                 report.skipped.append(f"{path}: {why}")
                 return
         writes = any(r not in _READ_RIGHTS for r in rights)
+        exposed = [f for f in sources if writes and _below(f, path) and f not in code]
+        if exposed:
+            where = f" [{span}]" if span else ""
+            refused.append(f"the policy file {exposed[0]} lies inside {path}, which the policy makes writable{where}: the program could rewrite the policy the next run applies")
+            return
         if writes and any(_below(path, c) for c in code):
             report.skipped.append(f"{path}: {_CODE}: granted without its write rights")
             keep = [r for r in rights if r in _READ_RIGHTS]
