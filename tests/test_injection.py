@@ -104,6 +104,12 @@ def test_paths_cannot_add_lines_outside_quoted_values(target: str, component: st
     if target == "bpf":
         return
     plain, hostile = _build(target, "p.toml", "d", "plain").decode(), _build(target, "p.toml", "d", component).decode()
+    if BACKENDS[target].suffix.endswith(".json"):
+        # JSON escapes every line break inside a string; its layout may differ
+        # with the host (the Landlock file gives a path that exists as a
+        # directory more rights), so compare what a consumer parses.
+        assert json.loads(hostile).keys() == json.loads(plain).keys()
+        return
     breaks = "\n\r\x85\u2028\u2029" if BACKENDS[target].suffix.endswith(".yaml") else "\n\r"  # as each consumer reads lines
     assert len(re.split(f"[{breaks}]", hostile)) == len(re.split(f"[{breaks}]", plain)), hostile
 
