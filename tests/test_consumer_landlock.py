@@ -95,7 +95,7 @@ def test_a_dollar_in_a_path_is_not_a_landlockconfig_variable(tmp_path: Path) -> 
     odd.mkdir()
     (odd / "f").write_text("x")
     doc = _landlock_json(f'[Filesystem]\nReadOnly = ["{odd}/**"]\nExec = ["{BUSYBOX or "/bin/true"}"]\n', tmp_path)
-    assert f"{tmp_path}/a$$$$b" in json.loads(doc.read_text())["pathBeneath"][0]["parent"]
+    assert any(f"{tmp_path}/a$$$$b" in g["parent"] for g in json.loads(doc.read_text())["pathBeneath"])
     if BUSYBOX:  # and the consumer reads it back as the directory it is
         assert _apply(doc, BUSYBOX, "cat", str(odd / "f")).stdout == "x"
 

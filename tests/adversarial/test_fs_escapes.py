@@ -325,3 +325,62 @@ def test_without_setpcap_the_other_sets_are_cleared_and_the_bounding_set_is_said
     assert int(sets["CapEff"], 16) == int(sets["CapPrm"], 16) == int(sets["CapInh"], 16) == int(sets["CapAmb"], 16) == 0
     assert int(sets["CapBnd"], 16) != 0  # it could not be cleared ...
     assert "the capability bounding set: CAP_SETPCAP is missing, so" in proc.stderr, proc.stderr  # ... and run says so
+
+
+# -- class 10: what coverage claims ---------------------------------------------
+
+
+def _landlock_coverage(text: str) -> dict[str, tuple[str, str]]:
+    """rule description -> (Landlock's level, its note)."""
+    from corral.compile import coverage_of
+    from corral.lower import lower
+    from corral.policy import load_policy_text
+
+    return {rc.describe(): (rc.selected["landlock"].level.name, rc.selected["landlock"].note) for rc in coverage_of(lower(load_policy_text(text, "p.toml")), ["landlock"])}
+
+
+def test_a_readonly_file_can_be_mapped_executable_and_coverage_says_so(box: Box) -> None:
+    lib = box.root / "lib.so"
+    lib.write_bytes(b"\x7fELF" + b"\0" * 8192)
+    lib.chmod(0o644)
+    policy = box.policy("mmap", f'ReadOnly = ["{lib}"]\n')
+    assert box.run(policy, "mmapexec", str(lib)) == "ok"  # Landlock does not mediate mmap
+    level, note = _landlock_coverage(f'[Filesystem]\nReadOnly = ["{lib}"]\n')[str(lib)]
+    assert level == "APPROX" and "mapped executable" in note
+
+
+def test_metadata_of_a_denied_path_changes_and_coverage_says_so(box: Box) -> None:
+    victim = box.root / "victim"
+    victim.write_text("x\n")
+    box.give(victim)
+    policy = box.policy("meta", f'Deny = ["{victim}"]\n')
+    assert box.run(policy, "read", str(victim)) == "errno=EACCES"
+    answers = {op: box.run(policy, op, str(victim)) for op in ("utime", "chmod")}
+    level, note = _landlock_coverage(f'[Filesystem]\nDeny = ["{victim}"]\n')[f"deny {victim}"]
+    if "ok" in answers.values():  # the kernel let it through: coverage must not say exact
+        assert level == "APPROX" and "chmod, chown, utimensat" in note, (answers, note)
+
+
+def test_listen_auto_binds_past_the_bind_ports_and_coverage_says_so(box: Box) -> None:
+    policy = box.policy("listen", '[Networking]\nProtocols = ["tcp"]\nFlags = ["incoming"]\nBind = ["tcp:18999"]\n')
+    answer = box.run(policy, "listen")
+    level, note = _landlock_coverage('[Networking]\nProtocols = ["tcp"]\nFlags = ["incoming"]\nBind = ["tcp:18999"]\n')["tcp bind 18999"]
+    assert answer == "ok" and level == "APPROX" and "listen()" in note, (answer, note)
+
+
+def test_shared_libs_do_not_make_every_library_directory_executable(box: Box) -> None:
+    """base grants shared libraries for mapping; exec needs the Exec list."""
+    helpers = [p for p in ("/usr/lib/git-core/git", "/usr/lib/apt/methods/http") if os.access(p, os.X_OK)]
+    if not helpers:
+        pytest.skip("no program under /usr/lib on this host")
+    policy = box.policy("libexec", '[Runtime]\nFlags = ["exec", "proc"]\n')
+    for helper in helpers:
+        assert box.run(policy, "exec", helper) == "errno=EACCES", helper
+    text = f'Extends = ["base"]\n[Filesystem]\nExec = ["{box.probe}", "/usr/bin/true"]\n[Runtime]\nFlags = ["exec", "proc"]\n'
+    runs = str(policy_file(box.root, text, "dynamic.toml"))
+    assert box.run(runs, "exec", "/usr/bin/true") == "ok"  # a dynamic program still starts: ld.so is executable
+
+
+def test_a_literal_directory_in_writable_is_not_called_exact() -> None:
+    level, note = _landlock_coverage('[Filesystem]\nWritable = ["/srv/data/"]\n')["/srv/data/"]
+    assert level == "APPROX" and "everything beneath it" in note

@@ -43,6 +43,14 @@ UNIX_NOTE = (
     " under a Writable path (or created inside the sandbox); below ABI 9, and in landlockconfig's JSON, which has no such right,"
     " every pathname socket the program can name connects"
 )
+#: The ELF interpreters the kernel opens for execution when it starts a
+#: dynamic program: the one file a library grant must make executable.
+ELF_INTERPRETERS = (
+    "/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1", "/lib/ld-musl-x86_64.so.1", "/lib/ld-musl-aarch64.so.1",
+)  # fmt: skip
+#: Why no allow rule is exact in Landlock: what it does not mediate.
+UNMEDIATED = "Landlock does not mediate mmap or metadata: a file it grants can be mapped executable, and its mode, owner and times changed where file permissions allow"
+
 #: Rights landlockconfig's schema does not know (newer than its format).
 _NOT_IN_LANDLOCKCONFIG = frozenset({"resolve_unix"})
 
@@ -50,7 +58,9 @@ _ACCESS_RIGHTS = {
     Access.READ: ("read_file", "read_dir"),
     # connecting to a pathname unix socket writes to it (AppArmor: w), ABI 9
     Access.WRITE: ("write_file", "remove_dir", "remove_file", "make_dir", "make_reg", "make_sym", "make_sock", "make_fifo", "truncate", "refer", "resolve_unix"),
-    Access.MAP_EXEC: ("read_file", "execute"),  # ld.so is opened for execution
+    # mapping needs read_file only (Landlock does not mediate mmap); execute
+    # here would let the program run every program in a library directory
+    Access.MAP_EXEC: ("read_file",),
     Access.EXEC: ("execute",),
     Access.LOCK: (),
     Access.LINK: ("refer", "make_reg"),
@@ -90,13 +100,24 @@ def _file_rules(ir: IR) -> tuple[dict[str, set[str]], list[Coverage]]:
             exact = exact and alt_exact
             grants.setdefault(parent, set()).update(rights(rule.access))
             allowed.append(parent)
+        literal_dir = not globs.has_glob(rule.path) and rule.path.endswith("/") and rule.path != "/"
         note = "" if exact else "Landlock grants the whole directory the glob starts in"
+        if literal_dir:
+            note = "a literal directory: Landlock grants everything beneath it (AppArmor only the directory); corral run grants only listing it"
         if rule.transition:
             exact = False
             note = (note + "; " if note else "") + f"the program runs under this policy's Landlock rules, not under profile {rule.transition}"
         if Access.LOCK in rule.access or Access.MAP_EXEC in rule.access:
             note = (note + "; " if note else "") + "file locks and executable mappings are not Landlock rights"
+        if Access.MAP_EXEC in rule.access:
+            note += "; only the ELF interpreter is made executable, not the libraries"
+        else:
+            exact = False
+            note = (note + "; " if note else "") + UNMEDIATED
         cov.append(Coverage(rule, Level.EXACT if exact else Level.APPROX, note))
+    if any(Access.MAP_EXEC in r.access for r in ir.files if not r.deny):
+        for interp in ELF_INTERPRETERS:  # the kernel opens it for execution
+            grants.setdefault(interp, set()).update(("read_file", "execute"))
     for rule in ir.files:
         if rule.deny:
             cov.append(_deny_coverage(rule, allowed))
@@ -109,7 +130,8 @@ def _deny_coverage(rule: FileRule, allowed: list[str]) -> Coverage:
         for parent in allowed:
             if prefix.startswith(parent.rstrip("/") + "/") or prefix == parent:
                 return Coverage(rule, Level.NONE, f"Landlock cannot deny inside the allowed {parent}")
-    return Coverage(rule, Level.EXACT, "nothing allowed contains it, so Landlock denies it")
+    return Coverage(rule, Level.APPROX, "nothing allowed contains it, so Landlock denies opening, listing, executing and changing it;"
+                    " not chmod, chown, utimensat or setxattr on it (metadata), which file permissions alone decide")
 
 
 def to_document(ir: IR) -> tuple[dict[str, Any], list[Coverage]]:
@@ -145,7 +167,8 @@ def to_document(ir: IR) -> tuple[dict[str, Any], list[Coverage]]:
         elif p.address:
             cov.append(Coverage(p, Level.APPROX, "Landlock allows the port for every address"))
         else:
-            cov.append(Coverage(p, Level.EXACT, "Landlock ABI 4 or later"))
+            cov.append(Coverage(p, Level.APPROX if p.direction == "bind" else Level.EXACT,
+                                "Landlock ABI 4 or later" + ("; listen() on a socket never bound picks an ephemeral port, which Landlock does not check" if p.direction == "bind" else "")))
     cov += [Coverage(h, Level.NONE, f"Landlock cannot see names: it allows port {h.port or '*'} to every address (the floor under corral run's supervisor)") for h in ir.hosts]
     peers: list[Rule] = [*ir.peer_denies, *ir.alpn]
     cov += [Coverage(r, Level.NONE, "Landlock sees ports, not peers or TLS") for r in peers]

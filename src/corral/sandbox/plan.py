@@ -177,7 +177,8 @@ def _grants(ir: "Any") -> "tuple[list[tuple[str, list[str]]], list[GlobGrant], d
     literal text or regex); no segments: a literal directory; None: a ``**``
     before the end, which cannot be matched without walking a whole tree);
     and the first rule behind each exact grant."""
-    from ..backends.landlock import FS_RIGHTS, beneath, rights
+    from ..backends.landlock import ELF_INTERPRETERS, FS_RIGHTS, beneath, rights
+    from ..ir import Access
     from ..policy import globs
 
     exact: dict[str, set[str]] = {}
@@ -203,6 +204,9 @@ def _grants(ir: "Any") -> "tuple[list[tuple[str, list[str]]], list[GlobGrant], d
             elif "**" in body.replace("\\*", ""):
                 segments = None
             inexact.append((alt, granted, str(f.span), segments, subtree))
+    if any(Access.MAP_EXEC in f.access for f in ir.files if not f.deny):
+        for interp in ELF_INTERPRETERS:  # the kernel opens it for execution
+            exact.setdefault(interp, set()).update(("read_file", "execute"))
     order = list(FS_RIGHTS)
     return [(p, sorted(r, key=order.index)) for p, r in sorted(exact.items())], inexact, spans
 
