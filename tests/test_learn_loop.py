@@ -81,3 +81,23 @@ def test_run_says_when_a_writable_path_is_missing(work: Path) -> None:
     assert f"writable paths that do not exist are not granted (Landlock cannot name them), so they cannot be created: {work}/missing/x.pid" in proc.stderr
     quiet = corral("run", "-q", str(policy), "--", "touch", f"{work}/missing/x.pid")
     assert "do not exist" not in quiet.stderr
+
+
+@pytest.mark.skipif(not os.path.exists(PYTHON), reason="needs /usr/bin/python3")
+def test_run_log_memory_stays_bounded_whatever_the_program_does(work: Path) -> None:
+    """100k distinct refused calls (ioctl requests nobody defines) used to
+    grow the supervisor by tens of MB; now it keeps a bounded record."""
+    import resource
+
+    policy = work / "py.toml"
+    assert corral("trace", "-o", str(policy), "--", PYTHON, "-I", "-c", "print(1)", cwd=work).returncode == 0
+    storm = "import ctypes, os, sys; r, w = os.pipe(); libc = ctypes.CDLL(None); [libc.ioctl(r, 0x10000000 + i, 0) for i in range(int(sys.argv[1]))]"
+
+    def run(n: int) -> int:
+        proc = corral("run", "-q", "--log", str(policy), "--", PYTHON, "-I", "-c", storm, str(n), cwd=work)
+        assert proc.returncode == 0, proc.stderr
+        return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, the largest child so far
+
+    few = run(1000)
+    many = run(100_000)
+    assert many - few < 8 * 1024, (few, many)

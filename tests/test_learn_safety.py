@@ -267,3 +267,43 @@ def test_the_supervisor_keeps_a_bounded_record_of_distinct_calls() -> None:
     assert len(seen.calls) == runlog.MAX_DISTINCT and seen.dropped == 200_000 - (runlog.MAX_DISTINCT - 1)
     plan = {"denied_syscalls": {}, "syscall_names": [], "name": "p", "source": "p.toml"}
     assert any("counted, not itemised" in s for s in runlog.suggestions(plan, seen))
+
+
+def test_landlock_denials_and_run_records_are_read() -> None:
+    from corral.learn.auditlog import read_logs
+    from corral.learn.events import Call, Port
+
+    log = (
+        'type=LANDLOCK_ACCESS msg=audit(1700000000.1:7): domain=195ba459b blockers=fs.read_file path="/etc/shadow" dev="vda2" ino=12\n'
+        'audit: type=1423 audit(1700000000.2:8): domain=195ba459b blockers=fs.make_reg,fs.refer path="/srv/out" dev="vda2" ino=9\n'
+        'audit: type=1423 audit(1700000000.3:9): domain=195ba459b blockers=net.connect_tcp daddr=127.0.0.1 dest=5432\n'
+        '{"corral_run_log": 1, "policy": "svc"}\n'
+        '{"event": "call", "name": "clone", "args": [17, 0, 0], "count": 3}\n'
+        '{"event": "capability", "name": "setgid", "why": "setgid(65534)", "count": 1}\n'
+        '{"event": "call", "name": 5}\n'
+        '{"event": "nonsense"}\n'
+    )
+    c = Collected()
+    read_logs([log.splitlines(True)], c)
+    assert File("/etc/shadow", "r") in c.events and File("/srv/out/*", "c") in c.events
+    assert Port("connect", "tcp", 5432) in c.events
+    assert c.events[Call("clone", (17, 0, 0))] == 3 and Capability("setgid") in c.events
+    assert c.profiles[Capability("setgid")] == {"svc"}  # a run record's events belong to its policy
+    assert c.unknown == 2  # the malformed record lines are counted, not fatal
+
+
+def test_several_profiles_print_one_policy_each(tmp_path: "os.PathLike[str]") -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    log = Path(tmp_path) / "audit.log"
+    log.write_text(
+        'type=AVC msg=audit(1.0:1): apparmor="DENIED" operation="capable" profile="web" pid=1 comm="a" capability=1 capname="dac_override"\n'
+        'type=AVC msg=audit(1.0:2): apparmor="DENIED" operation="capable" profile="db" pid=2 comm="b" capability=21 capname="sys_admin"\n'
+    )
+    proc = subprocess.run([sys.executable, "-m", "corral.cli", "learn", str(log)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    web, db = proc.stdout.split('# ---- profile "web" ----')[1], proc.stdout.split('# ---- profile "web" ----')[0]
+    assert "dac_override" in web and "sys_admin" not in web  # one service's sys_admin never lands in another's policy
+    assert "sys_admin" in db and "dac_override" not in db
