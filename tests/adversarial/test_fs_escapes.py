@@ -384,3 +384,18 @@ def test_shared_libs_do_not_make_every_library_directory_executable(box: Box) ->
 def test_a_literal_directory_in_writable_is_not_called_exact() -> None:
     level, note = _landlock_coverage('[Filesystem]\nWritable = ["/srv/data/"]\n')["/srv/data/"]
     assert level == "APPROX" and "everything beneath it" in note
+
+
+def test_the_readme_says_what_run_cannot_in_the_coverage_reports_words() -> None:
+    """The README's table quotes the coverage notes and run's report; a
+    reworded note must reword the README."""
+    from corral.backends import landlock, seccomp
+    from corral.sandbox import apply, runner
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    source = "".join(Path(m.__file__).read_text() for m in (apply, landlock, seccomp, runner))  # type: ignore[arg-type]
+    quoted = [q for row in readme.split("#### What `run` enforces", 1)[1].split("\n\n")[2].splitlines() for q in row.split('"')[1::2]]
+    assert len(quoted) >= 6
+    for phrase in quoted:
+        head = phrase.split(" N ")[0].split("(e.g.")[0].strip()
+        assert head in source or head in landlock.UNMEDIATED, phrase
