@@ -207,12 +207,15 @@ class Rules:
         candidates = [h for h in self.hosts if self._port_ok(h, proto, port)]
         if not candidates:
             return Decision("deny", f"{where}: port {port} is not allowed for {proto} by Networking.Connect")
+        odd = special(addr, self.own)
+        if odd and not any(self.resolver.from_hosts_file(h["host"]) for h in candidates):
+            # decided without DNS: no answer could make it allowed (and an offline resolver may take seconds)
+            return Decision("deny", f"{where}: {ip} is {odd}; a name may not lead there unless the policy names the address itself")
         exact = [h["host"] for h in candidates if not h["host"].startswith("*.")]
         names = [n for n in exact if self.address_of(n, addr)]
         wild = [h["host"] for h in candidates if h["host"].startswith("*.")] if proto == "tcp" else []
         if not names and not wild:
             return Decision("deny", f"{where}: not an address of an allowed name; allowed: {self.allowed_names(proto, port)}")
-        odd = special(addr, self.own)
         if odd and not any(self.resolver.from_hosts_file(n) for n in names):
             return Decision("deny", f"{where}: {ip} is {odd}; a name may not lead there unless the policy names the address itself")
         return Decision("direct" if proto == "udp" else "relay", names=names + wild)
