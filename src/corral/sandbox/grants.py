@@ -52,17 +52,35 @@ _READ_RIGHTS = frozenset({"execute", "read_file", "read_dir"})
 _CODE = "corral's own code or the policy's files (a later corral run reads them unconfined), never writable in a sandbox"
 
 
-def corral_code() -> list[str]:
+def corral_code(seen: "_Seen | None" = None) -> list[str]:
     """Where the code a later `corral run` executes lives, canonical: this
     package, the interpreter's import path and the interpreter."""
     import sys
 
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     places = [here, sys.executable, *(p for p in sys.path if p and os.path.isabs(p))]
-    return sorted({resolve(p)[0] for p in places})
+    return sorted({resolve(p, seen)[0] for p in places})
 
 
-def resolve(path: str) -> tuple[str, bool, list[tuple[str, int]]]:
+#: lstat answers within one ``compute`` (grants share most of their prefixes):
+#: path -> (symlink target or None, owner uid), or None if it does not exist.
+_Seen = dict
+
+
+def _lstat(candidate: str, seen: "_Seen | None") -> "tuple[str | None, int] | None":
+    if seen is not None and candidate in seen:
+        return seen[candidate]  # type: ignore[no-any-return]
+    try:
+        st = os.lstat(candidate)
+        found: "tuple[str | None, int] | None" = (os.readlink(candidate) if stat.S_ISLNK(st.st_mode) else None, st.st_uid)
+    except OSError:
+        found = None
+    if seen is not None:
+        seen[candidate] = found
+    return found
+
+
+def resolve(path: str, seen: "_Seen | None" = None) -> tuple[str, bool, list[tuple[str, int]]]:
     """``path`` resolved on this host as the kernel would: (canonical path,
     whether it exists, the symlinks passed through with their owner's uid).
     Components that do not exist are kept as written."""
@@ -78,16 +96,15 @@ def resolve(path: str) -> tuple[str, bool, list[tuple[str, int]]]:
             done = done.rpartition("/")[0]
             continue
         candidate = f"{done}/{name}"
-        try:
-            st = os.lstat(candidate)
-        except OSError:
+        found = _lstat(candidate, seen)
+        if found is None:
             return "/".join([candidate, *todo[::-1]]), False, links
-        if stat.S_ISLNK(st.st_mode):
+        target, uid = found
+        if target is not None:
             hops += 1
             if hops > _MAX_LINKS:
                 return candidate, False, links
-            links.append((candidate, st.st_uid))
-            target = os.readlink(candidate)
+            links.append((candidate, uid))
             if target.startswith("/"):
                 done = ""
             todo += [c for c in target.split("/") if c][::-1]
@@ -140,6 +157,7 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
 
     spans: dict[str, str] = plan.get("spans", {})
     euid = os.geteuid()
+    seen: _Seen = {}
     refused: list[str] = []  # why the plan cannot run as written
     dropped: list[str] = []  # what --best-effort then does not enforce
 
@@ -156,7 +174,7 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
 
     nodes: dict[str, str] = {}
     for node in plan["deny_nodes"]:
-        canon, exists, links = resolve(node)
+        canon, exists, links = resolve(node, seen)
         nodes.setdefault(canon, "denied")
         if exists:
             st = os.lstat(canon)
@@ -165,12 +183,12 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
                 dropped.append(f"deny {node} for its other {st.st_nlink - 1} hard link(s)")
     cache = cache_dir()
     if cache is not None:  # no sandbox may rewrite a plan a later run applies
-        nodes[resolve(cache)[0]] = "corral's plan cache, denied in every sandbox"
-    code = corral_code()
-    sources = [resolve(name)[0] for name, _ in plan.get("sources", ())]
+        nodes[resolve(cache, seen)[0]] = "corral's plan cache, denied in every sandbox"
+    code = corral_code(seen)
+    sources = [resolve(name, seen)[0] for name, _ in plan.get("sources", ())]
     if report.best_effort:
         code += sources  # kept read-only: the directories above them take no new entries
-    patterns = [(resolve(d)[0], re.compile(rx)) for d, rx in plan["deny_patterns"]]
+    patterns = [(resolve(d, seen)[0], re.compile(rx)) for d, rx in plan["deny_patterns"]]
     out: list[tuple[str, list[str]]] = []
     budget = [MAX_SPLIT_ENTRIES]
 
@@ -214,7 +232,7 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
                 continue
             st = entry.stat(follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):
-                target = resolve(entry.path)[0]
+                target = resolve(entry.path, seen)[0]
                 if not _below(target, path):
                     report.skipped.append(f"{entry.path}: a symlink out of {path} (to {target}), not granted{where}")
                 continue  # the kernel resolves it against the other grants
@@ -224,7 +242,7 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
             grant(entry.path, rights, span)
 
     def rule(path: str, rights: list[str], span: str, *, whole: bool = True) -> bool:
-        canon, exists, links = resolve(path)
+        canon, exists, links = resolve(path, seen)
         if foreign(path, links):
             return False
         if not exists:
