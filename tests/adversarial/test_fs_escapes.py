@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from .harness import USERS, Confined, as_user, policy_file
 
@@ -399,3 +401,51 @@ def test_the_readme_says_what_run_cannot_in_the_coverage_reports_words() -> None
     for phrase in quoted:
         head = phrase.split(" N ")[0].split("(e.g.")[0].strip()
         assert head in source or head in landlock.UNMEDIATED, phrase
+
+
+# -- the law: run never allows what the policy denies ------------------------------
+
+_ALLOWS = ["A/**", "A/b/**", "C/**", "A/x", "A/*"]
+_DENIES = ["A/x", "C/z", "A/b/**", "C/**", "A/b/y"]
+_PROBES = ["A/x", "A/b/y", "C/z", "A/l/z", "A/m", "A/h", "A/b/k", "/lib/os-release", "/usr/lib/os-release"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(allow=st.sets(st.sampled_from(_ALLOWS), min_size=1), deny=st.sets(st.sampled_from(_DENIES)), usrmerge=st.booleans(), probe=st.sampled_from(_PROBES))
+def test_law_run_never_allows_what_the_policy_denies(arena: Path, probes: dict[str, Path], confined: Confined, allow: set[str], deny: set[str], usrmerge: bool, probe: str) -> None:
+    """Random policies over a tree with a symlink out (A/l -> C), one in
+    (A/m -> A/x), a hard link (A/h = C/z), a link in a subdirectory
+    (A/b/k -> ../x) and the usrmerge alias /lib -> /usr/lib: a read that
+    succeeds never reaches a denied file, by path or by inode."""
+    import uuid
+
+    root = arena / uuid.uuid4().hex[:8]
+    (root / "A/b").mkdir(parents=True)
+    (root / "C").mkdir()
+    for f in ("A/x", "A/b/y", "C/z"):
+        (root / f).write_text("x\n")
+    (root / "A/l").symlink_to(root / "C")
+    (root / "A/m").symlink_to(root / "A/x")
+    (root / "A/b/k").symlink_to("../x")
+    os.link(root / "C/z", root / "A/h")
+    for p in root.rglob("*"):
+        if not p.is_symlink():
+            p.chmod(0o755 if p.is_dir() else 0o644)
+    root.chmod(0o755)
+    at = lambda g: str(root / g) if not g.startswith("/") else g  # noqa: E731
+    denied = [at(g) for g in deny] + (["/usr/lib/os-release"] if usrmerge else [])
+    text = 'Extends = ["base"]\n[Filesystem]\n' f'Exec = ["{probes["fs_probe"]}"]\n' f"ReadOnly = {[at(g) for g in sorted(allow)]}\n" f"Deny = {sorted(denied)}\n"
+    policy = policy_file(root, text.replace("'", '"'), "law.toml")
+    target = at(probe)
+    out = confined(policy, "fs_probe", "read", target, env={"XDG_CACHE_HOME": str(root)})
+    if out.answer != "ok":
+        return  # refused or denied: the law holds
+    from corral.policy.globs import matches
+
+    real = os.path.realpath(target)
+    inode = os.stat(real).st_ino
+    for g in denied:
+        assert not matches(g, real), (text, probe, real)
+        for f in [Path(g)] if not g.endswith("/**") else list(Path(g[:-3]).rglob("*")):
+            if f.exists() and not f.is_symlink() and f.is_file():
+                assert os.stat(f).st_ino != inode, (text, probe, f)
