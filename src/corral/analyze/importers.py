@@ -74,7 +74,7 @@ class Imported:
 
 
 def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "-", text).strip("-.") or "imported"
+    return re.sub(r"[^A-Za-z0-9._-]", "-", text).strip("-.")[:128].strip("-.") or "imported"  # a valid policy Name
 
 
 def _path(imp: Imported, path: str) -> str | None:
@@ -287,7 +287,10 @@ def from_apparmor(path: str, profile_name: str | None = None) -> Imported:
                 if name == "ALL":
                     imp.report.append(f"{where}: `capability,` (all) not imported: list the capabilities")
                     continue
-                imp.add("User", "DenyCapabilities" if rule.deny else "Capabilities", name)
+                if name.lower() not in catalog.capabilities():  # never write a policy that fails to load
+                    imp.report.append(f"{where}: capability {name!r} unknown: not imported")
+                    continue
+                imp.add("User", "DenyCapabilities" if rule.deny else "Capabilities", name.lower())
         elif rule.kind == "network":
             family = next((a for a in rule.args if a in ("inet", "inet6", "unix", "netlink", "packet")), "")
             sock = next((a for a in rule.args if a in ("stream", "dgram", "raw", "seqpacket")), "")
@@ -318,5 +321,7 @@ def import_file(fmt: str, path: str, profile: str | None = None) -> tuple[str, I
                 text = fh.read()
         except OSError as exc:
             raise CorralError(f"cannot read: {exc.strerror}", code="F001", hint="check the path and its permissions", span=path) from None
+        except UnicodeDecodeError as exc:
+            raise CorralError(f"not UTF-8 text (byte {exc.start})", code="F002", hint="the file must be the format named on the command line", span=path) from None
         imp = from_bane(text, path) if fmt == "bane" else from_docker_seccomp(text, path)
     return imp.render(path, fmt), imp
