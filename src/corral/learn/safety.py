@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import threading
 from functools import lru_cache
 
 #: Shared temporary directories: a glob directly in them is allowed (with a
@@ -76,14 +77,41 @@ def _within(path: str, directory: str) -> bool:
     return directory == "/" or path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
+def _real(path: str) -> str:
+    """PATH as this host resolves it (symlinks, ``/proc/self/root``,
+    ``/proc/self/cwd``, ``..`` after a link), with this process's own
+    /proc entries written back as /proc/self and /proc/thread-self."""
+    real = os.path.realpath(path)
+    own = f"/proc/{os.getpid()}"
+    thread = f"{own}/task/{threading.get_native_id()}"
+    for prefix, alias in ((thread, "/proc/thread-self"), (own, "/proc/self")):
+        if real == prefix or real.startswith(prefix + "/"):
+            return alias + real[len(prefix) :]
+    return real
+
+
 def refuse(directory: str, cwd: str | None = None, observed: frozenset[str] = frozenset()) -> str | None:
     """Why granting all of DIRECTORY's subtree (what ``DIR/*``, ``DIR/**``
     and ``DIR/`` become under Landlock) is too wide; None if it is not.
+
+    The directory is judged both by its text and by what it is on this
+    host: ``corral run`` opens a glob's matches through the kernel, so
+    ``/proc/self/root/etc`` or a planted link to ``/etc`` is ``/etc`` (a
+    hostile program chooses the paths a trace shows).
 
     ``observed``: paths the program itself used; a secret it used is the
     program's business (the learner notes it separately), not a reason.
     """
     d = os.path.normpath(directory) if directory else "/"
+    why = _refuse(d, cwd, observed)
+    if why is None:
+        real = _real(d)
+        if real != d and (why := _refuse(real, cwd, observed)) is not None:
+            why = f"{d} is {real} on this host, and {why}"
+    return why
+
+
+def _refuse(d: str, cwd: str | None, observed: frozenset[str]) -> str | None:
     if d == "/":
         return "it would grant the whole filesystem"
     for home in homes():
