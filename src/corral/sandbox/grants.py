@@ -28,7 +28,11 @@ host first (``/lib`` is ``/usr/lib`` on a usrmerged system; a deny on
   ``.pth`` file would run before the next sandbox is applied;
 - a write grant over the policy's own files (Extends included) is refused:
   a rewritten policy would widen the next run. ``--best-effort`` runs with
-  them read-only (the directories above them then take no new entries).
+  them read-only (the directories above them then take no new entries);
+- so is a write grant over the record ``--log-to`` writes (``plan["records"]``,
+  put there by the runner, never cached): a program that outlives the run
+  could rewrite it after corral, and ``corral learn --into`` would merge
+  its forged calls and capabilities.
 
 Only os, stat and re are used: this is on the start-up path.
 """
@@ -186,8 +190,9 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
         nodes[resolve(cache, seen)[0]] = "corral's plan cache, denied in every sandbox"
     code = corral_code(seen)
     sources = [resolve(name, seen)[0] for name, _ in plan.get("sources", ())]
+    records = [resolve(name, seen)[0] for name in plan.get("records", ())]
     if report.best_effort:
-        code += sources  # kept read-only: the directories above them take no new entries
+        code += sources + records  # kept read-only: the directories above them take no new entries
     patterns = [(resolve(d, seen)[0], re.compile(rx)) for d, rx in plan["deny_patterns"]]
     out: list[tuple[str, list[str]]] = []
     budget = [MAX_SPLIT_ENTRIES]
@@ -202,6 +207,14 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
         if exposed:
             where = f" [{span}]" if span else ""
             refused.append(f"the policy file {exposed[0]} lies inside {path}, which the policy makes writable{where}: the program could rewrite the policy the next run applies")
+            return
+        forged = [f for f in records if writes and _below(f, path) and f not in code]
+        if forged:
+            where = f" [{span}]" if span else ""
+            refused.append(
+                f"the --log-to record {forged[0]} lies inside {path}, which the policy makes writable{where}:"
+                " the program could rewrite it after the run, and `corral learn --into` would merge what it wrote; write the record elsewhere"
+            )
             return
         if writes and any(_below(path, c) for c in code):
             report.skipped.append(f"{path}: {_CODE}: granted without its write rights")

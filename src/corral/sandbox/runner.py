@@ -179,6 +179,9 @@ def main(argv: list[str]) -> int:
             plan = plans.read_fd(policy)
         else:
             plan = plans.get(policy, use_cache="--no-cache" not in flags, log_mode="--log" in flags)
+        record_to = next((f.split("=", 1)[1] for f in flags if f.startswith("--log-to=")), None)
+        if record_to is not None:  # never writable inside: the program could forge what learn merges
+            plan = {**plan, "records": [os.path.abspath(record_to)]}
         report = applying.check(plan, best_effort="--best-effort" in flags)
         if "--dry-run" in flags:
             report.rules = applying.landlock_rules(plan, report)  # the splits, without applying
@@ -218,7 +221,6 @@ def main(argv: list[str]) -> int:
                 from .runlog import LANDLOCK_BLIND
 
                 print(LANDLOCK_BLIND, file=sys.stderr)
-            record_to = next((f.split("=", 1)[1] for f in flags if f.startswith("--log-to=")), None)
             return run_logged(plan, report, path, cmd, record_to)
         if supervised:
             from .egress.supervisor import run_supervised
