@@ -85,3 +85,17 @@ def test_messages_never_drive_the_terminal(tmp_path: Path, capsys: pytest.Captur
     assert status == 2
     assert "\x1b" not in err and "\x07" not in err and "\\x1b]0;owned\\x07\\nx" in err
     assert len(err) < 5000, len(err)
+
+
+def test_did_you_mean_is_computed_only_for_errors_shown(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """20,000 unknown names took a minute: a hint was computed for each,
+    though 20 errors are shown. Counted, not timed."""
+    from corral.errors import MAX_ERRORS
+    from corral.policy import suggest
+
+    calls = []
+    real = suggest.did_you_mean
+    monkeypatch.setattr(suggest, "did_you_mean", lambda word, options: calls.append(word) or real(word, options))
+    status, err = _check(tmp_path, H + "[Misc]\nSyscalls = [" + ", ".join(f'"nosuch{i}"' for i in range(20000)) + "]\n", capsys)
+    assert status == 2 and f"... and {20000 - MAX_ERRORS} more errors" in err
+    assert len(calls) == MAX_ERRORS

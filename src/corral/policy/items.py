@@ -14,6 +14,7 @@ load, because an unchecked string would reach an artifact as written.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -42,7 +43,9 @@ class Problem:
 
     code: str
     message: str
-    hint: str = ""
+    #: a string, or a function computing it ("did you mean" costs ~3 ms a
+    #: name): called only for errors that will be shown (``Reader.report``)
+    hint: str | Callable[[], str] = ""
     offset: int | None = None
 
 
@@ -114,7 +117,7 @@ class Syscall(_Str):
 
         if _seccomp.is_known(value):
             return None
-        return Problem("E005", f"unknown system call '{value}'", did_you_mean(value, _seccomp.known_names()) or "system calls use their Linux names, as in syscalls(2)")
+        return Problem("E005", f"unknown system call '{value}'", lambda: did_you_mean(value, _seccomp.known_names()) or "system calls use their Linux names, as in syscalls(2)")
 
     def json_schema(self) -> dict[str, Any]:
         from .. import _seccomp
@@ -152,7 +155,7 @@ class SocketOptionKind(_Str):
         opts = catalog.socket_options()
         if value in opts:
             return None
-        return Problem("E007", f"unknown socket option '{value}'", did_you_mean(value.lower(), opts) or "socket options by their lower-case names: tcp_nodelay, so_keepalive, ip_tos, ipv6_v6only, ...")
+        return Problem("E007", f"unknown socket option '{value}'", lambda: did_you_mean(value.lower(), opts) or "socket options by their lower-case names: tcp_nodelay, so_keepalive, ip_tos, ipv6_v6only, ...")
 
     def json_schema(self) -> dict[str, Any]:
         from . import catalog
@@ -170,7 +173,7 @@ class ProtocolKind(_Str):
         protos = catalog.protocols()
         if value in protos:
             return None
-        return Problem("E013", f"unknown protocol '{value}'", did_you_mean(value, protos) or f"one of: {', '.join(protos)}")
+        return Problem("E013", f"unknown protocol '{value}'", lambda: did_you_mean(value, protos) or f"one of: {', '.join(protos)}")
 
     def json_schema(self) -> dict[str, Any]:
         from . import catalog

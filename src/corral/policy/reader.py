@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..errors import DiagnosticCollector, InternalError, Span
+from ..errors import MAX_ERRORS, DiagnosticCollector, InternalError, Span
 from .items import NAME_RE, PORT_RE, ItemKind, Problem
 from .locate import KeyPath, Locations, locate
 from .model import Item
@@ -108,12 +108,15 @@ class Reader:
         return parsed
 
     def report(self, path: KeyPath, problem: Problem) -> None:
+        hint = problem.hint
+        if callable(hint):  # computed only while the error may still be shown
+            hint = hint() if len(self.errors.diagnostics) < MAX_ERRORS else ""
         if problem.offset is None:
-            self.error(path, problem.code, problem.message, problem.hint)
+            self.error(path, problem.code, problem.message, hint)
             return
         line, col, length = self.loc.of_value(path)
         raw = self.text.splitlines()[line - 1][col - 1 : col - 1 + length] if line else ""
-        self.errors.add(Span(self.file, line, col + _raw_offset(raw, problem.offset), 1), problem.code, problem.message, problem.hint)
+        self.errors.add(Span(self.file, line, col + _raw_offset(raw, problem.offset), 1), problem.code, problem.message, hint)
 
 
 def _raw_offset(raw: str, offset: int) -> int:
