@@ -266,6 +266,11 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
         if not whole and os.path.isdir(canon):
             report.skipped.append(f"{path}: a directory; Landlock would grant everything beneath it, not granted [{span}]")
             return False
+        if plan["deny_nodes"] or plan["deny_patterns"]:
+            st = os.stat(canon)
+            if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:  # a rule on the inode grants every name of it
+                report.skipped.append(f"{path}: has {st.st_nlink} hard links (another name may be denied), not granted [{span}]")
+                return False
         grant(canon, rights, span)
         return True
 

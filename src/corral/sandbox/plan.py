@@ -212,9 +212,13 @@ def _grants(ir: "Any") -> "tuple[list[tuple[str, list[str]]], list[GlobGrant], d
 
 
 def _split_denies(coverage: "list[Any]") -> tuple[list[str], list[tuple[str, str]], list[str]]:
-    """Deny rules Landlock cannot express by default-deny (they lie inside an
-    allowed directory), in the forms ``apply`` can split grants around:
-    whole nodes (DIR/**, a literal path) and one-directory patterns (DIR/*.key)."""
+    """Every deny rule, in the forms ``apply`` can split grants around: whole
+    nodes (DIR/**, a literal path) and one-directory patterns (DIR/*.key).
+    All of them, not only those inside an allowed directory by name: whether
+    a grant contains a deny is decided on canonical paths at run time (an
+    alias such as /lib -> usr/lib), and every denied file's hard links are
+    checked there. A form that cannot be split is refused only where the
+    policy's own paths put it inside an allowed directory."""
     from ..policy import globs
 
     nodes: list[str] = []
@@ -222,8 +226,9 @@ def _split_denies(coverage: "list[Any]") -> tuple[list[str], list[tuple[str, str
     unsupported: list[str] = []
     for rc in coverage:
         rule = rc.rule
-        if type(rule).__name__ != "FileRule" or not rule.deny or rc.selected["landlock"].level:
+        if type(rule).__name__ != "FileRule" or not rule.deny:
             continue
+        inside = not rc.selected["landlock"].level  # Landlock's own verdict on the policy's paths
         for alt in globs.expand(rule.path):
             literal = alt.replace("\\", "")
             if not globs.has_glob(alt):
@@ -233,7 +238,7 @@ def _split_denies(coverage: "list[Any]") -> tuple[list[str], list[tuple[str, str
             elif "/" not in alt[len(globs.literal_prefix(alt)) :] and "**" not in alt:
                 directory, _, name = alt.rpartition("/")
                 patterns.append((directory.replace("\\", "") or "/", globs.to_regex(name).pattern))
-            else:
+            elif inside:
                 unsupported.append(rule.path)
     return sorted(set(nodes)), sorted(set(patterns)), sorted(set(unsupported))
 
