@@ -99,3 +99,10 @@ def test_did_you_mean_is_computed_only_for_errors_shown(tmp_path: Path, capsys: 
     status, err = _check(tmp_path, H + "[Misc]\nSyscalls = [" + ", ".join(f'"nosuch{i}"' for i in range(20000)) + "]\n", capsys)
     assert status == 2 and f"... and {20000 - MAX_ERRORS} more errors" in err
     assert len(calls) == MAX_ERRORS
+
+
+def test_the_json_schema_uses_only_ecma_patterns() -> None:
+    """Editors validate with JavaScript regexes: '(?P<' is Python-only."""
+    from corral.policy.jsonschema import schema_text
+
+    assert "(?P<" not in schema_text()

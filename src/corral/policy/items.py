@@ -246,7 +246,8 @@ class Port(ItemKind[PortSpec]):
         return PortSpec(m.group("proto"), address, int(low), int(high or low), host)
 
     def json_schema(self) -> dict[str, Any]:
-        return {"type": "string", "pattern": f"^{PORT_RE.pattern}$"}
+        # JSON Schema patterns are ECMA-262: no Python-only named groups
+        return {"type": "string", "pattern": "^" + re.sub(r"\(\?P<\w+>", "(", PORT_RE.pattern) + "$"}
 
 
 class Peer(Port):
