@@ -36,9 +36,9 @@ def test_every_example_compiles_with_apparmor_parser(example: Path, tmp_path: Pa
 def test_agent_profile_has_no_shared_tmp_and_denies_it(tmp_path: Path) -> None:
     profile = BACKENDS["apparmor"].emit(lower(load_policy(Path(__file__).parent.parent / "examples/agent-http2.toml"))).content.decode()
     lines = rule_lines(profile)
-    assert 'deny "/tmp/**" rwlkmx,' in lines
+    assert 'deny "/tmp/{,**}" rwlkmx,' in lines
     assert not any(re.match(r'"/(var/)?tmp', l) for l in lines)
-    assert '"/run/agent-http2/**" rwk,' in lines
+    assert '"/run/agent-http2/**" rwlk,' in lines
     assert '"/usr/local/bin/agent" rmix,' in lines
     assert "network inet stream," in lines and "network inet6 stream," in lines
     assert not any(l.startswith("network") and "raw" in l for l in lines)
@@ -47,18 +47,18 @@ def test_agent_profile_has_no_shared_tmp_and_denies_it(tmp_path: Path) -> None:
 
 def test_deny_inside_allow(tmp_path: Path) -> None:
     profile = profile_of('[Filesystem]\nWritable = ["/srv/**"]\nDeny = ["/srv/secret/**"]\n')
-    assert rule_lines(profile) == ['"/srv/**" rwk,', 'deny "/srv/secret/**" rwlkmx,']
+    assert rule_lines(profile) == ['"/srv/**" rwlk,', 'deny "/srv/secret/{,**}" rwlkmx,']
     assert apparmor_compile(profile, tmp_path).returncode == 0
 
 
 def test_allow_inside_deny_is_dropped() -> None:
     profile = profile_of('[Filesystem]\nWritable = ["/tmp/app/**"]\nDeny = ["/tmp/**"]\n')
-    assert rule_lines(profile) == ['deny "/tmp/**" rwlkmx,']
+    assert rule_lines(profile) == ['deny "/tmp/{,**}" rwlkmx,']
 
 
 def test_log_on_write_inside_a_writable_path_is_audited(tmp_path: Path) -> None:
     profile = profile_of('[Filesystem]\nWritable = ["/etc/app/**"]\nLogOnWrite = ["/etc/**"]\n')
-    assert rule_lines(profile) == ['"/etc/app/**" rwk,', 'audit "/etc/app/**" w,']
+    assert rule_lines(profile) == ['"/etc/app/**" rwlk,', 'audit "/etc/app/**" w,']
     assert apparmor_compile(profile, tmp_path).returncode == 0
 
 
@@ -102,7 +102,7 @@ def test_hostile_paths_never_inject(path: str) -> None:
     except PolicyError as exc:
         assert all(d.code == "E008" and d.span.line == 2 for d in exc.diagnostics), str(exc)
         return
-    assert rule_lines(profile) == [f'"{path}" rwk,']
+    assert rule_lines(profile) == [f'"{path}" rwlk,']
     with tempfile.TemporaryDirectory() as tmp:
         result = apparmor_compile(profile, Path(tmp))
     assert result.returncode == 0, (path, result.stderr)

@@ -35,7 +35,7 @@ def test_user_defined_flag_end_to_end() -> None:
     assert {(a[0].value, a[1].value) for a in setsockopt.alternatives} == {(1, 9), (6, 4), (6, 5), (6, 6)}
     fcntl = next(r for r in ir.syscalls if r.name == "fcntl")
     assert [str(c) for alt in fcntl.alternatives for c in alt] == ["arg1 == 0x1", "arg1 == 0x2"]
-    assert [(f.path, f.access) for f in ir.files] == [("/run/grpc/**", Access.READ | Access.WRITE | Access.LOCK)]
+    assert [(f.path, f.access) for f in ir.files] == [("/run/grpc/**", Access.READ | Access.WRITE | Access.LOCK | Access.LINK)]
     assert {r.name: r.origin for r in ir.syscalls}["getsockopt"] == "flag grpc-keepalive"
     # the writable path implies the operations it needs: seccomp cannot see paths
     assert {r.name: r.origin for r in ir.syscalls}["unlink"] == "flag cpath (implied by flag grpc-keepalive)"

@@ -44,7 +44,7 @@ class Access(enum.Flag):
 #: What each Filesystem path key grants.
 PATH_ACCESS = {
     "ReadOnly": Access.READ,
-    "Writable": Access.READ | Access.WRITE | Access.LOCK,
+    "Writable": Access.READ | Access.WRITE | Access.LOCK | Access.LINK,  # hard links: AppArmor `l` (the link may not grant more than its target), Landlock make_reg + refer
     "Exec": Access.READ | Access.MAP_EXEC | Access.EXEC,
     "Libraries": Access.READ | Access.MAP_EXEC,
 }

@@ -43,6 +43,15 @@ def _quote(path: str) -> str:
     return f'"{path}"'
 
 
+def _with_directory(path: str) -> str:
+    """A denied ``DIR/**`` denies DIR/ itself too, as under Landlock (which
+    denies the whole node): the kernel's ``DIR/**`` does not match ``DIR/``,
+    so listing DIR would stay allowed (measured by tests/vm)."""
+    if path.endswith("/**"):
+        return path[:-2] + "{,**}"
+    return path
+
+
 def _audit_lines(ir: IR) -> tuple[list[str], list[Coverage]]:
     """``audit ... w`` only where the audited path meets a writable one.
 
@@ -116,7 +125,7 @@ def emit(ir: IR) -> Output:
                 body.append(f"  {_quote(f.path)} {perms(f.access)},")
     if denies:
         body.append("  # denied files: deny rules win over every allow")
-        body += [f"  deny {_quote(f.path)} rwlkmx," for f in denies]
+        body += [f"  deny {_quote(_with_directory(f.path))} rwlkmx," for f in denies]
     coverage += [Coverage(f, Level.EXACT) for f in ir.files]
     audit_lines, audit_cov = _audit_lines(ir)
     if audit_lines:

@@ -196,7 +196,7 @@ def literal_prefix(path: str) -> str:
 
 @lru_cache(maxsize=4096)
 def to_regex(path: str) -> re.Pattern[str]:
-    """Compile a glob to a regex with AppArmor's matching rules."""
+    """Compile a glob to a regex with the kernel's AppArmor matching rules."""
     out: list[str] = []
     depth = 0
     i = 0
@@ -206,12 +206,16 @@ def to_regex(path: str) -> re.Pattern[str]:
             out.append(re.escape(path[i + 1]))
             i += 2
             continue
+        # The kernel's rule (apparmor_parser's regex conversion, measured by
+        # tests/vm/test_globs_kernel.py): a * or ** right after / matches at
+        # least one character, so DIR/* and DIR/** never match DIR/ itself.
+        after_slash = i > 0 and path[i - 1] == "/"
         if path.startswith("**", i):
-            out.append(".*")
+            out.append("[^/].*" if after_slash else ".*")
             i += 2
             continue
         if c == "*":
-            out.append("[^/]*")
+            out.append("[^/]+" if after_slash else "[^/]*")
         elif c == "?":
             out.append("[^/]")
         elif c == "[":

@@ -73,7 +73,7 @@ for _section in CATEGORIES:
 #: Path lists, each with the file access it grants (see ir.PATH_ACCESS).
 PATH_KEYS: dict[str, str] = {
     "ReadOnly": "read",
-    "Writable": "read, write, create, delete and lock",
+    "Writable": "read, write, create, delete, lock and hard-link (a link grants no more than its target)",
     "Exec": "read and execute (the program runs under the same policy)",
     "Libraries": "read and map as executable code (shared libraries)",
 }
