@@ -15,8 +15,13 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from ._base import CorralError
 from ._tools import find, run_apparmor_parser
+
+if TYPE_CHECKING:
+    from .ir import IR
 
 #: Where the kubelet looks for Localhost seccomp profiles (its --root-dir/seccomp).
 KUBELET_SECCOMP = "/var/lib/kubelet/seccomp/corral"
@@ -39,6 +44,26 @@ def _parser() -> str:
     if found is None:
         raise CorralError("apparmor_parser is not installed", code="I001", hint="apt-get install apparmor")
     return found
+
+
+#: The kernel's list of loaded profiles, one "NAME (MODE)" a line.
+PROFILES = Path("/sys/kernel/security/apparmor/profiles")
+
+
+def loaded_profiles() -> set[str]:
+    """Names of the profiles the kernel has loaded (empty if it cannot be read)."""
+    try:
+        lines = PROFILES.read_text().splitlines()
+    except OSError:
+        return set()
+    return {line.rsplit(" (", 1)[0] for line in lines}
+
+
+def _unloaded_transitions(ir: "IR") -> list[tuple[str, str]]:
+    """ExecProfiles whose target profile is not loaded: AppArmor denies
+    those execs (px to a missing profile), so say it at install time."""
+    loaded = loaded_profiles()
+    return sorted({(f.path, f.transition) for f in ir.files if f.transition and f.transition not in loaded})
 
 
 @dataclass
@@ -101,12 +126,20 @@ def install(policy: str, directory: str, *, dry_run: bool, complain: bool, write
             if loaded.returncode != 0:
                 if old is not None:
                     write_atomic(target, old, force=True)
-                    _run([parser, "-r", str(target)])
-                    what = "the previous profile was restored and reloaded"
+                    reloaded = _run([parser, "-r", str(target)])
+                    if reloaded.returncode == 0:
+                        what = "the previous profile was restored and reloaded"
+                    else:  # a failed replace changes nothing in the kernel: it still has what it had
+                        what = (f"the previous profile's file was restored, but reloading it failed too "
+                                f"({reloaded.stderr.strip() or f'exit {reloaded.returncode}'}); the kernel keeps "
+                                "whatever it had loaded before this install")
                 else:
                     target.unlink(missing_ok=True)
                     what = "the new file was removed"
                 raise CorralError(f"loading failed, {what}:\n{loaded.stderr.strip()}", code="I004", hint="loading needs root (CAP_MAC_ADMIN); --write-only writes the file without loading it")
+        if not dry_run:
+            for program, profile in _unloaded_transitions(ir):
+                plan.say(f"warning ExecProfiles: profile '{profile}' is not loaded: executing {program} is denied until it is")
     else:
         plan.say("skip    loading: " + ("--write-only" if write_only else "no AppArmor in this kernel"))
     if seccomp_to:
