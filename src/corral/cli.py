@@ -230,7 +230,7 @@ def _check(path: str, show_ir: bool, as_json: bool = False) -> int:
 
     unstartable = warning(ir, path)
     if unstartable:
-        print(unstartable, file=sys.stderr)
+        print(unstartable.render(), file=sys.stderr)
     counts = {"file": len(ir.files), "socket": len(ir.sockets), "port": len(ir.ports), "socket-option": len(ir.socket_options), "syscall": len(ir.syscalls), "capability": len(ir.capabilities)}
     if as_json:
         import json

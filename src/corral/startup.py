@@ -9,6 +9,7 @@ letting `corral run` end in a segmentation fault with no explanation.
 
 from __future__ import annotations
 
+from .errors import Diagnostic, Span
 from .ir import IR
 
 #: Groups of system calls of which a starting program needs at least one:
@@ -26,10 +27,12 @@ def missing(ir: IR) -> list[str]:
     return [f"{' or '.join(calls)}: {why}" for calls, why in NEEDED if not allowed.intersection(calls)]
 
 
-def warning(ir: IR, path: str) -> str | None:
-    """The check-time warning for a policy no program can start under."""
+def warning(ir: IR, path: str) -> Diagnostic | None:
+    """The check-time warning (C005) for a policy no program can start under."""
     reasons = missing(ir)
     if not reasons:
         return None
-    return (f"{path}: warning: no program can start under this policy's system call filter (corral run, seccomp, systemd, "
-            f"docker): it allows none of {'; '.join(reasons)}\n  = hint: add the stdio flag to [Runtime], or Extends = [\"base\"]")
+    return Diagnostic(
+        Span(path), "C005",
+        f"no program can start under this policy's system call filter (corral run, seccomp, systemd, docker): it allows none of {'; '.join(reasons)}",
+        'add the stdio flag to [Runtime], or Extends = ["base"]', severity="warning")
