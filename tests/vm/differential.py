@@ -287,6 +287,22 @@ def _op_paths(op: str) -> list[str]:
     return arg.split(",")
 
 
+def _op_sockets(kind: str, arg: str) -> set[tuple[str, str]]:
+    """The (family, type) pairs an operation uses."""
+    if kind == "socket":
+        family, _, type_ = arg.partition("-")
+        return {(family, type_)}
+    if kind in ("connect-unix", "bind-unix"):
+        return {("unix", "stream")}
+    if kind in ("connect-tcp", "bind-tcp", "cap-net_bind_service"):
+        return {("inet", "stream")}
+    if kind == "connect-udp":
+        return {("inet", "dgram")}
+    if kind == "cap-net_raw":
+        return {("inet", "raw")}
+    return set()
+
+
 def _file_rule_concerns(glob: str, path: str) -> bool:
     """Whether a rule's glob bears on an operation on PATH: it matches PATH,
     or PATH lies in the directory the glob starts in (what a backend that
@@ -307,16 +323,20 @@ def declaration(op: str, coverage: list[RuleCoverage], backend: str) -> str:
     kind, _, arg = op.partition(":")
     notes = []
     for rc in coverage:
-        if rc.best == Level.EXACT:
-            continue
         rule = rc.rule
+        # a unix socket's peer path is a backend's own gap (Landlock's resolve_unix, AppArmor's af_unix), whatever
+        # else enforces the family exactly; otherwise the best level over the backend's mechanisms counts
+        unix_gap = kind in ("connect-unix", "bind-unix") and isinstance(rule, SocketRule) and any(
+            c.level < Level.EXACT and "unix" in c.note for t in targets if (c := rc.selected.get(t)))
+        if rc.best == Level.EXACT and not unix_gap:
+            continue
         concerns = False
         if isinstance(rule, FileRule):
             concerns = any(_file_rule_concerns(alt, p) for p in _op_paths(op) for alt in globs.expand(rule.path))
         elif isinstance(rule, PortRule):
             concerns = kind in ("connect-tcp", "bind-tcp", "connect-udp", "cap-net_bind_service")
         elif isinstance(rule, SocketRule):
-            concerns = kind == "socket" or kind.startswith(("connect", "bind"))
+            concerns = (rule.family, rule.type) in _op_sockets(kind, arg)
         elif isinstance(rule, CapabilityRule):
             concerns = kind.startswith("cap-") and kind[4:] == rule.name
         if concerns:
@@ -459,7 +479,8 @@ or not enforced (or, for a policy no program can start under, when `corral
 check` warns so); otherwise it is *undeclared*: a bug in a backend or in its
 coverage report. The test allows none, except the PENDING ones it lists with
 their owner (unix-socket connect and executable mappings of ReadOnly files:
-coverage wording owned by issue 9).
+(executable mappings of ReadOnly files under corral run: coverage wording
+owned by issue 9).
 
 Found and fixed with it: corral's glob matcher now models the kernel's
 (`DIR/*`, `DIR/**` never match `DIR/`), `Deny = ["DIR/**"]` denies listing

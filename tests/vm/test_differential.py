@@ -17,13 +17,6 @@ PENDING: dict[tuple[str, str, str], str] = {
     ("exec", "mmap-exec:/srv/arena/ro/f", "run"):
         "Landlock has no right for PROT_EXEC mappings: corral run maps a ReadOnly file executable; "
         "the coverage wording for it is helper fs's (issue 9, mmap exec)",
-    ("sockets", "connect-unix:/srv/arena/rw/secret/s.sock", "apparmor"):
-        "this kernel's AppArmor does not mediate connect() to a path-named unix socket; coverage wording is helper fs's (issue 9, unix sockets)",
-    ("sockets", "connect-unix:/srv/arena/other/s.sock", "apparmor"): "as above",
-    ("sockets", "connect-unix:/srv/arena/other/s.sock", "run"):
-        "Landlock does not mediate connect() to a path-named unix socket; coverage wording is helper fs's (issue 9, unix sockets)",
-    ("nodejs-web", "connect-unix:/srv/arena/other/s.sock", "apparmor"): "as for sockets",
-    ("nodejs-web", "connect-unix:/srv/arena/other/s.sock", "run"): "as for sockets",
 }
 
 
