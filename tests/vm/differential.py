@@ -478,9 +478,10 @@ backend's coverage report rates a rule concerning the operation approximate
 or not enforced (or, for a policy no program can start under, when `corral
 check` warns so); otherwise it is *undeclared*: a bug in a backend or in its
 coverage report. The test allows none, except the PENDING ones it lists with
-their owner (unix-socket connect and executable mappings of ReadOnly files:
-(executable mappings of ReadOnly files under corral run: coverage wording
-owned by issue 9).
+their owner (executable mappings of ReadOnly files under corral run: coverage
+wording owned by issue 9). Connecting to a unix socket by path is declared
+not mediated by both (Landlock below ABI 9; AppArmor's `unix,` on this
+kernel).
 
 Found and fixed with it: corral's glob matcher now models the kernel's
 (`DIR/*`, `DIR/**` never match `DIR/`), `Deny = ["DIR/**"]` denies listing
