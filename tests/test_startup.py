@@ -22,7 +22,7 @@ def check(path: Path) -> subprocess.CompletedProcess[str]:
 def test_the_proposal_example_gets_the_warning() -> None:
     proc = check(ROOT / "examples" / "proposal.toml")
     assert proc.returncode == 0
-    assert "warning[C005]: no program can start" in proc.stderr and "exit_group or exit" in proc.stderr
+    assert "warning[C007]: no program can start" in proc.stderr and "exit_group or exit" in proc.stderr
     assert "add the stdio flag" in proc.stderr
 
 

@@ -28,11 +28,11 @@ def missing(ir: IR) -> list[str]:
 
 
 def warning(ir: IR, path: str) -> Diagnostic | None:
-    """The check-time warning (C005) for a policy no program can start under."""
+    """The check-time warning (C007) for a policy no program can start under."""
     reasons = missing(ir)
     if not reasons:
         return None
     return Diagnostic(
-        Span(path), "C005",
+        Span(path), "C007",
         f"no program can start under this policy's system call filter (corral run, seccomp, systemd, docker): it allows none of {'; '.join(reasons)}",
         'add the stdio flag to [Runtime], or Extends = ["base"]', severity="warning")

@@ -11,12 +11,13 @@ import difflib
 import json
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from .._base import CorralError
 from ..escape import Unrepresentable, toml_string, visible
 from .auditlog import read_log_files
-from .events import Collected
+from .events import Call, Collected, Event, Ioctl, Port, SockOpt, Syscall
 from .synth import Additions, render, synthesize
 
 
@@ -89,6 +90,22 @@ def _select(collected: Collected, profile: str | None) -> list[tuple[str, Collec
     return [(name, collected.only(name, unattributed=False)) for name in names]
 
 
+#: Said when every event came from AppArmor: what its logs cannot teach.
+PATHS_ONLY_NOTE = (
+    "these are AppArmor events alone: they carry no system calls and no ports, so the seccomp filter and the port rules "
+    "learn nothing from them (corral run, seccomp, systemd and docker may still deny what the program needs); "
+    "learn those with `corral trace` or `corral run --log-to`"
+)
+
+
+def _paths_only(events: Iterable[Event]) -> bool:
+    """Whether the events are of the kinds AppArmor logs (files, socket
+    families, capabilities) and none of those only a trace, a seccomp log or
+    a run record carries (system calls, ports, socket options, ioctls)."""
+    kinds = {type(e) for e in events}
+    return bool(kinds) and not kinds & {Syscall, Call, Port, SockOpt, Ioctl}
+
+
 def main(logs: list[str], into: str | None, dry_run: bool, profile: str | None = None) -> int:
     collected = Collected()
     try:
@@ -100,6 +117,8 @@ def main(logs: list[str], into: str | None, dry_run: bool, profile: str | None =
         summary += f", {collected.unknown:,} lines not understood, e.g.:\n" + "\n".join(f"    {s}" for s in collected.samples)
     print(summary, file=sys.stderr)
     chosen = _select(collected, profile)
+    if _paths_only(e for _, part in chosen for e in part.events):
+        print(f"corral learn: note: {PATHS_ONLY_NOTE}", file=sys.stderr)
     if into is None:
         for name, events in chosen:
             additions = synthesize(events)

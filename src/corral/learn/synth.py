@@ -381,7 +381,8 @@ def _paths(out: Additions, c: Collected, files: list[File], base: IR | None, cwd
                 if why:  # Landlock grants a directory's whole subtree
                     out.notes.append(f"reading the directory {d} is not granted: {why} ({c.why(f)})")
                     continue
-            escaped = _escape(d + ("/" if is_dir and d != "/" else ""))
+            # AppArmor names a directory with its trailing / already: never add a second one
+            escaped = _escape(d.rstrip("/") + "/" if is_dir and d != "/" else d)
             if escaped:
                 out.add("Filesystem", "ReadOnly", escaped, c.why(f))
             else:
