@@ -477,11 +477,9 @@ A verdict that differs from the policy's intent is *declared* when that
 backend's coverage report rates a rule concerning the operation approximate
 or not enforced (or, for a policy no program can start under, when `corral
 check` warns so); otherwise it is *undeclared*: a bug in a backend or in its
-coverage report. The test allows none, except the PENDING ones it lists with
-their owner (executable mappings of ReadOnly files under corral run: coverage
-wording owned by issue 9). Connecting to a unix socket by path is declared
-not mediated by both (Landlock below ABI 9; AppArmor's `unix,` on this
-kernel).
+coverage report. The test allows none. Executable mappings of ReadOnly files
+under corral run and connecting to a unix socket by path (Landlock below ABI
+9; AppArmor's `unix,` on this kernel) are declared gaps, not fixed ones.
 
 Found and fixed with it: corral's glob matcher now models the kernel's
 (`DIR/*`, `DIR/**` never match `DIR/`), `Deny = ["DIR/**"]` denies listing

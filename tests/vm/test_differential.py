@@ -2,9 +2,9 @@
 (policy x operation x backend x intent) under `corral run` on the host and
 under the compiled AppArmor profile in the VM. Every verdict equals the
 policy's intent, or the coverage report of that backend declares the rule
-approximate or not enforced: zero undeclared disagreements, except the
-PENDING ones below, each naming who fixes it, and each checked to still be
-a disagreement (so the list cannot outlive the bug)."""
+approximate or not enforced: zero undeclared disagreements. PENDING would
+list one not fixed yet, naming who fixes it, checked to still be a
+disagreement (so the list cannot outlive the bug); it is empty."""
 
 from __future__ import annotations
 
@@ -13,11 +13,7 @@ import pytest
 from .differential import CASES, Row, summary, table
 
 #: (policy, operation, backend) -> why it is not fixed here yet.
-PENDING: dict[tuple[str, str, str], str] = {
-    ("exec", "mmap-exec:/srv/arena/ro/f", "run"):
-        "Landlock has no right for PROT_EXEC mappings: corral run maps a ReadOnly file executable; "
-        "the coverage wording for it is helper fs's (issue 9, mmap exec)",
-}
+PENDING: dict[tuple[str, str, str], str] = {}
 
 
 @pytest.fixture(scope="module")
