@@ -266,12 +266,15 @@ def _tokens(glob: str) -> tuple[_Token, ...]:
         if c == "\\" and i + 1 < len(glob):
             out.append(("lit", glob[i + 1]))
             i += 2
-        elif glob.startswith("**", i):
-            out.append(("any", ""))
-            i += 2
         elif c == "*":
-            out.append(("star", ""))
-            i += 1
+            # The kernel's rule (apparmor_parser's regex conversion, measured
+            # by tests/vm/test_globs_kernel.py): a * or ** right after / matches
+            # at least one character, not '/', so DIR/* and DIR/** never match
+            # DIR/ itself: that first character is a '?'.
+            if i > 0 and glob[i - 1] == "/":
+                out.append(("one", ""))
+            out.append(("any", "") if glob.startswith("**", i) else ("star", ""))
+            i += 2 if glob.startswith("**", i) else 1
         elif c == "?":
             out.append(("one", ""))
             i += 1
