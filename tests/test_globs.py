@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from corral.policy import globs
@@ -89,3 +91,23 @@ def test_expand_leaves_character_classes_whole() -> None:
     assert globs.expand("/a[{]b{c,d}") == ("/a[{]bc", "/a[{]bd")
     for alt in globs.expand("/a{x,[,}]}"):
         globs.validate(alt)
+
+
+CLASS_BODIES = ["-a", "a-", "^-a", "a-c-", "a-c-e", "^a-", "!a", "a-a", "-", "ab-", "a-cx-z", "-a-c", "^-", "a-c", "xa-c-"]
+
+
+@pytest.mark.parametrize("body", CLASS_BODIES)
+def test_a_character_class_check_accepts_is_one_apparmor_parser_loads(body: str, tmp_path: Path) -> None:
+    """Whatever `check` accepts, the real parser must load: "[a-]" passed
+    check and then failed to load (issue 10)."""
+    from conftest import apparmor_compile
+
+    from corral.policy.globs import GlobError, validate
+
+    glob = f"/srv/[{body}]"
+    try:
+        validate(glob)
+    except GlobError:
+        return  # refused at check: a located error, nothing reaches the parser
+    result = apparmor_compile(f'profile t {{\n  "{glob}" r,\n}}\n', tmp_path)
+    assert result.returncode == 0, (glob, result.stderr)

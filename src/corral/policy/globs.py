@@ -38,6 +38,22 @@ class GlobError(Exception):
     hint: str = ""
 
 
+def _check_class_dashes(chars: str, at: int) -> None:
+    """apparmor_parser's reading of '-' in a class: literal only as the
+    class's first character, otherwise the operator of one range between two
+    characters. ``[a-]``, ``[ab-]`` and ``[a-c-e]`` fail to load."""
+    pos = 1 if chars.startswith("-") else 0
+    while pos < len(chars):
+        if chars[pos + 1 : pos + 2] == "-":
+            if pos + 2 >= len(chars):
+                raise GlobError(at + pos + 1, "'-' at the end of a character class", "put a literal '-' first in the class: [-a]")
+            pos += 3
+            if chars[pos : pos + 1] == "-":
+                raise GlobError(at + pos, "'-' right after a range in a character class", "put a literal '-' first in the class, or split the ranges: [-a-c]")
+        else:
+            pos += 1
+
+
 def validate(path: str) -> None:
     """Raise ``GlobError`` unless ``path`` is a safe, well-formed AppArmor glob."""
     if not path.startswith("/"):
@@ -80,6 +96,7 @@ def validate(path: str) -> None:
             if close == -1 or body in ("", "^"):
                 raise GlobError(i, "unclosed or empty character class", "write a class as [abc] or [^abc]")
             chars = body[1:] if body.startswith("^") else body
+            _check_class_dashes(chars, i + 1 + (len(body) - len(chars)))
             for r in re.finditer(r"(.)-(.)", chars):
                 if r.group(1) > r.group(2) and "\\" not in r.group():
                     raise GlobError(i + 1 + (len(body) - len(chars)) + r.start(), f"character range '{r.group()}' runs backwards", f"write it low to high: [{r.group(2)}-{r.group(1)}]")
