@@ -15,8 +15,9 @@ Rules of the language, applied here and nowhere else:
   something allows it outright.
 * An allow path wholly inside a deny path is dropped; a deny inside an
   allow stays a deny rule for the backends that can express it.
-* Writable paths imply the wpath and cpath flags, Exec paths the exec
-  flag: paths say where, and seccomp cannot see paths, so the operations
+* ReadOnly paths imply the rpath flag, Writable paths the wpath and cpath
+  flags, Exec paths the exec flag (a ReadOnly directory is listed under
+  AppArmor; without rpath seccomp refused getdents64): paths say where, and seccomp cannot see paths, so the operations
   must be allowed for the paths to be usable (a DenyFlags still wins;
   ``Misc.ImplyFlags = false`` turns this off, as traced policies do).
 * Guards (``guards.py``) narrow what is left: TIOCSTI never, MSG_FASTOPEN
@@ -269,7 +270,7 @@ def _collect(policy: Policy) -> _Lowering:
     allow = ctx.allow
     # Paths say where; these flags give the operations the paths need.
     flags = catalog.flags()
-    implications = ((Access.WRITE, ("wpath", "cpath")), (Access.EXEC, ("exec",)))
+    implications = ((Access.READ, ("rpath",)), (Access.WRITE, ("wpath", "cpath")), (Access.EXEC, ("exec",)))
     for access, implied in implications if ctx.imply_flags else ():
         granting = [(o, s) for a, o, s in allow.paths.values() if access in a]
         if granting:

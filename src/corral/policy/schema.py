@@ -95,7 +95,7 @@ USER_CAPABILITIES = KeySpec("User", "Capabilities", "strings", K.CAPABILITY, "ca
 USER_DENY_CAPABILITIES = KeySpec("User", "DenyCapabilities", "strings", K.CAPABILITY, "capabilities denied whatever else allows them")
 MISC_SYSCALLS = KeySpec("Misc", "Syscalls", "strings", K.SYSCALL, "system calls allowed beyond those of the flags")
 MISC_DENY_SYSCALLS = KeySpec("Misc", "DenySyscalls", "strings", K.SYSCALL, "system calls denied whatever else allows them")
-MISC_IMPLY_FLAGS: KeySpec[bool] = KeySpec("Misc", "ImplyFlags", "bool", None, "whether Writable and Exec paths add the wpath, cpath and exec flags (default true)")
+MISC_IMPLY_FLAGS: KeySpec[bool] = KeySpec("Misc", "ImplyFlags", "bool", None, "whether ReadOnly, Writable and Exec paths add the rpath, wpath, cpath and exec flags (default true)")
 
 #: The allow-path keys, in order, for code that treats them alike.
 FS_PATHS: tuple[KeySpec[str], ...] = (FS_READ_ONLY, FS_WRITABLE, FS_EXEC, FS_LIBRARIES)
