@@ -3,7 +3,10 @@
 * AppArmor events (``apparmor="ALLOWED|DENIED|AUDIT"``) as the kernel writes
   them to dmesg / kern.log / syslog (``audit: type=1400 audit(...)``), as
   auditd writes them (``type=AVC msg=audit(...)``) and as journald shows
-  them (short output, and ``-o json`` / ``-o export`` with MESSAGE);
+  them (short output, and ``-o json`` / ``-o export`` with MESSAGE). In
+  ``-o json`` only entries whose ``_TRANSPORT`` is the kernel's or audit's
+  are events: any process can log text that looks like one (the text
+  formats cannot tell, so prefer ``-o json`` or the audit log);
 * seccomp events (``type=SECCOMP`` / ``type=1326``), the syscall number
   mapped to its name by the event's ``arch``;
 * Landlock's denials (``type=1423`` / ``LANDLOCK_ACCESS``, Landlock ABI 7,
@@ -42,6 +45,9 @@ _FILE_OPS = {
 }  # fmt: skip
 _NET_OPS = {"create", "connect", "bind", "listen", "accept", "sendmsg", "recvmsg", "getsockname", "getpeername", "getsockopt", "setsockopt", "shutdown", "file_perm"}
 _IGNORED = {"STATUS"}
+#: journald transports only the kernel writes to: a MESSAGE of any other is
+#: a process's own text, whatever it looks like.
+_TRUSTED_TRANSPORTS = ("kernel", "audit")
 PROGRESS_EVERY = 200_000
 
 
@@ -118,9 +124,15 @@ class AuditReader:
             return
         message = entry.get("MESSAGE") if isinstance(entry, dict) else None
         if isinstance(message, list):  # journald encodes non-UTF-8 messages as byte arrays
-            message = bytes(message).decode("utf-8", "replace")
+            message = bytes(x for x in message if isinstance(x, int) and 0 <= x < 256).decode("utf-8", "replace")
         if not isinstance(message, str):
             self.c.skip(line)
+            return
+        transport = entry.get("_TRANSPORT")
+        if transport is not None and transport not in _TRUSTED_TRANSPORTS:
+            # Any process can log text that looks like an event; journald's
+            # _TRANSPORT (which a client cannot set) says who wrote it.
+            self.c.skip(f"not an event: logged by a process (_TRANSPORT={str(transport)[:20]}), not the kernel: {message}")
             return
         self.c.lines -= 1
         self.feed(message)
