@@ -88,3 +88,14 @@ def test_learned_policy_never_lets_run_read_shadow(tmp_path: Path) -> None:
     assert dry.returncode == 0, dry.stderr
     granted = [line.split(":")[0].strip() for line in (dry.stdout + dry.stderr).splitlines() if re.match(r"^\s+/\S*: ", line)]
     assert granted and not any(g in ("/", "/etc", "/etc/shadow") for g in granted), granted
+
+
+def test_a_file_name_that_looks_like_a_result_is_not_the_result() -> None:
+    """A program names a file ``x) = 3</etc/shadow>``; strace 6.1 -yy prints
+    the line below (it escapes < and > in the fd's path). The reader must
+    take the file it opened, never /etc/shadow."""
+    line = '12449 openat(AT_FDCWD</tmp/s>, "/tmp/s/x) = 3</etc/shadow>", O_RDONLY) = 3</tmp/s/x) = 3\\74/etc/shadow\\76>\n'
+    c = Collected()
+    read_strace([line], c)
+    files = {e.path for e in c.events if isinstance(e, File)}
+    assert files and "/etc/shadow" not in files, files
