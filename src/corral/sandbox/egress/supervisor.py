@@ -27,7 +27,12 @@ answers each call:
   (pidfd_getfd) itself — to the peer, or to the TLS relay for a name. The
   result, EINPROGRESS for a non-blocking socket included, is the answer;
 - UDP sends with an address are made by the supervisor too, from copies of
-  the address and the data.
+  the address and the data;
+- while it serves, the supervisor's effective capabilities are the
+  program's (plus CAP_SYS_PTRACE, to reach a program that is not dumpable):
+  the kernel checks a control message against the sender, and corral as
+  root would otherwise lend the program CAP_NET_ADMIN/CAP_NET_RAW (SO_MARK,
+  SO_PRIORITY above 6, IPv6 hop-by-hop options) it was stripped of.
 
 Nothing is ever let through after checking memory the program could still
 change.
@@ -57,6 +62,7 @@ from .rules import Resolver, Rules
 MSG_FASTOPEN = 0x20000000
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 PIDFD_THREAD = os.O_EXCL
+CAP_SYS_PTRACE = 19
 _MAX_ADDR, _MAX_DATA, _MAX_MMSG = 128, 1 << 16, 64
 _libc = kernel._libc
 
@@ -105,6 +111,7 @@ class Supervisor:
         self.relay = Relay(self.rules, stderr_report)
         self.rules.relay = self.relay.addresses()
         self.child, self.listener = 0, -1
+        self.caps = sum(1 << cap for cap in set(plan["caps"])) | (1 << CAP_SYS_PTRACE)
         self.work: queue.SimpleQueue[tuple[int, int, bytes]] = queue.SimpleQueue()
         nrs = plan["egress_calls"]
         self.handlers = {nrs["connect"]: self.on_connect, nrs["sendto"]: self.on_sendto, nrs["sendmsg"]: self.on_sendmsg, nrs["sendmmsg"]: self.on_sendmmsg}
@@ -137,7 +144,20 @@ class Supervisor:
 
     # -- the loop ---------------------------------------------------------
     def serve(self) -> int:
-        """Answer notifications until the program exits; its wait status."""
+        """Answer notifications until the program exits; its wait status.
+
+        Capabilities are per thread and a new thread inherits its creator's:
+        lowering this thread's effective set before any serving thread
+        starts lowers them all. The permitted set stays, so the effective
+        set comes back afterwards (verify serves probe after probe)."""
+        effective, permitted, inheritable = kernel.capget()
+        kernel.capset(effective & self.caps, permitted, inheritable)
+        try:
+            return self._serve()
+        finally:
+            kernel.capset(effective, permitted, inheritable)
+
+    def _serve(self) -> int:
         self.relay.start()
         for _ in range(4):
             threading.Thread(target=self._connector, daemon=True).start()
