@@ -10,6 +10,9 @@
  *   hopopts IP6 PORT   UDP/IPv6 sendmsg with an IPV6_HOPOPTS control
  *                      message (CAP_NET_RAW)
  *   ttl IP PORT        UDP sendmsg with IP_TTL: allowed to anyone
+ *   uring IP PORT      TCP connect to IP:PORT as an io_uring CONNECT
+ *                      request (the kernel makes it: no connect(2) to
+ *                      notify, no seccomp filter to see it)
  *   hello IP PORT SNI1 SNI2  TCP connect, send a ClientHello whose
  *                      server_name lists SNI1 then SNI2; ok if the peer
  *                      answered anything
@@ -17,12 +20,15 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/io_uring.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int answer(int ret) {
@@ -111,6 +117,38 @@ static int hello(const char *ip, int port, const char *sni1, const char *sni2) {
     return answer((int)got);
 }
 
+static int uring_connect(const char *ip, int port) {
+    struct io_uring_params p = {0};
+    int ring = (int)syscall(SYS_io_uring_setup, 4, &p);
+    if (ring < 0) return answer(ring);
+    size_t sq_size = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    size_t cq_size = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    char *sq = mmap(NULL, sq_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQ_RING);
+    char *cq = mmap(NULL, cq_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_CQ_RING);
+    struct io_uring_sqe *sqes = mmap(NULL, p.sq_entries * sizeof *sqes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQES);
+    if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED) return answer(-1);
+    static struct sockaddr_in a;
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0) return answer(s);
+    unsigned tail = *(unsigned *)(sq + p.sq_off.tail), mask = *(unsigned *)(sq + p.sq_off.ring_mask);
+    struct io_uring_sqe *e = &sqes[tail & mask];
+    memset(e, 0, sizeof *e);
+    e->opcode = IORING_OP_CONNECT;
+    e->fd = s;
+    e->addr = (unsigned long)&a;
+    e->off = sizeof a;
+    ((unsigned *)(sq + p.sq_off.array))[tail & mask] = tail & mask;
+    __atomic_store_n((unsigned *)(sq + p.sq_off.tail), tail + 1, __ATOMIC_RELEASE);
+    if (syscall(SYS_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) return answer(-1);
+    unsigned head = *(unsigned *)(cq + p.cq_off.head);
+    struct io_uring_cqe *c = (struct io_uring_cqe *)(cq + p.cq_off.cqes) + (head & *(unsigned *)(cq + p.cq_off.ring_mask));
+    if (c->res < 0) errno = -c->res;
+    return answer(c->res);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 4) return 2;
@@ -123,6 +161,7 @@ int main(int argc, char **argv) {
         uint8_t opt[8] = {0, 0, 1, 4, 0, 0, 0, 0}; /* next header, length 0, PadN of 4 */
         return send_cmsg(AF_INET6, ip, port, IPPROTO_IPV6, IPV6_HOPOPTS, opt, sizeof opt);
     }
+    if (!strcmp(what, "uring")) return uring_connect(ip, port);
     if (!strcmp(what, "hello") && argc >= 6) return hello(ip, port, argv[4], argv[5]);
     return 2;
 }
