@@ -88,7 +88,7 @@ def check(plan: "dict[str, Any]", *, best_effort: bool) -> Report:
             )
         report.not_enforced.append(f"deny {what} (inside an allowed directory)")
     if plan.get("egress") and plan["io_uring"]:
-        raise SandboxError("the policy allows io_uring, whose connect and send bypass the egress supervisor", "remove io_uring_setup/io_uring_enter from the policy, or its host names, Deny and ALPN")
+        raise SandboxError("the policy allows io_uring, whose connect and send bypass the egress supervisor", "remove io_uring_setup/io_uring_enter/io_uring_register from the policy (with or without Args), or its host names, Deny and ALPN")
     report.not_enforced += plan["unenforced_ports"]
     for kind, what, span, others in plan["unenforced"]:
         if kind == "FileRule":

@@ -142,7 +142,8 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
     if ir.supervised:
         plan["bpf_egress"] = _seccomp.build(ir.syscalls, supervise=_seccomp.PEER_CALLS, self_pid=_seccomp.SELF_PID_PLACEHOLDER).export_bpf()
         plan["bpf_egress_self"] = _seccomp.self_pid_offsets(plan["bpf_egress"])
-        plan["io_uring"] = bool(unconditional & {"io_uring_setup", "io_uring_enter"})
+        # any allowance, conditional too: an io_uring request is made by the kernel, never seen by the filter
+        plan["io_uring"] = bool(set(syscalls) & {"io_uring_setup", "io_uring_enter", "io_uring_register"})
         plan["egress_calls"] = {name: _seccomp.resolve(name, _seccomp.native_arch()) for name in sorted(_seccomp.PEER_CALLS)}
         if "signal" not in plan["scoped"]:
             # the supervisor is outside the sandbox: the program must not signal it
