@@ -10,6 +10,7 @@
  *   hopopts IP6 PORT   UDP/IPv6 sendmsg with an IPV6_HOPOPTS control
  *                      message (CAP_NET_RAW)
  *   ttl IP PORT        UDP sendmsg with IP_TTL: allowed to anyone
+ *   connect IP PORT    TCP connect; IP may be IPv4 or IPv6
  *   uring IP PORT      TCP connect to IP:PORT as an io_uring CONNECT
  *                      request (the kernel makes it: no connect(2) to
  *                      notify, no seccomp filter to see it)
@@ -149,6 +150,28 @@ static int uring_connect(const char *ip, int port) {
     return answer(c->res);
 }
 
+static int tcp_connect(const char *ip, int port) {
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    int family = strchr(ip, ':') ? AF_INET6 : AF_INET;
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(port);
+        inet_pton(AF_INET6, ip, &a->sin6_addr);
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(port);
+        inet_pton(AF_INET, ip, &a->sin_addr);
+        len = sizeof *a;
+    }
+    int s = socket(family, SOCK_STREAM, 0);
+    if (s < 0) return answer(s);
+    return answer(connect(s, (struct sockaddr *)&ss, len));
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 4) return 2;
@@ -161,6 +184,7 @@ int main(int argc, char **argv) {
         uint8_t opt[8] = {0, 0, 1, 4, 0, 0, 0, 0}; /* next header, length 0, PadN of 4 */
         return send_cmsg(AF_INET6, ip, port, IPPROTO_IPV6, IPV6_HOPOPTS, opt, sizeof opt);
     }
+    if (!strcmp(what, "connect")) return tcp_connect(ip, port);
     if (!strcmp(what, "uring")) return uring_connect(ip, port);
     if (!strcmp(what, "hello") && argc >= 6) return hello(ip, port, argv[4], argv[5]);
     return 2;
