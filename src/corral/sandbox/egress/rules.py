@@ -2,6 +2,8 @@
 
 A connection is allowed when the policy's rules allow its peer:
 
+0. An unspecified destination (0.0.0.0, ::) is this host: the kernel
+   connects it over loopback, so it is decided as the loopback it reaches.
 1. ``Networking.Deny`` wins: a denied network, or an address a denied
    name resolves to (a denied wildcard is checked on the TLS SNI).
 2. A Connect port rule (``tcp:443``, ``tcp:10.0.0.0/8:5432``) allows the
@@ -196,6 +198,8 @@ class Rules:
     def decide(self, proto: str, ip: str, port: int) -> Decision:
         addr = plain(ip)
         where = f"{proto} connect to {ip}:{port}"
+        if addr.is_unspecified:
+            return self._unspecified(proto, ip, port)
         if proto == "tcp" and (str(addr), port) in self.relay:
             return Decision("proxy")
         why = self.denied(proto, addr, port)
@@ -219,6 +223,17 @@ class Rules:
         if odd and not any(self.resolver.from_hosts_file(n) for n in names):
             return Decision("deny", f"{where}: {ip} is {odd}; a name may not lead there unless the policy names the address itself")
         return Decision("direct" if proto == "udp" else "relay", names=names + wild)
+
+    def _unspecified(self, proto: str, ip: str, port: int) -> Decision:
+        """The kernel sends to an unspecified destination (0.0.0.0, ::) over
+        loopback: 127.0.0.1, or ::1 — or 127.0.0.1 again for an IPv6 socket
+        bound to a v4-mapped address. Decided as each loopback it may reach:
+        refused if either is, else as its own family's loopback."""
+        for alias in ("127.0.0.1", "::1"):
+            d = self.decide(proto, alias, port)
+            if d.action == "deny":
+                return Decision("deny", f"{proto} connect to {ip}:{port}: {ip} means this host (loopback {alias}): {d.reason}")
+        return self.decide(proto, "::1" if ":" in ip and plain(ip).version == 6 else "127.0.0.1", port)
 
     # -- TLS -------------------------------------------------------------
     def check_hello(self, ip: str, port: int, sni: str | None, alpn: list[str] | None, ech: bool) -> str:
