@@ -14,6 +14,10 @@
  *   uring IP PORT      TCP connect to IP:PORT as an io_uring CONNECT
  *                      request (the kernel makes it: no connect(2) to
  *                      notify, no seccomp filter to see it)
+ *   replant DIR NAME FILE  move DIR aside (rename to DIR.old), make
+ *                      DIR/NAME's directories anew and copy FILE to
+ *                      DIR/NAME: replace a directory tree that holds a
+ *                      denied one, without touching the denied one
  *   hello IP PORT SNI1 SNI2  TCP connect, send a ClientHello whose
  *                      server_name lists SNI1 then SNI2; ok if the peer
  *                      answered anything
@@ -21,6 +25,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/io_uring.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -29,6 +34,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -172,6 +178,26 @@ static int tcp_connect(const char *ip, int port) {
     return answer(connect(s, (struct sockaddr *)&ss, len));
 }
 
+static int replant(const char *dir, const char *name, const char *file) {
+    char old[4096], path[4096];
+    snprintf(old, sizeof old, "%s.old", dir);
+    if (rename(dir, old) < 0) return answer(-1);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    for (char *p = path + strlen(dir); *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(path, 0700) < 0 && errno != EEXIST) return answer(-1);
+        *p = '/';
+    }
+    int in = open(file, O_RDONLY), out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (in < 0 || out < 0) return answer(-1);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, n) != n) return answer(-1);
+    return answer(close(out));
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 4) return 2;
@@ -186,6 +212,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(what, "connect")) return tcp_connect(ip, port);
     if (!strcmp(what, "uring")) return uring_connect(ip, port);
+    if (!strcmp(what, "replant") && argc >= 5) return replant(argv[2], argv[3], argv[4]);
     if (!strcmp(what, "hello") && argc >= 6) return hello(ip, port, argv[4], argv[5]);
     return 2;
 }
