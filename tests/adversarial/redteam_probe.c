@@ -10,6 +10,9 @@
  *   hopopts IP6 PORT   UDP/IPv6 sendmsg with an IPV6_HOPOPTS control
  *                      message (CAP_NET_RAW)
  *   ttl IP PORT        UDP sendmsg with IP_TTL: allowed to anyone
+ *   unspec IP PORT     UDP sendto IP:PORT with the address's family
+ *                      AF_UNSPEC (IPv4 UDP sends to it as if AF_INET)
+ *   unspec-msg IP PORT the same with sendmsg
  *   connect IP PORT    TCP connect; IP may be IPv4 or IPv6
  *   uring IP PORT      TCP connect to IP:PORT as an io_uring CONNECT
  *                      request (the kernel makes it: no connect(2) to
@@ -198,6 +201,17 @@ static int replant(const char *dir, const char *name, const char *file) {
     return answer(close(out));
 }
 
+static int unspec(const char *ip, int port, int msg) {
+    struct sockaddr_in a = {.sin_family = AF_UNSPEC, .sin_port = htons(port)};
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    if (s < 0) return answer(s);
+    if (!msg) return answer((int)sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof a));
+    struct iovec v = {"x", 1};
+    struct msghdr m = {.msg_name = &a, .msg_namelen = sizeof a, .msg_iov = &v, .msg_iovlen = 1};
+    return answer((int)sendmsg(s, &m, 0));
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 4) return 2;
@@ -210,6 +224,8 @@ int main(int argc, char **argv) {
         uint8_t opt[8] = {0, 0, 1, 4, 0, 0, 0, 0}; /* next header, length 0, PadN of 4 */
         return send_cmsg(AF_INET6, ip, port, IPPROTO_IPV6, IPV6_HOPOPTS, opt, sizeof opt);
     }
+    if (!strcmp(what, "unspec")) return unspec(ip, port, 0);
+    if (!strcmp(what, "unspec-msg")) return unspec(ip, port, 1);
     if (!strcmp(what, "connect")) return tcp_connect(ip, port);
     if (!strcmp(what, "uring")) return uring_connect(ip, port);
     if (!strcmp(what, "replant") && argc >= 5) return replant(argv[2], argv[3], argv[4]);
