@@ -232,12 +232,18 @@ class Supervisor:
         stderr_report(reason)
         notify.respond(self.listener, n.id, error=err)
 
-    def decide(self, n: notify.Notif, fd: int, raw: bytes, kind: tuple[int, str] | None = None) -> tuple[str, Any] | None:
-        """("direct"|"relay"|"proxy", decision) for an address, or None once denied."""
+    def decide(self, n: notify.Notif, fd: int, raw: bytes, kind: tuple[int, str] | None = None, *, send: bool = False) -> tuple[str, Any] | None:
+        """("direct"|"relay"|"proxy", decision) for an address, or None once denied.
+
+        AF_UNSPEC is no peer for connect (it dissolves an association) and
+        for an IPv6 send (the address is dropped), but an IPv4 send reads it
+        as AF_INET and goes to the address that follows: decided as that."""
         family, proto = kind or self.kind(fd)
         afam, ip, port = parse_sockaddr(raw)
-        if afam == socket.AF_UNSPEC:
-            return "direct", None  # dissolves an association: no peer
+        if afam == socket.AF_UNSPEC and send and family == socket.AF_INET:
+            afam, ip, port = parse_sockaddr(struct.pack("=H", socket.AF_INET) + raw[2:])
+        elif afam == socket.AF_UNSPEC:
+            return "direct", None
         if afam not in (socket.AF_INET, socket.AF_INET6):
             notify.respond(self.listener, n.id, error=errno.EAFNOSUPPORT if len(raw) >= 2 and afam != -1 else errno.EINVAL)
             return None
@@ -338,7 +344,7 @@ class Supervisor:
             self._answer(n, fd, lambda f: self._sendto(n, f, flags, b"", stream=True))
             return
         raw = self.read(n, int(n.data.args[4]), min(int(n.data.args[5]), _MAX_ADDR))
-        if self.decide(n, fd, raw) is None:
+        if self.decide(n, fd, raw, send=True) is None:
             return
         self._answer(n, fd, lambda f: self._sendto(n, f, flags, raw, stream=False))
 
@@ -401,7 +407,7 @@ class Supervisor:
         name = b""
         if hdr.name and proto != "tcp":
             name = self.read(n, int(hdr.name or 0), min(int(hdr.namelen), _MAX_ADDR))
-            if self.decide(n, fd, name) is None:
+            if self.decide(n, fd, name, send=True) is None:
                 return 0, -1
         if hdr.iovlen > 1024 or hdr.controllen > 4096:
             return 0, errno.EMSGSIZE
