@@ -9,6 +9,9 @@
  *   priority IP PORT   the same with SO_PRIORITY 7 (CAP_NET_ADMIN above 6)
  *   hopopts IP6 PORT   UDP/IPv6 sendmsg with an IPV6_HOPOPTS control
  *                      message (CAP_NET_RAW)
+ *   lsrr IP PORT       UDP sendmsg with an IP_RETOPTS control message: a
+ *                      loose source route whose first hop is 127.0.0.3,
+ *                      where the datagram is sent instead (CAP_NET_RAW)
  *   ttl IP PORT        UDP sendmsg with IP_TTL: allowed to anyone
  *   unspec IP PORT     UDP sendto IP:PORT with the address's family
  *                      AF_UNSPEC (IPv4 UDP sends to it as if AF_INET)
@@ -219,6 +222,11 @@ int main(int argc, char **argv) {
     int port = atoi(argv[3]);
     if (!strcmp(what, "mark")) { int v = 0x1234; return send_cmsg(AF_INET, ip, port, SOL_SOCKET, SO_MARK, &v, sizeof v); }
     if (!strcmp(what, "priority")) { int v = 7; return send_cmsg(AF_INET, ip, port, SOL_SOCKET, SO_PRIORITY, &v, sizeof v); }
+    if (!strcmp(what, "lsrr")) {
+        unsigned char opt[8] = {1, 0x83, 7, 4}; /* NOP, LSRR of one hop */
+        inet_pton(AF_INET, "127.0.0.3", opt + 4);
+        return send_cmsg(AF_INET, ip, port, IPPROTO_IP, IP_RETOPTS, opt, sizeof opt);
+    }
     if (!strcmp(what, "ttl")) { int v = 9; return send_cmsg(AF_INET, ip, port, IPPROTO_IP, IP_TTL, &v, sizeof v); }
     if (!strcmp(what, "hopopts")) {
         uint8_t opt[8] = {0, 0, 1, 4, 0, 0, 0, 0}; /* next header, length 0, PadN of 4 */

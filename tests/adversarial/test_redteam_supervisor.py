@@ -5,9 +5,10 @@ sandbox, from a copy of the program's message — control messages included.
 The kernel checks a control message's privilege against the *sender*: with
 corral running as root, the supervisor has CAP_NET_ADMIN and CAP_NET_RAW
 that the confined program was stripped of, so SO_MARK (steer policy routing
-and firewall marks), SO_PRIORITY above 6 and IPv6 hop-by-hop options went
-out on the program's datagrams. The program must get the answer the kernel
-would give it: EPERM. An unprivileged control message (IP_TTL) still works.
+and firewall marks), SO_PRIORITY above 6, IPv4 source routes (the datagram
+goes to the route's first hop, any host, instead of the checked peer) and
+IPv6 hop-by-hop options went out on the program's datagrams. The program
+must get the answer the kernel would give it: EPERM. An unprivileged control message (IP_TTL) still works.
 (Names in Connect put the supervisor in charge of UDP too; the test-only
 hosts file says what they are.)
 """
@@ -61,7 +62,7 @@ def sinks() -> "tuple[int, list[socket.socket]]":
 
 
 @pytest.mark.parametrize("user", USERS)
-@pytest.mark.parametrize(("attack", "ip"), [("mark", PEER4), ("priority", PEER4), ("hopopts", PEER6)])
+@pytest.mark.parametrize(("attack", "ip"), [("mark", PEER4), ("priority", PEER4), ("lsrr", PEER4), ("hopopts", PEER6)])
 def test_a_privileged_control_message_is_refused_as_the_kernel_would(arena: Path, probes: dict[str, Path], sinks: "tuple[int, list[socket.socket]]", user: str, attack: str, ip: str) -> None:
     port, _ = sinks
     assert _run(arena, probes["redteam_probe"], attack, ip, port, user) == "errno=EPERM"
