@@ -23,11 +23,12 @@ from .harness import USERS, Confined, as_user, policy_file
 def test_moving_the_cache_aside_and_planting_a_plan_is_refused(arena: Path, probes: dict[str, Path], confined: Confined, user: str) -> None:
     as_user(user)
     uid = 0 if user == "root" else 65534
-    cache = arena / "cache"
-    cache.mkdir()
+    work = arena / "work"  # writable in the attack; the policies lie outside it
+    cache = work / "cache"
+    cache.mkdir(parents=True)
     victim = arena / "victim"
     victim.write_text("keep\n")
-    for p in (cache, victim):
+    for p in (work, cache, victim):
         os.chown(p, uid, uid)
     env = {"HOME": "/nonexistent", "XDG_CACHE_HOME": str(cache)}
     probe = probes["redteam_probe"]
@@ -41,7 +42,7 @@ def test_moving_the_cache_aside_and_planting_a_plan_is_refused(arena: Path, prob
     evil = arena / "evil.plan"
     evil.write_bytes(marshal.dumps(plan))
     evil.chmod(0o644)
-    wide = policy_file(arena, f'Name = "wide"\nExtends = ["base"]\n[Filesystem]\nExec = ["{probe}"]\nWritable = ["{arena}/**"]\n', "wide.toml")
+    wide = policy_file(arena, f'Name = "wide"\nExtends = ["base"]\n[Filesystem]\nExec = ["{probe}"]\nWritable = ["{work}/**"]\nReadOnly = ["{evil}"]\n', "wide.toml")
     planted = confined(str(wide), "redteam_probe", "replant", str(cache), str(cached.relative_to(cache)), str(evil), user=user, env=env)
     again = confined(str(strict), "fs_probe", "write", str(victim), user=user, env=env)
     assert (again.answer, victim.read_text()) == ("errno=EACCES", "keep\n"), f"the planted plan was applied ({planted.answer})"
