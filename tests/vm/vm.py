@@ -57,6 +57,20 @@ MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_
 APPEND = "console=ttyS0 panic=-1 quiet loglevel=4 apparmor=1 security=apparmor"
 #: Where the writable share is mounted in the guest.
 GUEST_OUT = "/run/vm"
+#: The checkout under test. The guest puts tmpfs on /tmp, /run and /dev/shm;
+#: a checkout under one of them (a CI clone in /tmp) is bound back over it,
+#: or the guest would find no venv and no tests.
+PROJECT = Path(__file__).resolve().parents[2]
+_TMPFS = ("/tmp", "/run", "/dev/shm")
+
+
+def _keep_project() -> tuple[str, str]:
+    """The init lines that carry PROJECT through the tmpfs mounts, if needed."""
+    project = str(PROJECT)
+    if not any(project == d or project.startswith(d + "/") for d in _TMPFS):
+        return "", ""
+    return (f"mkdir -p /keep && mount --bind '/newroot{project}' /keep",
+            f"mkdir -p '/newroot{project}' && mount --move /keep '/newroot{project}'")
 
 
 class VMUnavailable(RuntimeError):
@@ -107,7 +121,9 @@ mount -t devtmpfs devtmpfs /dev
 for m in {modules}; do insmod /modules/$m.ko || echo "vm-init: insmod $m failed"; done
 mkdir -p /newroot
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose host /newroot || echo "vm-init: no host root"
+{keep_before}
 for d in tmp run dev/shm; do mount -t tmpfs -o mode=1777 tmpfs /newroot/$d; done
+{keep_after}
 mkdir -p /newroot{out}
 mount -t 9p -o trans=virtio,version=9p2000.L,rw,msize=262144 out /newroot{out} || echo "vm-init: no out share"
 mount --move /proc /newroot/proc
@@ -140,7 +156,8 @@ def _initramfs(k: Kernel) -> Path:
     busybox = shutil.which("busybox") or "/bin/busybox"
     if not Path(busybox).exists():
         raise VMUnavailable("busybox is not installed: run `bash dev.sh setup`")
-    init = _INIT.format(modules=" ".join(MODULES), out=GUEST_OUT)
+    before, after = _keep_project()
+    init = _INIT.format(modules=" ".join(MODULES), out=GUEST_OUT, keep_before=before, keep_after=after)
     key = hashlib.sha256(init.encode() + str(k.modules).encode() + Path(busybox).read_bytes()).hexdigest()[:16]
     target = CACHE / f"initramfs-{key}.cpio.gz"
     if target.exists():
