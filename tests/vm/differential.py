@@ -54,9 +54,26 @@ from corral.policy import globs, load_policy  # noqa: E402
 A = "/srv/arena"
 #: The layout every policy's operations run against, made unconfined in a
 #: fresh mount namespace (same script on the host and in the guest).
+_FRESH = ("/tmp", "/run", "/srv", "/var/log", "/var/tmp", "/usr/local/bin")
+
+
+def _carry_checkout() -> tuple[str, str]:
+    """Shell lines that carry the checkout (its venv runs corral) through the
+    fresh tmpfs mounts when it lies under one of them (a CI clone in /tmp)."""
+    root = str(ROOT)
+    if not any(root.startswith(d + "/") for d in _FRESH):
+        return "", ""
+    quoted = shlex.quote(root)
+    return (f"mount -t tmpfs tmpfs /mnt; mkdir /mnt/checkout; mount --bind {quoted} /mnt/checkout",
+            f"mkdir -p {quoted}; mount --move /mnt/checkout {quoted}")
+
+
+_CARRY, _PUT_BACK = _carry_checkout()
 SETUP = f"""
 set -e
-for d in /tmp /run /srv /var/log /var/tmp /usr/local/bin; do mount -t tmpfs -o mode=755 tmpfs $d; done
+{_CARRY}
+for d in {" ".join(_FRESH)}; do mount -t tmpfs -o mode=755 tmpfs $d; done
+{_PUT_BACK}
 echo hostname > /run/.hostname; mount --bind /run/.hostname /etc/hostname
 ip link set lo up 2>/dev/null || busybox ip link set lo up
 mkdir -p {A}/ro/sub {A}/ro/a {A}/ro/b {A}/ro/c1 {A}/rw/sub {A}/rw/secret {A}/other {A}/bin {A}/owned
