@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,3 +50,18 @@ def policy_file(arena: Path, text: str, name: str = "attack.toml") -> Path:
     path.write_text(text)
     path.chmod(0o644)
     return path
+
+
+def arrivals(listener: socket.socket) -> int:
+    """How many connections reached ``listener`` (a forbidden peer), accepted
+    until its timeout runs out; the listener is closed afterwards."""
+    reached = 0
+    try:
+        while True:
+            conn, _ = listener.accept()
+            conn.close()
+            reached += 1
+    except OSError:
+        pass
+    listener.close()
+    return reached

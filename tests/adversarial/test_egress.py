@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import USERS, as_user, policy_file
+from .harness import USERS, arrivals, as_user, policy_file
 
 API, OTHER = "127.0.0.2", "127.0.0.3"
 NGHTTPD = shutil.which("nghttpd") or "/usr/sbin/nghttpd"
@@ -192,15 +192,7 @@ def test_rewriting_the_address_from_another_thread_never_reaches_the_other_peer(
     policy = servers.policy(name="race").read_text().replace(f"tcp:api.test:{servers.port}", f"tcp:api.test:{port}")
     race = policy_file(servers.root, policy, "race.toml")
     proc = servers.run(race, str(servers.root / "egress_probe"), "race", API, str(port), OTHER, str(port), "300", user=user)
-    reached = 0
-    try:
-        while True:
-            conn, _ = forbidden.accept()
-            conn.close()
-            reached += 1
-    except OSError:
-        pass
-    forbidden.close()
+    reached = arrivals(forbidden)
     assert proc.stdout.split()[-1] == "ok", proc.stdout + proc.stderr
     assert "started=0" not in proc.stdout  # the allowed address was reached: the race really ran
     assert reached == 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import USERS, policy_file
+from .harness import USERS, arrivals, policy_file
 from .test_egress import API, OTHER, Servers, servers  # noqa: F401 - the module's fixture
 
 ROUNDS = "3000"
@@ -63,14 +63,6 @@ def test_swapping_a_tcp_socket_under_a_unix_one_never_connects_elsewhere(servers
     text = text.replace('Flags = ["outgoing"]', 'Flags = ["outgoing", "unix"]')
     policy = policy_file(servers.root, text, "fdswap-connect.toml")
     proc = servers.run(policy, str(servers.root / "fdswap_probe"), "connect", OTHER, str(port), ROUNDS, user=user)
-    reached = 0
-    try:
-        while True:
-            conn, _ = forbidden.accept()
-            conn.close()
-            reached += 1
-    except OSError:
-        pass
-    forbidden.close()
+    reached = arrivals(forbidden)
     assert proc.stdout.split()[-1:] == ["ok"], proc.stdout + proc.stderr
     assert reached == 0, f"{reached} connections reached {OTHER}:{port} past the supervisor"

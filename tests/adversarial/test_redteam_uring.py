@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import USERS, as_user, policy_file
+from .harness import USERS, arrivals, as_user, policy_file
 
 ALLOWED, FORBIDDEN = "127.0.0.2", "127.0.0.3"
 
@@ -47,15 +47,7 @@ def test_io_uring_allowed_by_args_never_connects_past_the_supervisor(arena: Path
     hosts = policy_file(arena, f"{ALLOWED} api.test\n", "hosts")
     cmd = [*as_user(user), sys.executable, "-I", "-m", "corral.cli", "run", "--no-cache", str(policy), "--", str(probes["redteam_probe"]), "uring", FORBIDDEN, str(port)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd="/", timeout=60, stdin=subprocess.DEVNULL, env={**os.environ, "CORRAL_EGRESS_HOSTS": str(hosts)})
-    reached = 0
-    try:
-        while True:
-            conn, _ = forbidden.accept()
-            conn.close()
-            reached += 1
-    except OSError:
-        pass
-    forbidden.close()
+    reached = arrivals(forbidden)
     assert reached == 0, f"io_uring reached {FORBIDDEN}:{port} past the supervisor: {proc.stdout}"
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "io_uring" in proc.stderr and "bypass the egress supervisor" in proc.stderr, proc.stderr
