@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import USERS, as_user, policy_file
+from .harness import USERS, arrivals, as_user, policy_file
 
 
 @pytest.mark.parametrize("user", USERS)
@@ -40,14 +40,6 @@ def test_a_denied_loopback_is_not_reached_through_the_unspecified_address(arena:
     hosts = policy_file(arena, "192.0.2.7 api.test\n", "hosts")
     cmd = [*as_user(user), sys.executable, "-I", "-m", "corral.cli", "run", "--no-cache", str(policy), "--", str(probes["redteam_probe"]), "connect", target, str(port)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd="/", timeout=60, stdin=subprocess.DEVNULL, env={**os.environ, "CORRAL_EGRESS_HOSTS": str(hosts)})
-    reached = 0
-    try:
-        while True:
-            conn, _ = local.accept()
-            conn.close()
-            reached += 1
-    except OSError:
-        pass
-    local.close()
+    reached = arrivals(local)
     assert reached == 0, f"{target}:{port} reached a denied loopback service: {proc.stdout}{proc.stderr}"
     assert proc.stdout.split()[-1:] == ["errno=EACCES"], proc.stdout + proc.stderr
