@@ -4,6 +4,7 @@ with the same I/O and exit status; what the policy does not allow fails."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -119,9 +120,10 @@ def test_dry_run_describes_every_mechanism() -> None:
 
 @pytest.fixture
 def h2_server(tmp_path: Path):
-    """nghttpd serving HTTP/2 over TLS on 127.0.0.1:443 (loopback only), as
-    api.example.com: a hosts file (test-only, docs/egress.md) makes the
-    name resolve there for the egress supervisor."""
+    """nghttpd serving HTTP/2 over TLS on port 443 of a loopback address of
+    its own (127.x.y.z, so parallel runs never collide), as api.example.com:
+    a hosts file (test-only, docs/egress.md) makes the name resolve there for
+    the egress supervisor. Yields that address."""
     if os.geteuid() != 0:
         pytest.skip("binding port 443 needs root")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
@@ -129,41 +131,44 @@ def h2_server(tmp_path: Path):
     docroot = tmp_path / "www"
     docroot.mkdir()
     (docroot / "index.html").write_text("hello over h2\n")
-    server = subprocess.Popen(["nghttpd", "-d", str(docroot), "--address=127.0.0.1", "443", str(key), str(cert)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    address = "127.%d.%d.%d" % tuple(random.randrange(1, 255) for _ in range(3))
+    server = subprocess.Popen(["nghttpd", "-d", str(docroot), f"--address={address}", "443", str(key), str(cert)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", 443), timeout=1).close()
+            socket.create_connection((address, 443), timeout=1).close()
             break
         except OSError:
             time.sleep(0.05)
     else:
         server.kill()
-        pytest.fail("nghttpd did not start on 127.0.0.1:443")
-    (tmp_path / "hosts").write_text("127.0.0.1 api.example.com\n")
+        pytest.fail(f"nghttpd did not start on {address}:443")
+    (tmp_path / "hosts").write_text(f"{address} api.example.com\n")
     os.environ["CORRAL_EGRESS_HOSTS"] = str(tmp_path / "hosts")
-    yield
+    yield address
     del os.environ["CORRAL_EGRESS_HOSTS"]
     server.terminate()
     server.wait(timeout=10)
 
 
-def test_agent_speaks_http2_to_443_and_nothing_else(h2_server: None) -> None:
+def test_agent_speaks_http2_to_443_and_nothing_else(h2_server: str) -> None:
     policy = str(ROOT / "tests/policies/agent-curl.toml")
     curl = ["curl", "-sS", "-k", "--http2", "--max-time", "10", "-o", "-", "-w", "\n%{http_version}"]
-    ok = corral("run", "-q", policy, "--", *curl, "--resolve", "api.example.com:443:127.0.0.1", "https://api.example.com/index.html")
+    resolve = ["--resolve", f"api.example.com:443:{h2_server}"]
+    ok = corral("run", "-q", policy, "--", *curl, *resolve, "https://api.example.com/index.html")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout == "hello over h2\n\n2"  # the body, then HTTP version 2
-    raw = corral("run", "-q", policy, "--", *curl, "https://127.0.0.1/index.html")
+    raw = corral("run", "-q", policy, "--", *curl, f"https://{h2_server}/index.html")
     assert raw.returncode != 0 and "no server name (SNI)" in raw.stderr  # the address, but not by name
-    old = corral("run", "-q", policy, "--", *curl[:3], "--http1.1", "--resolve", "api.example.com:443:127.0.0.1", "https://api.example.com/index.html")
+    old = corral("run", "-q", policy, "--", *curl[:3], "--http1.1", *resolve, "https://api.example.com/index.html")
     assert old.returncode != 0 and "Networking.ALPN requires h2" in old.stderr
-    with socket.create_server(("127.0.0.1", 8443)) as listener:  # something is there to connect to
-        unconfined = subprocess.run([*curl, "https://127.0.0.1:8443/"], capture_output=True, text=True, timeout=30)
+    with socket.create_server((h2_server, 0)) as listener:  # something is there to connect to, on a port the policy does not name
+        port = listener.getsockname()[1]
+        unconfined = subprocess.run([*curl, f"https://{h2_server}:{port}/"], capture_output=True, text=True, timeout=30)
         assert unconfined.returncode != 7  # it connected (then TLS failed)
-        other = corral("run", "-q", policy, "--", *curl, "https://127.0.0.1:8443/")
+        other = corral("run", "-q", policy, "--", *curl, f"https://{h2_server}:{port}/")
         assert other.returncode == 7, other.stderr  # curl: could not connect: the supervisor said EACCES
-        assert "port 8443 is not allowed for tcp by Networking.Connect" in other.stderr
+        assert f"port {port} is not allowed for tcp by Networking.Connect" in other.stderr
         listener.settimeout(0.2)
         with pytest.raises(TimeoutError):
             listener.accept()[0].close()  # the unconfined connection was accepted earlier ...
