@@ -19,50 +19,14 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import mmap
 import os
 import select
-import signal
-import struct
 import sys
-import time
 from collections import Counter
 from typing import Any
 
 from . import kernel, runlog
-
-SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
-SECCOMP_IOCTL_NOTIF_RECV = 0xC0502100
-SECCOMP_IOCTL_NOTIF_SEND = 0xC0182101
-SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
-NR_PIDFD_OPEN, NR_PIDFD_GETFD = 434, 438
-
-
-class _Data(ctypes.Structure):
-    _fields_ = [("nr", ctypes.c_int), ("arch", ctypes.c_uint32), ("ip", ctypes.c_uint64), ("args", ctypes.c_uint64 * 6)]
-
-
-class _Notif(ctypes.Structure):
-    _fields_ = [("id", ctypes.c_uint64), ("pid", ctypes.c_uint32), ("flags", ctypes.c_uint32), ("data", _Data)]
-
-
-class _Resp(ctypes.Structure):
-    _fields_ = [("id", ctypes.c_uint64), ("val", ctypes.c_int64), ("error", ctypes.c_int32), ("flags", ctypes.c_uint32)]
-
-
-def _syscall(nr: int, *args: int) -> int:
-    ret = int(kernel._libc.syscall(ctypes.c_long(nr), *(ctypes.c_long(a) for a in args)))
-    if ret < 0:
-        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-    return ret
-
-
-def _load_with_listener(bpf: bytes) -> int:
-    buf = ctypes.create_string_buffer(bpf, len(bpf))
-    prog = kernel._SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    nr = kernel._NR["seccomp"]
-    return kernel._check(int(kernel._libc.syscall(ctypes.c_long(nr), ctypes.c_uint(kernel.SECCOMP_SET_MODE_FILTER), ctypes.c_uint(SECCOMP_FILTER_FLAG_NEW_LISTENER), ctypes.byref(prog))), "seccomp(NEW_LISTENER)")
-
+from .egress import notify
 
 #: ``ir.SELF_PID``: an argument value standing for the program's own pid.
 _SELF_PID = -2
@@ -101,7 +65,7 @@ def _supervise(listener: int, pid: int, seen: "runlog.Seen", allowed: "frozenset
     come here only for the capability check. ``why``: what stays refused
     (``refused_by``); guard refusals are counted in ``guarded`` instead.
     Returns the child's status."""
-    notif, resp = _Notif(), _Resp()
+    notif, resp = notify.Notif(), notify.Resp()
     poller = select.poll()
     poller.register(listener, select.POLLIN)
     status = 0
@@ -112,7 +76,7 @@ def _supervise(listener: int, pid: int, seen: "runlog.Seen", allowed: "frozenset
         for _, event in poller.poll(100):
             if event & select.POLLIN:
                 ctypes.memset(ctypes.byref(notif), 0, ctypes.sizeof(notif))
-                if kernel._libc.ioctl(listener, ctypes.c_ulong(SECCOMP_IOCTL_NOTIF_RECV), ctypes.byref(notif)) < 0:
+                if kernel._libc.ioctl(listener, ctypes.c_ulong(notify.SECCOMP_IOCTL_NOTIF_RECV), ctypes.byref(notif)) < 0:
                     continue  # the caller went away meanwhile
                 refused = why(notif.data.nr, notif.data.args)
                 if refused.startswith("guard ") and guarded is not None:
@@ -123,8 +87,8 @@ def _supervise(listener: int, pid: int, seen: "runlog.Seen", allowed: "frozenset
                 if refused:
                     resp.id, resp.val, resp.error, resp.flags = notif.id, 0, -errno.EPERM, 0
                 else:
-                    resp.id, resp.val, resp.error, resp.flags = notif.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE
-                kernel._libc.ioctl(listener, ctypes.c_ulong(SECCOMP_IOCTL_NOTIF_SEND), ctypes.byref(resp))
+                    resp.id, resp.val, resp.error, resp.flags = notif.id, 0, 0, notify.SECCOMP_USER_NOTIF_FLAG_CONTINUE
+                kernel._libc.ioctl(listener, ctypes.c_ulong(notify.SECCOMP_IOCTL_NOTIF_SEND), ctypes.byref(resp))
             elif event & (select.POLLHUP | select.POLLERR):
                 _, status = os.waitpid(pid, 0)
                 return status
@@ -133,51 +97,15 @@ def _supervise(listener: int, pid: int, seen: "runlog.Seen", allowed: "frozenset
 def run_logged(plan: dict[str, Any], report: Any, path: str, cmd: list[str], record_to: str | None = None) -> int:
     """Run CMD as a child in learning mode; print the summary (and write the
     record ``corral learn`` reads to RECORD_TO); pass its status on."""
-    from .apply import SandboxError, apply
+    from .handoff import fork_confined
 
-    shared = mmap.mmap(-1, 16)
-    shared[0:16] = struct.pack("qq", -1, 0)
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            apply(plan, report, seccomp=False)  # the filter comes with a listener, below
-        except SandboxError as exc:
-            os.write(2, (exc.render() + "\n").encode())
-            os._exit(2)
-        except BaseException:
-            os._exit(2)
-        from .apply import with_self_pid
-
-        listener = _load_with_listener(with_self_pid(plan["bpf_log"], plan["bpf_log_self"], os.getpid()))
-        shared[0:8] = struct.pack("q", listener)  # memory, not a syscall: nothing to notify
-        # The listener is close-on-exec: wait (in memory) until the supervisor
-        # holds its own copy. A system call made meanwhile just blocks on it.
-        while shared[8:16] == b"\0" * 8:
-            pass
-        try:
-            os.execv(path, cmd)  # blocks on the supervisor if execve is outside the policy
-        finally:
-            os._exit(126)
-    deadline = time.monotonic() + 10
-    while struct.unpack("q", shared[0:8])[0] < 0:
-        if os.waitpid(pid, os.WNOHANG)[0]:
-            return 2
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            raise SandboxError("learning mode: the child never installed its filter", code="R006")
-        time.sleep(0.0005)
-    child_fd = struct.unpack("q", shared[0:8])[0]
-    try:
-        pidfd = _syscall(NR_PIDFD_OPEN, pid, 0)
-        listener = _syscall(NR_PIDFD_GETFD, pidfd, child_fd, 0)
-        os.close(pidfd)
-    except OSError as exc:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        raise SandboxError(f"learning mode: cannot take the child's seccomp listener: {exc.strerror}", "learning mode needs Linux 5.6 or later (pidfd_getfd)", code="R006") from None
-    shared[8:16] = struct.pack("q", 1)
+    child = fork_confined(plan, report, plan["bpf_log"], plan["bpf_log_self"], path, cmd, None, who="learning mode", code="R006")
+    if child is None:
+        return 2
+    pid, listener = child.pid, child.listener
+    child.release()
     seen = runlog.Seen()
     guarded: Counter[str] = Counter()
     allowed = frozenset(_syscall_numbers(set(plan["syscall_names"]) & set(runlog.CAPABILITY_CALLS)))

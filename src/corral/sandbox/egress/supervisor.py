@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import mmap
 import os
 import queue
 import select
@@ -51,7 +50,6 @@ import socket
 import struct
 import sys
 import threading
-import time
 from typing import Any
 
 from .. import kernel
@@ -60,7 +58,7 @@ from .relay import Relay, stderr_report
 from .rules import Resolver, Rules
 
 MSG_FASTOPEN = 0x20000000
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
+PR_SET_DUMPABLE = 4
 PIDFD_THREAD = os.O_EXCL
 CAP_SYS_PTRACE = 19
 _MAX_ADDR, _MAX_DATA, _MAX_MMSG = 128, 1 << 16, 64
@@ -434,7 +432,8 @@ class Supervisor:
 
 def run_supervised(plan: dict[str, Any], report: Any, path: str, cmd: list[str], *, proxy_env: bool = False) -> int:
     """Run CMD as a supervised child; pass its exit status on."""
-    from ..apply import SandboxError, apply
+    from ..apply import SandboxError
+    from ..handoff import fork_confined
 
     try:
         supervisor = Supervisor(plan)
@@ -448,55 +447,19 @@ def run_supervised(plan: dict[str, Any], report: Any, path: str, cmd: list[str],
         env.pop("no_proxy", None)
         env.pop("NO_PROXY", None)
     supervisor.confine_ports()  # before the fork: the program's domain nests inside, so pidfd_getfd still may reach it
-    shared = mmap.mmap(-1, 16)
-    shared[0:16] = struct.pack("qq", -1, 0)
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
-            apply(plan, report, seccomp=False)  # the filter comes with a listener, below
-            from ..apply import with_self_pid
-
-            listener = notify.load_with_listener(with_self_pid(plan["bpf_egress"], plan["bpf_egress_self"], os.getpid()))
-        except SandboxError as exc:
-            os.write(2, (exc.render() + "\n").encode())
-            os._exit(2)
-        except BaseException as exc:  # noqa: BLE001 - the child must never return into corral
-            os.write(2, (SandboxError(f"the supervised program could not confine itself: {exc}").render() + "\n").encode())
-            os._exit(2)
-        shared[0:8] = struct.pack("q", listener)  # memory, not a system call: nothing to notify
-        while shared[8:16] == b"\0" * 8:
-            pass
-        os.close(listener)
-        try:
-            os.execve(path, cmd, env)
-        finally:
-            os._exit(126)
+    child = fork_confined(plan, report, plan["bpf_egress"], plan["bpf_egress_self"], path, cmd, env, who="egress supervisor", die_with_parent=True)
+    if child is None:
+        return 2
     _libc.prctl(PR_SET_DUMPABLE, ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
-    deadline = time.monotonic() + 10
-    try:
-        while struct.unpack("q", shared[0:8])[0] < 0:
-            if os.waitpid(pid, os.WNOHANG)[0]:
-                return 2
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                raise SandboxError("egress supervisor: the program never installed its filter")
-            time.sleep(0.0001)
-        pidfd = notify.pidfd_open(pid)
-        listener = notify.pidfd_getfd(pidfd, struct.unpack("q", shared[0:8])[0])
-        os.close(pidfd)
-    except OSError as exc:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        raise SandboxError(f"egress supervisor: cannot take the program's seccomp listener: {exc.strerror}", "the supervisor needs Linux 5.6 or later (pidfd_getfd)") from None
-    supervisor.child, supervisor.listener = pid, listener
+    pid = child.pid
+    supervisor.child, supervisor.listener = pid, child.listener
     for sig in (signal.SIGINT, signal.SIGQUIT):
         signal.signal(sig, signal.SIG_IGN)  # the terminal sends them to the program too
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda s, _f: os.kill(pid, s))
-    shared[8:16] = struct.pack("q", 1)
+    child.release()
     status = supervisor.serve()
     if os.WIFSIGNALED(status):
         signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
