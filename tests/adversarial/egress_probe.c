@@ -15,6 +15,10 @@
  *   nonblock IP PORT              non-blocking connect: ok if EINPROGRESS or 0
  *   short IP PORT                 connect with an AF_INET6 family in 8 bytes,
  *                                 then a normal connect (the supervisor survives)
+ *   stuck IP PORT IP2 PORT2       a second thread's blocking connect to IP:PORT
+ *                                 (a listener that never answers) while this
+ *                                 one connects to IP2:PORT2: ok if that
+ *                                 completes while the other still waits
  *   kill-parent - -               signal the supervisor (our parent)
  *   ptrace-parent - -             attach to the supervisor
  */
@@ -85,6 +89,17 @@ static void *flip(void *unused) {
     return NULL;
 }
 
+static struct sockaddr_in stuck_at;
+static volatile int stuck_done;
+
+static void *stuck(void *unused) {
+    (void)unused;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    connect(s, (struct sockaddr *)&stuck_at, sizeof stuck_at);
+    stuck_done = 1;
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) return 2;
     const char *what = argv[1];
@@ -106,6 +121,19 @@ int main(int argc, char **argv) {
         pthread_join(t, NULL);
         printf("tries=%d started=%d\nok\n", n, reached);
         return 0;
+    }
+    if (!strcmp(what, "stuck") && argc >= 6) {
+        stuck_at = a;
+        struct sockaddr_in other = addr_of(argv[4], argv[5]);
+        pthread_t t;
+        pthread_create(&t, NULL, stuck, NULL);
+        usleep(300000); /* the other connect is waiting by now */
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        int r = connect(s, (struct sockaddr *)&other, sizeof other);
+        if (r == 0 && stuck_done) printf("late\n");
+        else answer(r);
+        fflush(stdout);
+        _exit(0); /* the other thread may wait minutes more */
     }
     if (!strcmp(what, "connect")) {
         int s = socket(AF_INET, SOCK_STREAM, 0);

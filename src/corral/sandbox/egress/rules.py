@@ -102,6 +102,7 @@ class Resolver:
         self.lock = threading.Lock()
         self.cache: dict[str, tuple[float, frozenset[Address]]] = {}
         self.hosts: dict[str, set[Address]] = {}
+        self.lookups = 0  # how many were asked: a decision made without any depends on the policy alone
         if hosts_file:
             with open(hosts_file) as fh:
                 for line in fh:
@@ -114,6 +115,8 @@ class Resolver:
         return name in self.hosts
 
     def lookup(self, name: str, *, fresh: bool = False) -> frozenset[Address]:
+        with self.lock:
+            self.lookups += 1
         name = name.lower().rstrip(".")
         if name in self.hosts:
             return frozenset(self.hosts[name])

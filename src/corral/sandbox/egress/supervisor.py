@@ -43,7 +43,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import queue
 import select
 import signal
 import socket
@@ -59,9 +58,12 @@ from .rules import Resolver, Rules
 
 MSG_FASTOPEN = 0x20000000
 PR_SET_DUMPABLE = 4
-PIDFD_THREAD = os.O_EXCL
 CAP_SYS_PTRACE = 19
-_MAX_ADDR, _MAX_DATA, _MAX_MMSG = 128, 1 << 16, 64
+_MAX_ADDR, _MAX_DATA, _MAX_MMSG = notify.MAX_ADDRESS, 1 << 16, 64
+#: Threads receiving notifications, when none is in a call that may block;
+#: at most this many in all (more calls wait in the kernel).
+RECEIVERS, MAX_RECEIVERS = 2, 64
+_DECISIONS_KEPT = 4096
 _libc = kernel._libc
 
 
@@ -94,6 +96,13 @@ def sockaddr(family: int, ip: str, port: int) -> bytes:
     return struct.pack("=H", family) + struct.pack("!H", port) + socket.inet_pton(socket.AF_INET, ip) + b"\0" * 8
 
 
+def _hung_up(listener: int) -> bool:
+    """Whether the listener's filter has no task left (POLLHUP)."""
+    poller = select.poll()
+    poller.register(listener, select.POLLIN)
+    return any(event & select.POLLHUP for _, event in poller.poll(0))
+
+
 def _call(ret: int) -> tuple[int, int]:
     """(value, errno) of a libc call's return."""
     return (ret, 0) if ret >= 0 else (0, ctypes.get_errno())
@@ -110,7 +119,9 @@ class Supervisor:
         self.rules.relay = self.relay.addresses()
         self.child, self.listener = 0, -1
         self.caps = sum(1 << cap for cap in set(plan["caps"])) | (1 << CAP_SYS_PTRACE)
-        self.work: queue.SimpleQueue[tuple[int, int, bytes]] = queue.SimpleQueue()
+        self.pool = threading.Lock()
+        self.receivers = self.blocked = 0  # receiving threads; of them, in a call that may block
+        self.decisions: dict[tuple[int, str, bytes, bool], tuple[str, Any]] = {}
         nrs = plan["egress_calls"]
         self.handlers = {nrs["connect"]: self.on_connect, nrs["sendto"]: self.on_sendto, nrs["sendmsg"]: self.on_sendmsg, nrs["sendmmsg"]: self.on_sendmmsg}
 
@@ -156,54 +167,81 @@ class Supervisor:
             kernel.capset(effective, permitted, inheritable)
 
     def _serve(self) -> int:
-        self.relay.start()
-        for _ in range(4):
-            threading.Thread(target=self._connector, daemon=True).start()
-        child_fd = notify.pidfd_open(self.child)
-        poller = select.poll()
-        poller.register(self.listener, select.POLLIN)
-        poller.register(child_fd, select.POLLIN)
-        n = notify.Notif()
-        while True:
-            for fd, event in poller.poll():
-                if fd == child_fd:
-                    _, status = os.waitpid(self.child, 0)
-                    os.close(child_fd)
-                    return status
-                if event & select.POLLIN and notify.recv(self.listener, n):
-                    self.dispatch(n)
+        """Start the receivers; wait for the program.
 
-    def dispatch(self, n: notify.Notif) -> None:
+        Each receiver blocks in the kernel on the listener (no poll loop:
+        one wake-up per call) and answers the call it received itself, so
+        nothing is handed between threads on the way. A call that may block
+        (a blocking socket's connect or send) keeps its receiver; another
+        one is started first if none would be left. Since Linux 6.6 a
+        receiver's wait ends when the program's last task is gone; before,
+        the receivers stay blocked until corral exits (each on its own copy
+        of the listener, which no later probe can reuse)."""
+        self.relay.start()
+        with self.pool:
+            for _ in range(RECEIVERS):
+                self._spawn()
+        _, status = os.waitpid(self.child, 0)
+        return status
+
+    def _spawn(self) -> None:
+        """Start one more receiver (``self.pool`` held)."""
+        self.receivers += 1
+        threading.Thread(target=self._receive, args=(os.dup(self.listener),), daemon=True).start()
+
+    def _receive(self, listener: int) -> None:
+        ex = notify.Exchange(listener)
+        try:
+            while True:
+                err = ex.recv()
+                if err == errno.EINTR or (err == errno.ENOENT and not _hung_up(listener)):
+                    continue  # a signal; or the caller died while its call waited
+                if err or self.dispatch(ex):
+                    return
+        finally:
+            ex.close()
+            os.close(listener)
+
+    def dispatch(self, ex: notify.Exchange) -> bool:
+        """Answer one call; True when this receiver is one too many and leaves."""
+        n = ex.notif
         handler = self.handlers.get(n.data.nr)
         if handler is None:
-            notify.respond(self.listener, n.id, error=errno.EPERM)
-            return
+            ex.respond(error=errno.EPERM)
+            return False
         try:
-            pidfd = self._pidfd(n.pid)
-        except OSError:
-            return  # the caller is gone
-        try:
-            fd = notify.pidfd_getfd(pidfd, int(n.data.args[0]) & 0x7FFFFFFF)
+            fd = ex.take_fd(int(n.data.args[0]) & 0x7FFFFFFF)
         except OSError as exc:
-            os.close(pidfd)
-            notify.respond(self.listener, n.id, error=exc.errno if exc.errno == errno.EBADF else errno.ENOTSOCK)
-            return
-        os.close(pidfd)
+            ex.respond(error=exc.errno if exc.errno == errno.EBADF else errno.ENOTSOCK)
+            return False
+        if fd < 0:
+            return False  # the caller is gone
+        blocking = os.get_blocking(fd)
+        if blocking:
+            with self.pool:
+                self.blocked += 1
+                if self.receivers - self.blocked < 1 and self.receivers < MAX_RECEIVERS:
+                    self._spawn()
+        answer = None
         try:
-            handler(n, fd)
+            answer = handler(ex, fd)
         except OSError as exc:
-            notify.respond(self.listener, n.id, error=exc.errno or errno.EPERM)
+            ex.respond(error=exc.errno or errno.EPERM)
         except Exception as exc:  # noqa: BLE001 - one bad call must not stop the supervisor
             self.deny(n, f"egress supervisor: internal error, call refused: {exc!r}", errno.EPERM)
         finally:
             os.close(fd)
-
-    @staticmethod
-    def _pidfd(tid: int) -> int:
-        try:
-            return notify._syscall(notify.NR_PIDFD_OPEN, tid, PIDFD_THREAD)
-        except OSError:
-            return notify.pidfd_open(notify.thread_group(tid))
+        if answer is not None:
+            # answered last: the caller may run at once, on this CPU, and
+            # this receiver has nothing left to do but wait for the next call
+            ex.respond(error=answer)
+        if not blocking:
+            return False
+        with self.pool:
+            self.blocked -= 1
+            leave = self.receivers - self.blocked > RECEIVERS
+            self.receivers -= leave
+        return leave
 
     # -- helpers ----------------------------------------------------------
     @staticmethod
@@ -248,48 +286,52 @@ class Supervisor:
         if proto not in ("tcp", "udp"):
             self.deny(n, f"{ip}:{port}: {proto}: the supervisor decides TCP and UDP peers only", errno.EPERM)
             return None
+        key = (family, proto, raw, send)
+        kept = self.decisions.get(key)
+        if kept is not None:
+            return kept
+        lookups = self.rules.resolver.lookups
         d = self.rules.decide(proto, ip, port)
         if d.action == "deny":
             self.deny(n, d.reason, errno.EACCES if proto == "tcp" else errno.EPERM)
             return None
-        return d.action, (family, ip, port, d)
+        decided = d.action, (family, ip, port, d)
+        if self.rules.resolver.lookups == lookups:
+            # decided by the policy alone (no name was looked up): the same
+            # bytes get the same answer for as long as the policy holds
+            if len(self.decisions) >= _DECISIONS_KEPT:
+                self.decisions.clear()
+            self.decisions[key] = decided
+        return decided
 
     # -- connect ----------------------------------------------------------
-    def on_connect(self, n: notify.Notif, fd: int) -> None:
+    def on_connect(self, ex: notify.Exchange, fd: int) -> int | None:
+        """Connect the caller's socket from our copy of its address; the
+        errno to answer with (None: answered already)."""
+        n = ex.notif
         kind = self.kind(fd)
         family = kind[0]
         if family not in (socket.AF_INET, socket.AF_INET6):
             self.deny(n, f"connect on a socket of family {family}: refused under the egress supervisor (it cannot be checked without a race, nor made outside the program's Landlock domain)", errno.EPERM)
-            return
-        raw = self.read(n, int(n.data.args[1]), min(int(n.data.args[2]), _MAX_ADDR))
+            return None
+        size = ex.read_address(int(n.data.args[1]), int(n.data.args[2]))
+        raw = ctypes.string_at(ex.address, size)  # our copy: decided on, and connected to
         decided = self.decide(n, fd, raw, kind)
         if decided is None:
-            return
+            return None
         action, detail = decided
         if action == "relay":
             _, ip, port, _ = detail
             err = notify.connect_raw(fd, sockaddr(family, *self.relay.sockaddr_for(family)[:2]))
             if err in (0, errno.EINPROGRESS):
                 self.relay.expect(self._local(fd), "relay", ip, port)
-            notify.respond(self.listener, n.id, error=err)
-        elif action == "proxy":
-            err = notify.connect_raw(fd, raw)
+            return err
+        if action == "proxy":
+            err = ex.connect(fd, size)
             if err in (0, errno.EINPROGRESS):
                 self.relay.expect(self._local(fd), "proxy", "", 0)
-            notify.respond(self.listener, n.id, error=err)
-        elif os.get_blocking(fd):
-            self.work.put((n.id, os.dup(fd), raw))  # a blocking connect must not hold up the other calls
-        else:
-            notify.respond(self.listener, n.id, error=notify.connect_raw(fd, raw))
-
-    def _connector(self) -> None:
-        """A worker that makes blocking connects (a few run, started once)."""
-        while True:
-            notif_id, fd, raw = self.work.get()
-            try:
-                notify.respond(self.listener, notif_id, error=notify.connect_raw(fd, raw))
-            finally:
-                os.close(fd)
+            return err
+        return ex.connect(fd, size)  # a blocking one holds this receiver only (dispatch)
 
     @staticmethod
     def _local(fd: int) -> tuple[str, int]:
@@ -304,15 +346,10 @@ class Supervisor:
 
     # -- sends ------------------------------------------------------------
     def _answer(self, n: notify.Notif, fd: int, work: "Any") -> None:
-        """Run ``work(fd) -> (value, errno)`` and answer with it; on a
-        blocking socket in a thread of its own, so that a full send buffer
-        holds up this call only, not the other threads' calls."""
-        if not os.get_blocking(fd):
-            self._finish(n.id, work, fd, own=False)
-            return
-        threading.Thread(target=self._finish, args=(n.id, work, os.dup(fd)), kwargs={"own": True}, daemon=True).start()
-
-    def _finish(self, notif_id: int, work: "Any", fd: int, *, own: bool) -> None:
+        """Run ``work(fd) -> (value, errno)`` and answer with it (on a
+        blocking socket this receiver waits; dispatch saw to it that another
+        receives meanwhile)."""
+        notif_id = n.id
         try:
             val, err = work(fd)
             if err >= 0:  # -1: already answered (denied)
@@ -322,14 +359,12 @@ class Supervisor:
         except Exception as exc:  # noqa: BLE001 - a call is never left unanswered
             stderr_report(f"egress supervisor: internal error, call refused: {exc!r}")
             notify.respond(self.listener, notif_id, error=errno.EPERM)
-        finally:
-            if own:
-                os.close(fd)
 
     def _refuse_fastopen(self, n: notify.Notif, call: str) -> None:
         self.deny(n, f"TCP Fast Open ({call} with MSG_FASTOPEN) would connect before the supervisor sees the peer: connect() first", errno.EPERM)
 
-    def on_sendto(self, n: notify.Notif, fd: int) -> None:
+    def on_sendto(self, ex: notify.Exchange, fd: int) -> None:
+        n = ex.notif
         family, proto = self.kind(fd)
         flags = int(n.data.args[3]) & 0xFFFFFFFF
         if family not in (socket.AF_INET, socket.AF_INET6):
@@ -366,13 +401,15 @@ class Supervisor:
             return False
         return True
 
-    def on_sendmsg(self, n: notify.Notif, fd: int) -> None:
+    def on_sendmsg(self, ex: notify.Exchange, fd: int) -> None:
+        n = ex.notif
         family, proto = self.kind(fd)
         flags = int(n.data.args[2]) & 0xFFFFFFFF
         if self._sendmsg_allowed(n, family, proto, flags, "sendmsg"):
             self._answer(n, fd, lambda f: self._send_one(n, f, int(n.data.args[1]), flags, family, proto))
 
-    def on_sendmmsg(self, n: notify.Notif, fd: int) -> None:
+    def on_sendmmsg(self, ex: notify.Exchange, fd: int) -> None:
+        n = ex.notif
         family, proto = self.kind(fd)
         flags = int(n.data.args[3]) & 0xFFFFFFFF
         if self._sendmsg_allowed(n, family, proto, flags, "sendmmsg"):
