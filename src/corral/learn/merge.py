@@ -144,6 +144,8 @@ def main(logs: list[str], into: str | None, dry_run: bool, profile: str | None =
         name = re.sub(r"[^A-Za-z0-9._-]", "-", target.stem) or "learned"
         new = render(additions, name=name, description="Learned from logs", header=[f"Learned by `corral learn` from {', '.join(logs)}"])
         load_policy_text(new, into, base_dir=target.parent)
+        for note in dict.fromkeys(additions.notes):
+            print(f"corral learn: note: {note}", file=sys.stderr)
         sys.stdout.write(new if dry_run else "")
         if dry_run:
             return 0

@@ -72,8 +72,30 @@ class Additions:
     allowed_syscalls: int = 0
 
     def add(self, section: str, key: str, value: str, why: str) -> None:
-        if not any(line.value == value for line in self.keys[(section, key)]):
-            self.keys[(section, key)].append(Line(value, why))
+        """Add VALUE to SECTION.KEY unless it is there already, or the policy
+        language would refuse it: every learned value is checked by the item
+        kind the loader checks that key with (``schema``), so a log naming an
+        unknown capability or port 99999999 yields a note, not a policy that
+        fails to load."""
+        if any(line.value == value for line in self.keys[(section, key)]):
+            return
+        problem = _problem(section, key, value)
+        if problem:
+            self.notes.append(f"{visible(value)[:80]!r} left out of {section}.{key}: {problem} (seen: {why})")
+            return
+        self.keys[(section, key)].append(Line(value, why))
+
+
+def _problem(section: str, key: str, value: str) -> str:
+    """Why the policy language refuses VALUE under SECTION.KEY ("" if not)."""
+    from ..policy import schema
+    from ..policy.items import Problem
+
+    spec = next((k for k in schema.SECTIONS.get(section, ()) if k.key == key), None)
+    if spec is None or spec.item is None:
+        return f"{section}.{key} is not a key of the policy language"
+    found = spec.item.parse(value)
+    return found.message if isinstance(found, Problem) else ""
 
     def empty(self) -> bool:
         return not any(self.keys.values())
@@ -119,7 +141,9 @@ def synthesize(c: Collected, base: IR | None = None, cwd: str | None = None, arg
     base_protocols = {(s.family, s.type) for s in base.sockets} if base else set()
     for s in sockets:
         proto = _PROTOCOL.get((s.family, s.type))
-        if proto and (s.family, s.type) not in base_protocols:
+        if proto is None:
+            out.notes.append(f"a {visible(s.family)[:40]!r} {visible(s.type)[:40]!r} socket has no corral protocol: not granted (seen: {c.why(s)})")
+        elif (s.family, s.type) not in base_protocols:
             out.add("Networking", "Protocols", proto, c.why(s))
     base_ports = {(p.direction, p.port) for p in base.ports} if base else set()
     for p in sorted(ports, key=lambda p: (p.direction, p.port)):
