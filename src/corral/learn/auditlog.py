@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
 from .events import Call, Capability, Collected, Event, File, Port, SockOpt, Socket, Syscall
-from .strace import StraceReader
+from .strace import StraceReader, _proc_self
 
 _FIELD = re.compile(r'(\w+)=("[^"]*"|\S+)')
 _ARCH = {"c000003e": "x86_64", "c00000b7": "aarch64"}
@@ -224,7 +224,9 @@ class AuditReader:
             if proto and op == "connect" and fields.get("fport", "").isdigit():
                 self._add(Port("connect", proto, int(fields["fport"])), by)
         elif op in _FILE_OPS and "name" in fields and fields["name"].startswith("/"):
-            self._add(File(fields["name"], _mode(fields.get("requested_mask", ""), op)), by)
+            # the process's own /proc entries (pid: the task the kernel logged) as /proc/self
+            name = _proc_self(fields["name"], fields.get("pid", "")) if fields["name"].startswith("/proc/") else fields["name"]
+            self._add(File(name, _mode(fields.get("requested_mask", ""), op)), by)
         else:
             c.skip(line)
 
@@ -299,7 +301,7 @@ class _Tally:
             if at >= 0:
                 key = line[at:]
                 p = key.find(b" pid=")
-                if p >= 0:
+                if p >= 0 and b'name="/proc/' not in key:  # a /proc path's pid says whose entries they are
                     q = key.find(b" ", p + 5)
                     key = key[:p] + key[q:] if q >= 0 else key[:p]
             elif b"type=1326" in line or b"type=SECCOMP" in line:

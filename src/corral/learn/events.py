@@ -71,6 +71,10 @@ class Call:
 Event = File | Syscall | Socket | Port | SockOpt | Capability | Ioctl | Call
 
 
+#: Readers' remarks kept (``Collected.note``).
+MAX_NOTES = 50
+
+
 @dataclass
 class Collected:
     """Distinct events, each with how often and by what it was seen."""
@@ -83,6 +87,9 @@ class Collected:
     #: Which AppArmor profile (or corral policy, for a run record) each
     #: event was seen under; events of no profile (seccomp, strace) have none.
     profiles: dict[Event, set[str]] = field(default_factory=dict)
+    #: What a reader saw and could not turn into an event, in words (one
+    #: per distinct case, at most ``MAX_NOTES``): the learner prints them.
+    notes: list[str] = field(default_factory=list)
 
     def add(self, event: Event, by: str, n: int = 1, profile: str = "") -> None:
         self.events[event] += n
@@ -95,7 +102,7 @@ class Collected:
 
     def only(self, profile: str, unattributed: bool) -> "Collected":
         """The events seen under PROFILE (and those of no profile, if asked)."""
-        out = Collected(lines=self.lines, unknown=self.unknown, samples=list(self.samples))
+        out = Collected(lines=self.lines, unknown=self.unknown, samples=list(self.samples), notes=list(self.notes))
         for event, n in self.events.items():
             names = self.profiles.get(event)
             if (names and profile in names) or (not names and unattributed):
@@ -112,6 +119,15 @@ class Collected:
             self.events[new] += n
         for by, k in self.evidence.pop(old, Counter()).items():
             self.evidence.setdefault(new, Counter())[by] += k
+
+    def note(self, text: str) -> None:
+        """A reader's remark for the user (repeats and overflow are counted away)."""
+        if text in self.notes:
+            return
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(text)
+        elif len(self.notes) == MAX_NOTES:
+            self.notes.append("more remarks of the readers were left out")
 
     def skip(self, line: str) -> None:
         """A line no reader understood: counted, and a few kept as samples."""

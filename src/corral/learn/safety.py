@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import threading
 from functools import lru_cache
 
@@ -88,6 +89,58 @@ def _real(path: str) -> str:
         if real == prefix or real.startswith(prefix + "/"):
             return alias + real[len(prefix) :]
     return real
+
+
+#: /proc entries that stand for a process's root or working directory.
+_PROC_DIR = re.compile(r"^/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/(root|cwd)$")
+
+
+def canonical(path: str, cwd: str | None = None) -> str:
+    """PATH written without the aliases a program can choose: ``//`` and
+    ``/./``, ``..``, ``/proc/<self|thread-self|PID>/root`` (the process's
+    root) and, when CWD is known, ``.../cwd``. Walked one component at a
+    time as the kernel does (``/proc/self/root/..`` is ``/``); a ``..``
+    goes up from where the path so far leads on this host (after a link,
+    that is the link's target's parent). Other symbolic links are kept as
+    written: ``sensitive`` and ``refuse`` also judge what a path is here.
+
+    What the kernel checks (AppArmor's path, the inode Landlock's rule
+    holds) is the canonical path, so a learned literal is granted as that,
+    and judged as that: ``/proc/self/root/etc/shadow`` is ``/etc/shadow``."""
+    parts: list[str] = []
+    verbatim = False  # after /proc/self/cwd when CWD is unknown: this host's cwd is not the program's
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if verbatim:
+            parts.append(part)
+            continue
+        if part == "..":
+            # after a symbolic link (/dev/fd is /proc/self/fd), .. is the
+            # parent of where the link leads: ask this host, as refuse does
+            parts = [p for p in _real("/" + "/".join(parts)).split("/") if p][:-1]
+            continue
+        parts.append(part)
+        if parts[0] == "proc" and 3 <= len(parts) <= 5 and (m := _PROC_DIR.match("/" + "/".join(parts))):
+            if m.group(1) == "root":
+                parts = []
+            elif cwd is not None and cwd.startswith("/"):
+                parts = [p for p in canonical(cwd).split("/") if p]
+            else:
+                verbatim = True
+    return "/" + "/".join(parts)
+
+
+def sensitive(path: str, patterns: tuple[str, ...]) -> str | None:
+    """The form of PATH (its text, its canonical form, what it resolves to
+    on this host) that one of PATTERNS (globs; a trailing / means the whole
+    tree) matches, or None."""
+    from ..policy import globs
+
+    for form in dict.fromkeys((path, canonical(path), _real(path))):
+        if any(globs.matches(p.rstrip("/") + ("/**" if p.endswith("/") else ""), form) for p in patterns):
+            return form
+    return None
 
 
 def refuse(directory: str, cwd: str | None = None, observed: frozenset[str] = frozenset()) -> str | None:

@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable
 
 from ..policy import catalog
+from . import safety
 from .events import Capability, Collected, File, Ioctl, Port, SockOpt, Socket, Syscall
 
 _LINE = re.compile(
@@ -47,6 +48,7 @@ _TRUNCATE_CALLS = {"truncate": 0}
 #: successes tell whether a later O_CREAT open created the file.
 _LOOKUP_CALLS = {"stat": 0, "lstat": 0, "newfstatat": 1, "statx": 1, "access": 0, "faccessat": 1, "faccessat2": 1, "readlink": 0, "readlinkat": 1}
 _PROC_PID = re.compile(r"^/proc/(\d+)(/task/(\d+))?(?=/|$)")
+_PROC_TASK = re.compile(r"^/proc/(?:self|thread-self)/task/(\d+)(?=/|$)")
 _ID_CALLS: dict[str, tuple[str, tuple[int, ...]]] = {"setuid": ("setuid", (0,)), "setreuid": ("setuid", (0, 1)), "setresuid": ("setuid", (0, 1, 2)), "setfsuid": ("setuid", (0,)),
              "setgid": ("setgid", (0,)), "setregid": ("setgid", (0, 1)), "setresgid": ("setgid", (0, 1, 2)), "setfsgid": ("setgid", (0,))}  # fmt: skip
 _CHOWN_CALLS = {"chown": 1, "lchown": 1, "fchown": 1, "fchownat": 2}
@@ -140,6 +142,11 @@ class StraceReader:
         #: Paths a lookup found missing / present, until an open settles them.
         self.absent: set[str] = set()
         self.present: set[str] = set()
+        #: The processes and threads of the trace, and who started whom.
+        self.pids: set[str] = set()
+        self.parents: dict[str, str] = {}
+        #: A thread's process (CLONE_THREAD): its /proc/self.
+        self.tgids: dict[str, str] = {}
 
     @property
     def cwd(self) -> str:
@@ -155,6 +162,8 @@ class StraceReader:
         if m is None:
             return False
         pid = m.group("pid") or pid_hint
+        if pid:
+            self.pids.add(pid)
         if m.group("rname"):
             name, head = self.pending.pop(pid, (m.group("rname"), ""))
             body = head + m.group("rargs")
@@ -176,10 +185,38 @@ class StraceReader:
         return self.cwds[pid]
 
     def _path(self, arg: str, dirfd: str | None, pid: str) -> str | None:
-        """A path argument, absolute, with this process's own /proc entries
-        as /proc/self (a pid is different every run)."""
+        """A path argument, absolute and canonical (``safety.canonical``,
+        with this process's working directory for ``/proc/self/cwd``), with
+        this process's own /proc entries as /proc/self (a pid is different
+        every run); None for another traced process's entries."""
         path = _path(arg, dirfd, self._cwd(pid))
-        return _proc_self(path, pid) if path else path
+        return self._own(safety.canonical(path, self._cwd(pid)), pid) if path else path
+
+    def _own(self, path: str, pid: str) -> str | None:
+        """PATH with PID's own /proc entries as /proc/self (its thread's as
+        /proc/thread-self), whichever traced process PID is. The entries of
+        *another* process of the trace (a parent reading its child's
+        ``/proc/CHILD/stat``, a thread another's) have a pid that differs
+        every run, and a recycled pid may be anyone's next time: they are
+        not granted (None), and a note says so."""
+        own = self.tgids.get(pid, pid)  # a thread's /proc/self is its process's
+        path = _proc_self(_proc_self(path, pid), own)
+        m = _PROC_TASK.match(path)
+        if m is not None and m.group(1) == pid:
+            return "/proc/thread-self" + path[m.end() :]
+        if m is not None and m.group(1) in self.pids:
+            self.c.note(f"{path}: another thread's /proc entries (tid {m.group(1)} is a thread of the traced program, and differs every run): not granted; a policy can name only /proc/thread-self")
+            return None
+        m = _PROC_PID.match(path)
+        other = None if m is None else m.group(3) if m.group(3) in self.pids else m.group(1) if m.group(1) in self.pids else None
+        if other is None:
+            return path
+        whose = "its child's" if self.parents.get(other) == pid else "its parent's" if self.parents.get(pid) == other else "another traced process's"
+        self.c.note(
+            f"{path}: process {pid or '(first)'} read {whose} /proc entries (pid {other} is a process of the traced program, and differs every run): "
+            "not granted; a policy can name only a process's own (/proc/self)"
+        )
+        return None
 
     def _call(self, name: str, body: str, pid: str = "") -> None:
         c = self.c
@@ -224,6 +261,10 @@ class StraceReader:
             child = res.group("ret")
             if child.isdigit() and child != "0":
                 self.cwds.setdefault(child, self._cwd(pid))  # CLONE_FS or not, the child starts here
+                self.pids.add(child)
+                self.parents[child] = pid
+                if "CLONE_THREAD" in body:
+                    self.tgids[child] = self.tgids.get(pid, pid)
         elif name == "socket" and ok and len(args) >= 2:
             family = _FAMILY.get(args[0])
             sock_type = _TYPE.get(args[1].split("|")[0])
@@ -271,7 +312,11 @@ class StraceReader:
             return  # a path that was not there: Landlock and AppArmor never see it
         if "O_PATH" in flags:
             return  # an O_PATH open reads nothing: neither Landlock nor AppArmor checks it
-        path = _proc_self("/" + fdpath, pid) if fdpath is not None else self._path(args[index], dirfd, pid)
+        path = self._path(args[index], dirfd, pid)
+        if fdpath is not None and not (path or "").startswith(("/proc/self/", "/proc/thread-self/")):
+            # -yy: the file the kernel opened (what Landlock and AppArmor
+            # see); a /proc/self path the program named is kept as named.
+            path = self._own(safety.canonical("/" + fdpath), pid)
         if path is None:
             return
         if name == "creat" or "O_EXCL" in flags and "O_CREAT" in flags:

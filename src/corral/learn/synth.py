@@ -127,6 +127,8 @@ def synthesize(c: Collected, base: IR | None = None, cwd: str | None = None, arg
     file arguments are the program's inputs and outputs: another run names
     other files in the same directories."""
     out = Additions()
+    _canonical_files(c, cwd)
+    out.notes += c.notes
     flags = catalog.flags()
     base_calls = {r.name for r in base.syscalls} if base else set()
     chosen: list[str] = []
@@ -179,6 +181,17 @@ def synthesize(c: Collected, base: IR | None = None, cwd: str | None = None, arg
     _cover_syscalls(out, used - base_calls - used_extra, flags, chosen, used_extra)
     out.used_syscalls = len(used)
     return out
+
+
+def _canonical_files(c: Collected, cwd: str | None) -> None:
+    """Restate every file event by its canonical path (``safety.canonical``):
+    ``/proc/self/root/etc/shadow`` is granted, globbed and judged as the
+    ``/etc/shadow`` the kernel checks, never as an alias that escapes the
+    sensitive-path notes and the deny-list."""
+    for event in [e for e in c.events if isinstance(e, File)]:
+        path = safety.canonical(event.path, cwd)
+        if path != event.path:
+            c.replace(event, File(path, event.mode))
 
 
 def _refused_calls(out: Additions, c: Collected, chosen: list[str], base_calls: set[str]) -> None:
@@ -313,8 +326,10 @@ def _paths(out: Additions, c: Collected, files: list[File], base: IR | None, cwd
     writes: list[File] = []
     reads: dict[str, list[File]] = defaultdict(list)
     for f in files:
-        if any(globs.matches(s.rstrip("/") + ("/**" if s.endswith("/") else ""), f.path) for s in SENSITIVE):
-            out.notes.append(f"{f.path} is sensitive ({c.why(f)}): make sure the program really needs it")
+        form = safety.sensitive(f.path, SENSITIVE)
+        if form is not None:
+            alias = "" if form == f.path else f" (it is {form} on this host)"
+            out.notes.append(f"{f.path}{alias} is sensitive ({c.why(f)}): make sure the program really needs it")
         if f.mode == "x":
             path = _escape(f.path)
             if path is None:
