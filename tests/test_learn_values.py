@@ -19,7 +19,7 @@ CORRAL = str(Path(sys.executable).with_name("corral"))
 BAD_LOG = """\
 Nov 29 16:00:00 host kernel: audit: type=1400 audit(1700000000.123:77): apparmor="ALLOWED" operation="capable" profile="web" pid=42 comm="web" capability=99 capname="cap_bogus"
 Nov 29 16:00:00 host kernel: audit: type=1400 audit(1700000000.123:78): apparmor="ALLOWED" operation="connect" profile="web" pid=42 comm="web" family="inet" sock_type="stream" protocol=6 requested_mask="send" fport=99999999
-type=1423 audit(1700000000.100:9): domain=1 blockers=net.connect_tcp dest=99999999
+audit: type=1423 audit(1700000000.100:9): domain=1 blockers=net.connect_tcp dest=99999999
 {"corral_run_log": 1, "policy": "web"}
 {"event": "capability", "name": "not_a_cap"}
 {"event": "call", "name": "syscall_0x1b6"}

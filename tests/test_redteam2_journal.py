@@ -6,7 +6,7 @@ operation="capable" profile="web" capname="sys_admin"'`` put CAP_SYS_ADMIN
 into the policy learned for ``web``. journald's ``_TRANSPORT`` is a trusted
 field (set by journald, not by the client): only the kernel's and the
 audit subsystem's entries are read as events; the others are counted as
-not understood, and say why.
+counted as forged, and say why.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def test_entries_logged_by_a_process_are_not_events() -> None:
     for transport in ("syslog", "journal", "stdout"):
         c = _read(_entry(EVENT, transport), _entry(FILE, transport))
         assert Capability("sys_admin") not in c.events and File("/etc/shadow", "r") not in c.events, (transport, c.events)
-        assert c.unknown == 2 and any("_TRANSPORT" in s or transport in s for s in c.samples), c.samples
+        assert c.forged == 2 and any("_TRANSPORT" in s or transport in s for s in c.forged_samples), c.forged_samples
 
 
 def test_the_kernels_entries_are_events() -> None:

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
 from .events import Call, Capability, Collected, Event, File, Port, SockOpt, Socket, Syscall
+from . import journal, origin
 from .strace import StraceReader, _proc_self
 
 _FIELD = re.compile(r'(\w+)=("[^"]*"|\S+)')
@@ -45,9 +46,6 @@ _FILE_OPS = {
 }  # fmt: skip
 _NET_OPS = {"create", "connect", "bind", "listen", "accept", "sendmsg", "recvmsg", "getsockname", "getpeername", "getsockopt", "setsockopt", "shutdown", "file_perm"}
 _IGNORED = {"STATUS"}
-#: journald transports only the kernel writes to: a MESSAGE of any other is
-#: a process's own text, whatever it looks like.
-_TRUSTED_TRANSPORTS = ("kernel", "audit")
 PROGRESS_EVERY = 200_000
 
 
@@ -79,6 +77,10 @@ def _mode(mask: str, operation: str) -> str:
 
 
 class AuditReader:
+    """Turns event text into events. Who wrote a line is decided before
+    (``_Tally``, with ``origin``): only what the kernel or auditd wrote,
+    or what a text format shows in the kernel's shape, reaches ``event``."""
+
     def __init__(self, collected: Collected) -> None:
         self.c = collected
         self.strace = StraceReader(collected)
@@ -90,58 +92,28 @@ class AuditReader:
     def _add(self, event: Event, by: str) -> None:
         self.c.add(event, by, self.weight, self.profile)
 
-    def feed(self, line: str) -> None:
-        c = self.c
-        c.lines += 1
-        at = line.find('apparmor="')
-        if at != -1:
-            self._apparmor(line[at:], line)
-            return
-        if "type=1326" in line or "type=SECCOMP" in line:
-            self._seccomp(line)
-            return
-        if "type=1423" in line or "type=LANDLOCK_ACCESS" in line:
-            self._landlock(line)
-            return
+    def event(self, kind: str, text: str) -> None:
+        """One event's text (from its marker on), KIND as ``_kind`` says."""
+        if kind == "apparmor":
+            self._apparmor(text, text)
+        elif kind == "seccomp":
+            self._seccomp(text)
+        else:
+            self._landlock(text)
+
+    def line(self, line: str) -> None:
+        """A line read in order: a run record's, or strace's."""
         stripped = line.lstrip()
         if stripped.startswith(('{"corral_run_log"', '{"event"')):
             self._record(stripped, line)
-            return
-        if stripped.startswith("{"):
-            self._journal_json(stripped, line)
-            return
-        if stripped.startswith("__CURSOR=") or stripped.startswith("_") and "=" in stripped[:40]:
-            return  # journalctl -o export: a field of an entry; MESSAGE lines are handled above
-        if not stripped or not self.strace.feed(line):
-            if stripped:
-                c.skip(line)
-
-    def _journal_json(self, text: str, line: str) -> None:
-        try:
-            entry = json.loads(text)
-        except ValueError:
+        elif not self.strace.feed(line):
             self.c.skip(line)
-            return
-        message = entry.get("MESSAGE") if isinstance(entry, dict) else None
-        if isinstance(message, list):  # journald encodes non-UTF-8 messages as byte arrays
-            message = bytes(x for x in message if isinstance(x, int) and 0 <= x < 256).decode("utf-8", "replace")
-        if not isinstance(message, str):
-            self.c.skip(line)
-            return
-        transport = entry.get("_TRANSPORT")
-        if transport is not None and transport not in _TRUSTED_TRANSPORTS:
-            # Any process can log text that looks like an event; journald's
-            # _TRANSPORT (which a client cannot set) says who wrote it.
-            self.c.skip(f"not an event: logged by a process (_TRANSPORT={str(transport)[:20]}), not the kernel: {message}")
-            return
-        self.c.lines -= 1
-        self.feed(message)
 
     def _record(self, text: str, line: str) -> None:
         """One line of a ``corral run --log-to`` record."""
         try:
             entry = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
             self.c.skip(line)
             return
         if not isinstance(entry, dict):
@@ -253,15 +225,19 @@ class AuditReader:
 
 
 def read_logs(streams: Iterable[Iterable[str]], collected: Collected, *, progress: bool = False) -> None:
-    """Stream every line of every input into ``collected``."""
+    """Stream every line of every input into ``collected`` (as
+    ``read_log_files`` does for files: the same scan, one line at a time)."""
     for stream in streams:
         reader = AuditReader(collected)
-        for line in stream:
-            reader.feed(line)
-            if progress and collected.lines % PROGRESS_EVERY == 0:
-                print(f"\rcorral learn: {collected.lines:,} lines, {len(collected.events):,} distinct events", end="", file=sys.stderr, flush=True)
-    if progress and collected.lines >= PROGRESS_EVERY:
-        print(file=sys.stderr)
+        tally = _Tally(reader)
+        for n, line in enumerate(stream, 1):
+            tally.scan([line.rstrip("\n").encode("utf-8", "surrogateescape")])
+            if progress and n % PROGRESS_EVERY == 0:
+                print(f"\rcorral learn: {n:,} lines, {len(tally.counts):,} distinct events", end="", file=sys.stderr, flush=True)
+        tally.finish()
+        tally.replay(reader)
+        if progress:
+            print(file=sys.stderr)
 
 
 def _seccomp_key(line: bytes) -> bytes | None:
@@ -269,7 +245,7 @@ def _seccomp_key(line: bytes) -> bytes | None:
     if at < 0:
         return None
     end = line.find(b" compat=", at)
-    return b"seccomp" + line[at : end if end > 0 else len(line)]
+    return line[at : end if end > 0 else len(line)]
 
 
 def _progress(done: int, total: int, lines: int, distinct: int) -> None:
@@ -283,70 +259,195 @@ def _progress(done: int, total: int, lines: int, distinct: int) -> None:
     print(f"\rcorral learn: {head}, {lines:,} lines, {distinct:,} distinct events", end="", file=sys.stderr, flush=True)
 
 
-class _Tally:
-    """What one pass over a byte range found: event keys counted, lines for
-    the line reader (strace, journald JSON) in order, and the rest counted."""
+#: The event kinds, by the first byte of a tally key.
+_KINDS = {ord("a"): "apparmor", ord("s"): "seccomp", ord("l"): "landlock"}
+#: journald's audit-transport MESSAGE (``SECCOMP auid=...``) as auditd writes it.
+_JOURNAL_TYPES = {b"AVC": b"AVC", b"SECCOMP": b"SECCOMP", b"LANDLOCK_ACCESS": b"1423", b"AUDIT1400": b"1400", b"AUDIT1326": b"1326", b"AUDIT1423": b"1423"}
 
-    def __init__(self) -> None:
+
+def _marker(line: bytes) -> tuple[str, int]:
+    """Which event LINE's text is (``a``pparmor, ``s``eccomp, ``l``andlock,
+    or "") and where it starts."""
+    at = line.find(b'apparmor="')
+    if at >= 0:
+        return "a", at
+    for kind, markers in (("s", (b"type=1326", b"type=SECCOMP")), ("l", (b"type=1423", b"type=LANDLOCK_ACCESS"))):
+        for marker in markers:
+            at = line.find(marker)
+            if at >= 0:
+                return kind, at
+    return "", -1
+
+
+def _looks_like_strace(line: bytes) -> bool:
+    return b") = " in line or b"resumed>" in line or b"<unfinished" in line or b"+++ " in line or b"--- SIG" in line
+
+
+class _Tally:
+    """What one pass over lines found: event keys counted (who wrote each
+    decided first, by ``origin``), lines for the line reader (strace, run
+    records) handed to it at once, in order (``sink``; without one they are
+    counted as not understood), forged lines and the rest counted with
+    samples. Memory grows with distinct events, never with lines.
+
+    A key is the event's kind, who wrote it (``P``roven or ``T``ext) and
+    the part of the line that identifies the event (no timestamp, serial
+    or pid).
+    """
+
+    def __init__(self, sink: "AuditReader | None" = None) -> None:
         self.counts: dict[bytes, int] = {}
         self.events = 0
-        self.feeds: list[bytes] = []
+        self.sink = sink
+        self.fed = 0
         self.unknown = 0
         self.samples: list[bytes] = []
+        self.forged = 0
+        self.forged_samples: list[bytes] = []
+        self.export: journal.Export | None = None
 
     def scan(self, lines: list[bytes]) -> None:
         counts, get = self.counts, self.counts.get
-        for line in lines:  # the hot loop: inlined, substring tests only
-            at = line.find(b'apparmor="')
-            if at >= 0:
-                key = line[at:]
-                p = key.find(b" pid=")
-                if p >= 0 and b'name="/proc/' not in key:  # a /proc path's pid says whose entries they are
-                    q = key.find(b" ", p + 5)
-                    key = key[:p] + key[q:] if q >= 0 else key[:p]
-            elif b"type=1326" in line or b"type=SECCOMP" in line:
-                seccomp_key = _seccomp_key(line)
-                if seccomp_key is None:
-                    self._skip(line)
-                    continue
-                key = seccomp_key
-            elif b"type=1423" in line or b"type=LANDLOCK_ACCESS" in line:
-                b = line.find(b"blockers=")
-                if b < 0:
-                    self._skip(line)
-                    continue
-                key = b"type=1423 " + line[b:]
-            elif b") = " in line or b"resumed>" in line or line.lstrip()[:1] == b"{" or b"<unfinished" in line or b"+++ " in line or b"--- SIG" in line:
-                self.feeds.append(line)
+        for line in lines:  # the hot loop: substring tests first
+            if self.export is not None:
+                entry = self.export.line(line)
+                if entry is not None:
+                    self._entry(entry, line)
                 continue
-            else:
-                if line.strip():
+            first = line[:1]
+            if first == b"{" or first in b" \t" and line.lstrip()[:1] == b"{":
+                self._json(line)
+                continue
+            if first == b"_" and line.startswith(b"__CURSOR="):
+                self.export = journal.Export()  # journalctl -o export: entries from here on
+                self.export.line(line)
+                continue
+            kind, at = _marker(line)
+            if not kind:
+                if _looks_like_strace(line):
+                    self._feed(line)
+                elif line.strip():
                     self._skip(line)
+                continue
+            who = origin.of(line, at)
+            if who == origin.FORGED:
+                self._forge(line)
+                continue
+            key = self._key(kind, who, line, at)
+            if key is None:
+                self._skip(line)
                 continue
             counts[key] = get(key, 0) + 1
             self.events += 1
 
-    def _skip(self, line: bytes) -> None:
+    @staticmethod
+    def _key(kind: str, who: str, line: bytes, at: int) -> bytes | None:
+        head = (kind + ("P" if who == origin.PROVEN else "T")).encode()
+        if kind == "a":
+            key = line[at:]
+            p = key.find(b" pid=")
+            if p >= 0 and b'name="/proc/' not in key:  # a /proc path's pid says whose entries they are
+                q = key.find(b" ", p + 5)
+                key = key[:p] + key[q:] if q >= 0 else key[:p]
+            return head + key
+        if kind == "s":
+            seccomp = _seccomp_key(line)
+            return None if seccomp is None else head + seccomp
+        b = line.find(b"blockers=")
+        return None if b < 0 else head + line[b:]
+
+    def _json(self, line: bytes) -> None:
+        stripped = line.strip()
+        if stripped.startswith((b'{"corral_run_log"', b'{"event"')):
+            self._feed(line)  # a run record: read in order (its header names the policy)
+            return
+        self._entry(journal.from_json(stripped), line)
+
+    def _entry(self, entry: "journal.Entry", line: bytes) -> None:
+        """A journal entry: its MESSAGE is an event only if the entry says
+        the kernel wrote it, or (not saying) has the kernel's shape."""
+        message = entry.message
+        if entry.origin == origin.PROVEN:
+            name, _, rest = message.partition(b" ")
+            if name in _JOURNAL_TYPES:  # the audit transport's form: as auditd writes it
+                message = b"type=" + _JOURNAL_TYPES[name] + b" msg=audit(0.0:0): " + rest
+        kind, at = _marker(message)
+        if entry.problem:
+            if kind:
+                self._forge(line if len(line) < 300 else message, entry.problem)
+            else:
+                self._skip(line, entry.problem)
+            return
+        if not kind:
+            self._skip(line)
+            return
+        key = self._key(kind, entry.origin, message, at) if entry.origin != origin.FORGED else None
+        if key is None:
+            self._forge(message, "a journal entry in no shape the kernel writes") if entry.origin == origin.FORGED else self._skip(line)
+            return
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self.events += 1
+
+    def finish(self) -> None:
+        """The end of a stream: an export's last entry."""
+        if self.export is not None:
+            entry = self.export.finish()
+            if entry is not None:
+                self._entry(entry, b"")
+            self.export = None
+
+    def _feed(self, line: bytes) -> None:
+        self.fed += 1
+        if self.sink is None:
+            self._skip(line)
+            return
+        self.sink.c.lines += 1
+        self.sink.line(line.decode("utf-8", "surrogateescape"))
+
+    def _skip(self, line: bytes, why: str = "") -> None:
         self.unknown += 1
         if len(self.samples) < 5:
-            self.samples.append(line)
+            self.samples.append(((why + ": ").encode() if why else b"") + line[:200])
+
+    def _forge(self, line: bytes, why: str = "not in a shape the kernel or auditd writes") -> None:
+        self.forged += 1
+        if len(self.forged_samples) < 5:
+            self.forged_samples.append(why.encode() + b": " + line[:200])
 
     def merge(self, other: "_Tally") -> None:
         for key, n in other.counts.items():
             self.counts[key] = self.counts.get(key, 0) + n
         self.events += other.events
-        self.feeds += other.feeds
         self.unknown += other.unknown
         self.samples = (self.samples + other.samples)[:5]
+        self.forged += other.forged
+        self.forged_samples = (self.forged_samples + other.forged_samples)[:5]
 
     def dump(self) -> bytes:
-        return marshal.dumps((self.counts, self.events, self.feeds, self.unknown, self.samples))
+        return marshal.dumps((self.counts, self.events, self.fed, self.unknown, self.samples, self.forged, self.forged_samples))
 
     @classmethod
     def load(cls, data: bytes) -> "_Tally":
         tally = cls()
-        tally.counts, tally.events, tally.feeds, tally.unknown, tally.samples = marshal.loads(data)
+        tally.counts, tally.events, tally.fed, tally.unknown, tally.samples, tally.forged, tally.forged_samples = marshal.loads(data)
         return tally
+
+    def replay(self, reader: AuditReader) -> None:
+        """Each distinct event parsed once, weighted by how often it was seen."""
+        c = reader.c
+        c.lines += self.unknown + self.forged + self.events
+        c.unknown += self.unknown
+        c.samples = (c.samples + [s.decode("utf-8", "backslashreplace") for s in self.samples])[:5]
+        c.forged += self.forged
+        c.forged_samples = (c.forged_samples + [s.decode("utf-8", "backslashreplace") for s in self.forged_samples])[:5]
+        for key, count in self.counts.items():
+            kind, who, text = _KINDS[key[0]], key[1:2], key[2:].decode("utf-8", "surrogateescape")
+            reader.weight = count
+            before = c.unknown
+            reader.event(kind, "type=SECCOMP " + text if kind == "seccomp" else text)
+            if who == b"T" and c.unknown == before:
+                c.text_events += count
+        reader.weight = 1
 
 
 def _scan_range(fh: "BinaryIO", start: int, end: int | None, tally: _Tally, chunk: int, on_block: "Callable[[int], None] | None" = None) -> None:
@@ -380,51 +481,58 @@ def _scan_range(fh: "BinaryIO", start: int, end: int | None, tally: _Tally, chun
 PARALLEL_FROM = 32 << 20
 
 
+def _serial(head: bytes) -> bool:
+    """Whether a file beginning with HEAD must be read in order by one
+    process: a journal export (an entry spans lines, and a binary field
+    anything), or mostly lines only the line reader understands (strace,
+    run records): a second process would only hand them back."""
+    if head.startswith(b"__CURSOR=") or b"\n__CURSOR=" in head:
+        return True
+    lines = head.split(b"\n")[:-1] or [head]
+    ordered = sum(1 for line in lines if _looks_like_strace(line) or line.startswith((b'{"corral_run_log"', b'{"event"')))
+    return ordered * 10 > len(lines)
+
+
 def read_log_files(paths: list[str], collected: Collected, *, progress: bool = False, chunk: int = 1 << 20, parallel_from: int = PARALLEL_FROM) -> None:
     """Like ``read_logs`` for files, fast: an event line is reduced to the
     part that identifies the event (no timestamp, serial or pid) with a few
     substring searches and counted; each distinct event is parsed once at
     the end. Memory grows with distinct events, not lines; everything else
-    (strace, journald JSON, noise) goes through the line reader, in order.
-    A large file is split in two halves at line boundaries and the second
-    half is scanned by a forked process on the second core.
+    (strace, run records) goes through the line reader at once, in order.
+    A large file of events is split in two halves at line boundaries and the
+    second half is scanned by a forked process on the second core.
 
     (Whole-block regular expressions were tried and were slower: Python's
     regex engine spends more per line than three ``bytes.find`` calls.)
     """
     total = sum(os.path.getsize(p) for p in paths if p != "-" and os.path.isfile(p))
-    tally = _Tally()
     done_before = 0
     for path in paths:
+        reader = AuditReader(collected)
+        tally = _Tally(reader)
         if path == "-":
             _scan_range(sys.stdin.buffer, 0, None, tally, chunk)
-            continue
-        size = os.path.getsize(path)
-        show = (lambda pos, base=done_before, share=1.0: _progress(base + int(pos * share), total, 0, len(tally.counts))) if progress else None
-        with open(path, "rb") as fh:
-            if size >= parallel_from and (os.cpu_count() or 1) > 1:
-                tally.merge(_scan_in_halves(fh, size, chunk, show))
-            else:
-                _scan_range(fh, 0, None, tally, chunk, show)
-        done_before += size
+        else:
+            size = os.path.getsize(path)
+            show = (lambda pos, base=done_before, share=1.0: _progress(base + int(pos * share), total, 0, len(tally.counts))) if progress else None
+            with open(path, "rb") as fh:
+                if size >= parallel_from and (os.cpu_count() or 1) > 1 and not _serial(fh.read(1 << 16)):
+                    _scan_in_halves(fh, size, chunk, show, tally)
+                else:
+                    _scan_range(fh, 0, None, tally, chunk, show)
+            done_before += size
+        tally.finish()
+        tally.replay(reader)
     if progress:
-        _progress(total, total, tally.events + tally.unknown, len(tally.counts))
+        _progress(total, total, collected.lines, len(collected.events))
         print(file=sys.stderr)
-    reader = AuditReader(collected)
-    for line in tally.feeds:
-        reader.feed(line.decode("utf-8", "replace"))
-    collected.lines += tally.unknown
-    collected.unknown += tally.unknown
-    collected.samples = (collected.samples + [s.decode("utf-8", "replace")[:200] for s in tally.samples])[:5]
-    for key, count in tally.counts.items():
-        text = key.decode("utf-8", "replace")
-        reader.weight = count
-        reader.feed("type=SECCOMP " + text[len("seccomp") :] if text.startswith("seccomp") else text)
-    reader.weight = 1
-    collected.lines += tally.events - len(tally.counts)
 
 
-def _scan_in_halves(fh: "BinaryIO", size: int, chunk: int, show: "Callable[[int], None] | None") -> _Tally:
+def _scan_in_halves(fh: "BinaryIO", size: int, chunk: int, show: "Callable[[int], None] | None", mine: _Tally) -> None:
+    """Scan FH into MINE, its second half in a forked process. The child
+    has no line reader: if it met lines for one (strace, records), which
+    must be read in order after the first half's, the parent scans the
+    second half again itself."""
     mid = size // 2
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -443,15 +551,12 @@ def _scan_in_halves(fh: "BinaryIO", size: int, chunk: int, show: "Callable[[int]
         finally:
             os._exit(code)
     os.close(write_end)
-    mine = _Tally()
     _scan_range(fh, 0, mid, mine, chunk, (lambda pos: show(pos * 2)) if show else None)
     with os.fdopen(read_end, "rb") as inp:
         data = inp.read()
     _, status = os.waitpid(pid, 0)
-    if status != 0 or not data:
-        mine_rest = _Tally()
-        _scan_range(fh, mid, None, mine_rest, chunk)  # the helper failed: do its half here
-        mine.merge(mine_rest)
-        return mine
-    mine.merge(_Tally.load(data))
-    return mine
+    loaded = _Tally.load(data) if status == 0 and data else None
+    if loaded is None or loaded.fed or mine.export is not None:
+        _scan_range(fh, mid, None, mine, chunk)  # the helper failed, or its half needs the line reader: do it here
+        return
+    mine.merge(loaded)

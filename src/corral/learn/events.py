@@ -90,6 +90,13 @@ class Collected:
     #: What a reader saw and could not turn into an event, in words (one
     #: per distinct case, at most ``MAX_NOTES``): the learner prints them.
     notes: list[str] = field(default_factory=list)
+    #: Lines that carry an event's text in no shape the kernel or auditd
+    #: writes (another program's log line): never events; a few kept.
+    forged: int = 0
+    forged_samples: list[str] = field(default_factory=list)
+    #: Events read from a text format (syslog, kern.log, journalctl's short
+    #: output, dmesg), which cannot prove the kernel wrote them.
+    text_events: int = 0
 
     def add(self, event: Event, by: str, n: int = 1, profile: str = "") -> None:
         self.events[event] += n
@@ -102,7 +109,7 @@ class Collected:
 
     def only(self, profile: str, unattributed: bool) -> "Collected":
         """The events seen under PROFILE (and those of no profile, if asked)."""
-        out = Collected(lines=self.lines, unknown=self.unknown, samples=list(self.samples), notes=list(self.notes))
+        out = Collected(lines=self.lines, unknown=self.unknown, samples=list(self.samples), notes=list(self.notes), forged=self.forged, forged_samples=list(self.forged_samples), text_events=self.text_events)
         for event, n in self.events.items():
             names = self.profiles.get(event)
             if (names and profile in names) or (not names and unattributed):

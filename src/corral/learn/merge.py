@@ -106,6 +106,26 @@ def _paths_only(events: Iterable[Event]) -> bool:
     return bool(kinds) and not kinds & {Syscall, Call, Port, SockOpt, Ioctl}
 
 
+def origin_report(collected: Collected) -> list[str]:
+    """What the learner says about who wrote the events: lines in no shape
+    the kernel writes (forged, not learned), and events a text format
+    carried (it cannot prove the kernel wrote them)."""
+    out = []
+    if collected.forged:
+        out.append(
+            f"corral learn: {collected.forged:,} line(s) carry an event's text but not in a shape the kernel or auditd writes "
+            "(another program's log line, as `logger` writes): not learned, e.g.:"
+        )
+        out += [f"    {visible(s)}" for s in collected.forged_samples]
+    if collected.text_events:
+        out.append(
+            f"corral learn: warning: {collected.text_events:,} event(s) came from a text log (syslog, kern.log, journalctl's short output, dmesg), "
+            "which cannot prove the kernel wrote them: `logger -t kernel` writes the same line. Review them, or learn from auditd's log "
+            "(/var/log/audit/audit.log) or `journalctl -o json` / `-o export`, where _TRANSPORT says who wrote each entry"
+        )
+    return out
+
+
 def main(logs: list[str], into: str | None, dry_run: bool, profile: str | None = None) -> int:
     collected = Collected()
     try:
@@ -116,6 +136,8 @@ def main(logs: list[str], into: str | None, dry_run: bool, profile: str | None =
     if collected.unknown:
         summary += f", {collected.unknown:,} lines not understood, e.g.:\n" + "\n".join(f"    {s}" for s in collected.samples)
     print(summary, file=sys.stderr)
+    for line in origin_report(collected):
+        print(line, file=sys.stderr)
     chosen = _select(collected, profile)
     if _paths_only(e for _, part in chosen for e in part.events):
         print(f"corral learn: note: {PATHS_ONLY_NOTE}", file=sys.stderr)
