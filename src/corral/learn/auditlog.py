@@ -58,7 +58,7 @@ def _value(key: str, raw: str) -> str:
         return raw[1:-1]
     if key in _HEX_FIELDS and len(raw) % 2 == 0 and len(raw) >= 2 and all(c in "0123456789ABCDEFabcdef" for c in raw):
         try:
-            return bytes.fromhex(raw).decode("utf-8", "replace")  # AppArmor hex-encodes odd names
+            return bytes.fromhex(raw).decode("utf-8", "surrogateescape")  # AppArmor hex-encodes odd names; a non-UTF-8 byte stays that byte
         except ValueError:
             return raw
     return raw

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .._base import CorralError
-from ..escape import Unrepresentable, toml_string, visible
+from ..escape import Unrepresentable, printable, toml_string, visible
 from .auditlog import read_log_files
 from .events import Call, Collected, Event, Ioctl, Port, SockOpt, Syscall
 from .synth import Additions, render, synthesize
@@ -116,7 +116,7 @@ def origin_report(collected: Collected) -> list[str]:
             f"corral learn: {collected.forged:,} line(s) carry an event's text but not in a shape the kernel or auditd writes "
             "(another program's log line, as `logger` writes): not learned, e.g.:"
         )
-        out += [f"    {visible(s)}" for s in collected.forged_samples]
+        out += [f"    {printable(s)}" for s in collected.forged_samples]
     if collected.text_events:
         out.append(
             f"corral learn: warning: {collected.text_events:,} event(s) came from a text log (syslog, kern.log, journalctl's short output, dmesg), "
@@ -134,7 +134,7 @@ def main(logs: list[str], into: str | None, dry_run: bool, profile: str | None =
         raise CorralError(f"cannot read log: {exc.strerror}", code="F001", hint="check the path and its permissions", span=exc.filename) from None
     summary = f"corral learn: {collected.lines:,} lines, {len(collected.events):,} distinct events"
     if collected.unknown:
-        summary += f", {collected.unknown:,} lines not understood, e.g.:\n" + "\n".join(f"    {s}" for s in collected.samples)
+        summary += f", {collected.unknown:,} lines not understood, e.g.:\n" + "\n".join(f"    {printable(s)}" for s in collected.samples)
     print(summary, file=sys.stderr)
     for line in origin_report(collected):
         print(line, file=sys.stderr)
@@ -167,7 +167,7 @@ def main(logs: list[str], into: str | None, dry_run: bool, profile: str | None =
         new = render(additions, name=name, description="Learned from logs", header=[f"Learned by `corral learn` from {', '.join(logs)}"])
         load_policy_text(new, into, base_dir=target.parent)
         for note in dict.fromkeys(additions.notes):
-            print(f"corral learn: note: {note}", file=sys.stderr)
+            print(f"corral learn: note: {printable(note)}", file=sys.stderr)
         sys.stdout.write(new if dry_run else "")
         if dry_run:
             return 0
@@ -181,7 +181,7 @@ def main(logs: list[str], into: str | None, dry_run: bool, profile: str | None =
     old = target.read_text(encoding="utf-8")
     new = merge_text(old, additions)
     for note in dict.fromkeys(additions.notes):
-        print(f"corral learn: note: {note}", file=sys.stderr)
+        print(f"corral learn: note: {printable(note)}", file=sys.stderr)
     if new == old:
         print(f"corral learn: {into} already allows everything in the logs", file=sys.stderr)
         return 0

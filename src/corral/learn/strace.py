@@ -57,7 +57,8 @@ _CLONE_CALLS = ("clone", "clone3", "fork", "vfork")
 
 def _unescape(s: str) -> str:
     try:
-        return s.encode("latin-1", "backslashreplace").decode("unicode_escape").encode("latin-1").decode("utf-8", "replace")
+        # strace prints a non-UTF-8 byte as \\ooo: kept as that byte (surrogateescape, as os.fsdecode does), never U+FFFD
+        return s.encode("utf-8", "surrogateescape").decode("unicode_escape").encode("latin-1").decode("utf-8", "surrogateescape")
     except (UnicodeDecodeError, UnicodeEncodeError):
         return s
 

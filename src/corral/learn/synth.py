@@ -36,7 +36,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..escape import Unrepresentable, comment, toml_string, visible
+from ..escape import Unrepresentable, comment, printable, toml_string, visible
 from ..ir import IR, Access
 from ..policy import catalog, globs
 from ..policy.model import CmpOp
@@ -79,9 +79,14 @@ class Additions:
         fails to load."""
         if any(line.value == value for line in self.keys[(section, key)]):
             return
+        try:
+            toml_string(value)
+        except Unrepresentable:  # a byte the log holds as is (surrogateescape), never U+FFFD in its place
+            self.notes.append(f"'{printable(value, 120)}' left out of {section}.{key}: it is not UTF-8, which a policy (TOML) cannot hold (seen: {why})")
+            return
         problem = _problem(section, key, value)
         if problem:
-            self.notes.append(f"{visible(value)[:80]!r} left out of {section}.{key}: {problem} (seen: {why})")
+            self.notes.append(f"'{printable(value, 80)}' left out of {section}.{key}: {printable(problem)} (seen: {why})")
             return
         self.keys[(section, key)].append(Line(value, why))
 
@@ -144,7 +149,7 @@ def synthesize(c: Collected, base: IR | None = None, cwd: str | None = None, arg
     for s in sockets:
         proto = _PROTOCOL.get((s.family, s.type))
         if proto is None:
-            out.notes.append(f"a {visible(s.family)[:40]!r} {visible(s.type)[:40]!r} socket has no corral protocol: not granted (seen: {c.why(s)})")
+            out.notes.append(f"a '{printable(s.family, 40)}' '{printable(s.type, 40)}' socket has no corral protocol: not granted (seen: {c.why(s)})")
         elif (s.family, s.type) not in base_protocols:
             out.add("Networking", "Protocols", proto, c.why(s))
     base_ports = {(p.direction, p.port) for p in base.ports} if base else set()

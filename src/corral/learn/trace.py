@@ -72,7 +72,7 @@ def trace(cmd: list[str], *, base: str | None = None, cwd: str | None = None, ou
         started = time.time()
         proc = subprocess.run([strace, *STRACE_ARGS, *cheap, "-o", str(out), "--", *cmd], cwd=cwd)
         collected = Collected()
-        with open(out, encoding="utf-8", errors="replace") as fh:
+        with open(out, encoding="utf-8", errors="surrogateescape") as fh:
             read_strace(fh, collected, cwd=workdir, uid=os.geteuid(), gid=os.getegid())
     settle_created(collected, started)
     additions = synthesize(collected, base_ir, cwd=workdir, argv=cmd)
