@@ -290,9 +290,9 @@ class _Tally:
     counted as not understood), forged lines and the rest counted with
     samples. Memory grows with distinct events, never with lines.
 
-    A key is the event's kind, who wrote it (``P``roven or ``T``ext) and
-    the part of the line that identifies the event (no timestamp, serial
-    or pid).
+    A key is the event's kind and the part of the line that identifies
+    the event (no timestamp, serial or pid); how many event lines a text
+    format carried is counted apart.
     """
 
     def __init__(self, sink: "AuditReader | None" = None) -> None:
@@ -304,6 +304,7 @@ class _Tally:
         self.samples: list[bytes] = []
         self.forged = 0
         self.forged_samples: list[bytes] = []
+        self.text = 0  # event lines read from a text format
         self.export: journal.Export | None = None
 
     def scan(self, lines: list[bytes]) -> None:
@@ -333,20 +334,23 @@ class _Tally:
             if who == origin.FORGED:
                 self._forge(line)
                 continue
-            key = self._key(kind, who, line, at)
+            key = self._key(kind, line, at)
             if key is None:
                 self._skip(line)
                 continue
             counts[key] = get(key, 0) + 1
             self.events += 1
+            if who == origin.TEXT:
+                self.text += 1
 
     @staticmethod
-    def _key(kind: str, who: str, line: bytes, at: int) -> bytes | None:
-        head = (kind + ("P" if who == origin.PROVEN else "T")).encode()
+    def _key(kind: str, line: bytes, at: int) -> bytes | None:
+        head = kind.encode()
         if kind == "a":
             key = line[at:]
             p = key.find(b" pid=")
-            if p >= 0 and b'name="/proc/' not in key:  # a /proc path's pid says whose entries they are
+            proc = key.find(b'name="/proc/')
+            if p >= 0 and not (proc >= 0 and key[proc + 12 : proc + 13].isdigit()):  # /proc/PID/...: the pid says whose entries
                 q = key.find(b" ", p + 5)
                 key = key[:p] + key[q:] if q >= 0 else key[:p]
             return head + key
@@ -381,12 +385,14 @@ class _Tally:
         if not kind:
             self._skip(line)
             return
-        key = self._key(kind, entry.origin, message, at) if entry.origin != origin.FORGED else None
+        key = self._key(kind, message, at) if entry.origin != origin.FORGED else None
         if key is None:
             self._forge(message, "a journal entry in no shape the kernel writes") if entry.origin == origin.FORGED else self._skip(line)
             return
         self.counts[key] = self.counts.get(key, 0) + 1
         self.events += 1
+        if entry.origin == origin.TEXT:
+            self.text += 1
 
     def finish(self) -> None:
         """The end of a stream: an export's last entry."""
@@ -422,31 +428,31 @@ class _Tally:
         self.samples = (self.samples + other.samples)[:5]
         self.forged += other.forged
         self.forged_samples = (self.forged_samples + other.forged_samples)[:5]
+        self.text += other.text
 
     def dump(self) -> bytes:
-        return marshal.dumps((self.counts, self.events, self.fed, self.unknown, self.samples, self.forged, self.forged_samples))
+        return marshal.dumps((self.counts, self.events, self.fed, self.unknown, self.samples, self.forged, self.forged_samples, self.text))
 
     @classmethod
     def load(cls, data: bytes) -> "_Tally":
         tally = cls()
-        tally.counts, tally.events, tally.fed, tally.unknown, tally.samples, tally.forged, tally.forged_samples = marshal.loads(data)
+        tally.counts, tally.events, tally.fed, tally.unknown, tally.samples, tally.forged, tally.forged_samples, tally.text = marshal.loads(data)
         return tally
 
     def replay(self, reader: AuditReader) -> None:
         """Each distinct event parsed once, weighted by how often it was seen."""
         c = reader.c
+        reader.strace.flush()
         c.lines += self.unknown + self.forged + self.events
         c.unknown += self.unknown
         c.samples = (c.samples + [s.decode("utf-8", "backslashreplace") for s in self.samples])[:5]
         c.forged += self.forged
         c.forged_samples = (c.forged_samples + [s.decode("utf-8", "backslashreplace") for s in self.forged_samples])[:5]
+        c.text_events += self.text
         for key, count in self.counts.items():
-            kind, who, text = _KINDS[key[0]], key[1:2], key[2:].decode("utf-8", "surrogateescape")
+            kind, text = _KINDS[key[0]], key[1:].decode("utf-8", "surrogateescape")
             reader.weight = count
-            before = c.unknown
             reader.event(kind, "type=SECCOMP " + text if kind == "seccomp" else text)
-            if who == b"T" and c.unknown == before:
-                c.text_events += count
         reader.weight = 1
 
 

@@ -100,7 +100,10 @@ class Collected:
 
     def add(self, event: Event, by: str, n: int = 1, profile: str = "") -> None:
         self.events[event] += n
-        self.evidence.setdefault(event, Counter())[by] += n
+        evidence = self.evidence.get(event)
+        if evidence is None:
+            evidence = self.evidence[event] = Counter()
+        evidence[by] += n
         if profile:
             self.profiles.setdefault(event, set()).add(profile)
 

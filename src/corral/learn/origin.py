@@ -35,20 +35,21 @@ _AUDITD = re.compile(rf"(?:node=\S+ )?type={_TYPES} msg=audit\([^)]*\) ?: ".enco
 _KERNEL = re.compile(rb"audit: type=(?:1400|150\d|1326|1423) audit\(\d+(?:\.\d+)?:\d+\): ")
 #: journald's rendering of an audit-transport record (``AVC apparmor=...``).
 _JOURNAL_AUDIT = re.compile(rb"(?:AVC|SECCOMP|LANDLOCK_ACCESS|AUDIT1400|AUDIT150\d|AUDIT1326|AUDIT1423) ")
-#: dmesg's timestamps: ``[ 1234.567890]``, ``[Sun Nov 29 16:00:00 2026]``.
-_DMESG = re.compile(rb"\[[^\]]{1,40}\] ")
+#: journalctl's short form of an audit-transport entry: ``HOST audit[PID]: `` ending the header.
+_AUDIT_TAG = re.compile(rb"(?:^| )audit\[\d+\]$")
 
 
 def of(line: bytes, start: int) -> str:
     """Who wrote LINE, whose event text (``apparmor="``, ``type=1326`` ...)
-    is at START."""
-    if _AUDITD.match(line):
-        return PROVEN
-    at = line.find(b"audit: type=")
-    if 0 <= at <= start and _KERNEL.match(line, at):
-        return TEXT if _kernel_prefix(line[:at]) else FORGED
+    is at START. (Called for every event line of a log: byte comparisons
+    first, one anchored regular expression.)"""
+    if line[:5] in (b"type=", b"node="):
+        return PROVEN if _AUDITD.match(line) else FORGED
+    at = line.find(b"audit: type=", 0, start + 5)  # a seccomp or Landlock event starts at its type=
+    if at >= 0:
+        return TEXT if _KERNEL.match(line, at) and _kernel_prefix(line, at) else FORGED
     tag = line.find(b": ")
-    if 0 <= tag < start and _JOURNAL_AUDIT.match(line, tag + 2) and _syslog_tag(line[: tag + 2], audit=True):
+    if 0 <= tag < start and _JOURNAL_AUDIT.match(line, tag + 2) and _AUDIT_TAG.search(line, 0, tag):
         return TEXT
     return FORGED
 
@@ -62,22 +63,18 @@ def of_message(message: bytes) -> str:
     return FORGED
 
 
-def _kernel_prefix(prefix: bytes) -> bool:
-    """What may come before the kernel's ``audit: type=``: nothing (dmesg
-    -t, journalctl -o cat), a dmesg timestamp, or a syslog header whose tag
-    is ``kernel`` (optionally followed by the kernel's timestamp)."""
-    if not prefix or _DMESG.fullmatch(prefix):
+def _kernel_prefix(line: bytes, at: int) -> bool:
+    """Whether what comes before the kernel's ``audit: type=`` at AT is
+    what the kernel's messages have there: nothing (dmesg -t, journalctl
+    -o cat), a dmesg timestamp, or a syslog header (``TIMESTAMP HOST ``,
+    which holds no ``": "``) with the tag ``kernel``, optionally followed by
+    the kernel's timestamp."""
+    if at == 0:
         return True
-    m = re.search(rb"\[\s*\d+\.\d+\] $", prefix)
-    if m is not None:
-        prefix = prefix[: m.start()]
-    return _syslog_tag(prefix, audit=False)
-
-
-def _syslog_tag(head: bytes, audit: bool) -> bool:
-    """Whether HEAD (``TIMESTAMP HOST TAG: ``, ending in the first ``: ``
-    of the line) carries the tag the kernel's messages do."""
-    if not head.endswith(b": ") or b": " in head[:-2]:
-        return False
-    tag = head[:-2].rsplit(b" ", 1)[-1]
-    return re.fullmatch(rb"audit\[\d+\]" if audit else rb"kernel", tag) is not None
+    end = at
+    if line[at - 2 : at] == b"] ":
+        bracket = line.rfind(b"[", 0, at)
+        if bracket == 0:
+            return True  # dmesg: [ 1234.567890] or [Sun Nov 29 16:00:00 2026]
+        end = bracket
+    return end >= 8 and line[end - 8 : end] == b"kernel: " and line.find(b": ") == end - 2 and (end == 8 or line[end - 9 : end - 8] == b" ")

@@ -23,10 +23,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from ..policy import catalog
 from . import safety
-from .events import Capability, Collected, File, Ioctl, Port, SockOpt, Socket, Syscall
+from .events import Capability, Collected, Event, File, Ioctl, Port, SockOpt, Socket, Syscall
 
 _LINE = re.compile(
     r"^(?:\[pid\s+)?(?P<pid>\d+)?\]?\s*(?:\d+:\d+:\d+(?:\.\d+)?\s+|\d+\.\d+\s+)?"
@@ -53,6 +54,9 @@ _ID_CALLS: dict[str, tuple[str, tuple[int, ...]]] = {"setuid": ("setuid", (0,)),
              "setgid": ("setgid", (0,)), "setregid": ("setgid", (0, 1)), "setresgid": ("setgid", (0, 1, 2)), "setfsgid": ("setgid", (0,))}  # fmt: skip
 _CHOWN_CALLS = {"chown": 1, "lchown": 1, "fchown": 1, "fchownat": 2}
 _CLONE_CALLS = ("clone", "clone3", "fork", "vfork")
+_EXITED = re.compile(r"^(?:\[pid\s+)?(\d+)?\]?\s*(?:\S+\s+)?\+\+\+ (?:exited|killed)")
+#: Lines remembered (``StraceReader.memo``); beyond, the memory starts over.
+MEMO_SIZE = 4096
 
 
 def _unescape(s: str) -> str:
@@ -148,6 +152,15 @@ class StraceReader:
         self.parents: dict[str, str] = {}
         #: A thread's process (CLONE_THREAD): its /proc/self.
         self.tgids: dict[str, str] = {}
+        #: Lines read before and the events they made, valid while
+        #: ``version`` (bumped by every change to the state above that a
+        #: line's reading depends on) is unchanged: a trace repeats lines
+        #: (the same read, mmap, open), and parsing one costs ~15 us.
+        self.memo: dict[str, tuple[int, tuple[tuple[Event, str], ...]]] = {}
+        self.version = 0
+        self._made: list[tuple[Event, str]] | None = None
+        #: Repeats of remembered lines not yet added (``flush``), by id of what they made.
+        self.hits: dict[int, list[Any]] = {}
 
     @property
     def cwd(self) -> str:
@@ -155,26 +168,72 @@ class StraceReader:
         return self.cwds.get("", self.cwd0)
 
     def feed(self, line: str, pid_hint: str = "") -> bool:
-        """Read one line; False if it is not strace output."""
+        """Read one line; False if it is not strace output. What the reader
+        keeps grows with processes and distinct paths, never with lines."""
         line = line.rstrip("\n")
+        key = f"{pid_hint}\0{line}"
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] == self.version:
+            made = hit[1]  # counted now, added by flush(): adding is the costly part, and order does not matter
+            seen = self.hits.get(id(made))
+            if seen is None:
+                self.hits[id(made)] = [made, 1]
+            else:
+                seen[1] += 1
+            return True
         if line.startswith(("+++", "---")) or " +++ " in line or " --- " in line:
+            self._exited(line, pid_hint)
             return True
         m = _LINE.match(line)
         if m is None:
             return False
         pid = m.group("pid") or pid_hint
-        if pid:
+        if pid and pid not in self.pids:
             self.pids.add(pid)
+            self.version += 1
         if m.group("rname"):
             name, head = self.pending.pop(pid, (m.group("rname"), ""))
-            body = head + m.group("rargs")
-        else:
-            name, body = m.group("name"), m.group("args")
-            if body.endswith("<unfinished ...>"):
-                self.pending[pid] = (name, body[: -len("<unfinished ...>")])
-                return True
-        self._call(name, body, pid)
+            self._call(name, head + m.group("rargs"), pid)  # depends on the line before: not remembered
+            return True
+        name, body = m.group("name"), m.group("args")
+        if body.endswith("<unfinished ...>"):
+            self.pending[pid] = (name, body[: -len("<unfinished ...>")])
+            return True
+        version, self._made = self.version, []
+        try:
+            self._call(name, body, pid)
+            made = tuple(self._made)
+        finally:
+            self._made = None
+        if self.version == version:
+            if len(self.memo) >= MEMO_SIZE:
+                self.flush()
+                self.memo.clear()
+            self.memo[key] = (version, made)
         return True
+
+    def flush(self) -> None:
+        """Add the events of the repeated lines counted since the last flush
+        (call before reading the ``Collected``)."""
+        for made, n in self.hits.values():
+            for event, by in made:
+                self.c.add(event, by, n)
+        self.hits.clear()
+
+    def _exited(self, line: str, pid_hint: str) -> None:
+        """``PID +++ exited with N +++``: the process's split call and working
+        directory go (a later process may get its pid)."""
+        m = _EXITED.match(line)
+        pid = (m.group(1) or pid_hint) if m else ""
+        if pid and pid in self.cwds or pid in self.pending:
+            self.cwds.pop(pid, None)
+            self.pending.pop(pid, None)
+            self.version += 1
+
+    def _add(self, event: Event, by: str) -> None:
+        self.c.add(event, by)
+        if self._made is not None:
+            self._made.append((event, by))
 
     def _cwd(self, pid: str) -> str:
         if pid not in self.cwds:
@@ -183,6 +242,7 @@ class StraceReader:
             forking = [p for p, (name, _) in self.pending.items() if name in _CLONE_CALLS and p != pid]
             self.cwds[pid] = self.cwds[forking[-1]] if forking and forking[-1] in self.cwds else self.cwds.get("", self.cwd0)
             self.cwds.setdefault("", self.cwds[pid])
+            self.version += 1
         return self.cwds[pid]
 
     def _path(self, arg: str, dirfd: str | None, pid: str) -> str | None:
@@ -221,7 +281,7 @@ class StraceReader:
 
     def _call(self, name: str, body: str, pid: str = "") -> None:
         c = self.c
-        c.add(Syscall(name), "strace")
+        self._add(Syscall(name), "strace")
         res = _RESULT.search(body)
         ok = res is not None and res.group("ret") != "?" and not res.group("ret").startswith("-")
         err = res.group("err") if res else None
@@ -232,72 +292,73 @@ class StraceReader:
             i = _LOOKUP_CALLS[name]
             path = self._path(args[i], _dirfd(args[i - 1]) if i else None, pid)
             if path and (ok or err == "ENOENT"):
-                (self.present if ok else self.absent).add(path)
-                (self.absent if ok else self.present).discard(path)
+                self._exists(path, ok)
         elif name in ("execve", "execveat") and ok:
             path = self._path(args[0 if name == "execve" else 1], None, pid) if args else None
             if path:
-                c.add(File(os.path.realpath(path) if os.path.exists(path) else path, "x"), name)
+                self._add(File(os.path.realpath(path) if os.path.exists(path) else path, "x"), name)
         elif ok and (name in _CREATE_CALLS or name in _RENAME_CALLS):
             indexes = _RENAME_CALLS.get(name) or (_CREATE_CALLS[name],)
             for i in indexes:
                 path = self._path(args[i], _dirfd(args[i - 1]) if i else None, pid) if len(args) > i else None
                 if path:
-                    c.add(File(path, "c"), name)
-                    self.present.discard(path)
-                    self.absent.discard(path)
+                    self._add(File(path, "c"), name)
+                    self._exists(path, None)
         elif ok and name in _TRUNCATE_CALLS:
             path = self._path(args[0], None, pid) if args else None
             if path:
-                c.add(File(path, "w"), name)
+                self._add(File(path, "w"), name)
         elif ok and name == "chdir" and args:
             path = _path(args[0], None, self._cwd(pid))
             if path:
                 self.cwds[pid] = path
+                self.version += 1
         elif ok and name == "fchdir" and args:
             directory = _fdpath(args[0][args[0].find("<") :]) if "<" in args[0] else None
             if directory is not None:
                 self.cwds[pid] = "/" + directory
+                self.version += 1
         elif ok and name in _CLONE_CALLS and res is not None:
             child = res.group("ret")
             if child.isdigit() and child != "0":
                 self.cwds.setdefault(child, self._cwd(pid))  # CLONE_FS or not, the child starts here
                 self.pids.add(child)
                 self.parents[child] = pid
+                self.version += 1
                 if "CLONE_THREAD" in body:
                     self.tgids[child] = self.tgids.get(pid, pid)
         elif name == "socket" and ok and len(args) >= 2:
             family = _FAMILY.get(args[0])
             sock_type = _TYPE.get(args[1].split("|")[0])
             if family and sock_type:
-                c.add(Socket(family, sock_type), "socket")
+                self._add(Socket(family, sock_type), "socket")
         elif name == "setsockopt" and len(args) >= 3:
             level = _LEVEL.get(args[1])
             opt = args[2].lower()
-            c.add(SockOpt(opt if level else f"{args[1]}/{args[2]}"), "setsockopt")
+            self._add(SockOpt(opt if level else f"{args[1]}/{args[2]}"), "setsockopt")
         elif name == "ioctl" and len(args) >= 2:
             request = _ioctl_request(args[1])
-            c.add(Ioctl(request if request is not None else -1, args[1][:60]), "ioctl")
+            self._add(Ioctl(request if request is not None else -1, args[1][:60]), "ioctl")
         elif name in ("connect", "bind") and len(args) >= 2:
             port = _PORT.search(args[1])
             proto = "tcp" if "<TCP" in args[0] else "udp" if "<UDP" in args[0] else ""
             if port and proto and (ok or err in ("EINPROGRESS", "ECONNREFUSED", "ETIMEDOUT", "ENETUNREACH", "EHOSTUNREACH", "EADDRINUSE")):
-                c.add(Port(name, proto, int(port.group(1))), name)
+                self._add(Port(name, proto, int(port.group(1))), name)
             if name == "bind" and port and ok and 0 < int(port.group(1)) < 1024:
-                c.add(Capability("net_bind_service"), f"bind to port {port.group(1)}")
+                self._add(Capability("net_bind_service"), f"bind to port {port.group(1)}")
         elif ok and name in _ID_CALLS:
             cap, id_args = _ID_CALLS[name]
             own = self.uid if cap == "setuid" else self.gid
             ids = [_int(args[i]) for i in id_args if i < len(args)]
             if own is not None and any(i is not None and i not in (own, -1, 0xFFFFFFFF) for i in ids):
-                c.add(Capability(cap), f"{name} to another id")
+                self._add(Capability(cap), f"{name} to another id")
         elif ok and name == "setgroups" and self.uid == 0:
-            c.add(Capability("setgid"), "setgroups")
+            self._add(Capability("setgid"), "setgroups")
         elif ok and name in _CHOWN_CALLS and len(args) > _CHOWN_CALLS[name] + 1:
             i = _CHOWN_CALLS[name]
             owner, group = _int(args[i]), _int(args[i + 1])
             if (owner is not None and owner not in (-1, 0xFFFFFFFF, self.uid)) or (group is not None and group not in (-1, 0xFFFFFFFF, self.gid)):
-                c.add(Capability("chown"), f"{name} to another owner")
+                self._add(Capability("chown"), f"{name} to another owner")
 
     def _open(self, name: str, args: list[str], ok: bool, err: str | None, fdpath: str | None, pid: str = "") -> None:
         index = 1 if name in ("openat", "openat2") else 0
@@ -309,7 +370,7 @@ class StraceReader:
             if err == "ENOENT":
                 path = self._path(args[index], dirfd, pid)
                 if path:
-                    self.absent.add(path)
+                    self._exists(path, False)
             return  # a path that was not there: Landlock and AppArmor never see it
         if "O_PATH" in flags:
             return  # an O_PATH open reads nothing: neither Landlock nor AppArmor checks it
@@ -324,15 +385,26 @@ class StraceReader:
             mode = "c"
         elif "O_CREAT" in flags:
             mode = "c" if path in self.absent else "w" if path in self.present else "n"
+            self.version += 1  # what it means depended on what came before
         elif any(f in flags for f in _OPEN_WRITE):
             mode = "w"
         elif "O_DIRECTORY" in flags:
             mode = "d"
         else:
             mode = "r"
-        self.absent.discard(path)
-        self.present.add(path)
-        self.c.add(File(path, mode), name)
+        self._exists(path, True)
+        self._add(File(path, mode), name)
+
+
+    def _exists(self, path: str, present: bool | None) -> None:
+        """What the trace now shows of PATH: there, missing, or neither
+        known (created or removed: an open will tell)."""
+        now = (path in self.present, path in self.absent)
+        want = (present is True, present is False)
+        if now != want:
+            (self.present.add if want[0] else self.present.discard)(path)
+            (self.absent.add if want[1] else self.absent.discard)(path)
+            self.version += 1
 
 
 def _int(arg: str) -> int | None:
@@ -368,3 +440,4 @@ def read_strace(lines: Iterable[str], collected: Collected, pid_hint: str = "", 
         collected.lines += 1
         if not reader.feed(line, pid_hint):
             collected.skip(line)
+    reader.flush()
