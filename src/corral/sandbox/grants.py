@@ -19,8 +19,9 @@ host first (``/lib`` is ``/usr/lib`` on a usrmerged system; a deny on
 - a denied file with other hard links is refused (a name for it may lie in
   an allowed directory, where Landlock cannot deny it), unless
   ``--best-effort``, which says it is not enforced;
-- corral's plan cache is denied in every plan, so no sandbox can rewrite
-  what a later run applies;
+- corral's plan cache is denied in every plan (every place a later run may
+  look for it: this run's XDG_CACHE_HOME, HOME and the password database's
+  home), so no sandbox can rewrite what a later run applies;
 - what a later, unconfined `corral run` reads and executes (corral's
   package, every directory on the interpreter's import path, the
   interpreter itself) is never writable in a sandbox: a write grant over it
@@ -34,7 +35,7 @@ host first (``/lib`` is ``/usr/lib`` on a usrmerged system; a deny on
   could rewrite it after corral, and ``corral learn --into`` would merge
   its forged calls and capabilities.
 
-Only os, stat and re are used: this is on the start-up path.
+Only os, stat, re and pwd (built in) are used: this is on the start-up path.
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
     and ``report.not_enforced``; raises SandboxError for what cannot be
     enforced as written unless ``report.best_effort``."""
     from .apply import SandboxError
-    from .plan import cache_dir
+    from .plan import cache_dirs
 
     spans: dict[str, str] = plan.get("spans", {})
     euid = os.geteuid()
@@ -185,8 +186,7 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
             if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
                 refused.append(f"{canon} has {st.st_nlink} hard links: another name for it may lie in an allowed directory, where Landlock cannot deny it")
                 dropped.append(f"deny {node} for its other {st.st_nlink - 1} hard link(s)")
-    cache = cache_dir()
-    if cache is not None:  # no sandbox may rewrite a plan a later run applies
+    for cache in cache_dirs():  # no sandbox may rewrite a plan a later run applies
         nodes[resolve(cache, seen)[0]] = "corral's plan cache, denied in every sandbox"
     code = corral_code(seen)
     sources = [resolve(name, seen)[0] for name, _ in plan.get("sources", ())]

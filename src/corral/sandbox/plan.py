@@ -9,7 +9,8 @@ keeps size and mtime; corral's own files by inode and ctime, which no copy
 preserves), it belongs to the caller and nobody else can write it.
 
 No sandbox can write the cache: ``apply`` denies the cache directory in
-every plan it applies (``cache_dir``), whatever the policy grants, and the
+every plan it applies (``cache_dirs``: this run's and every one a run with
+another environment would read), whatever the policy grants, and the
 cache is not used at all on a kernel without Landlock, where nothing could
 keep a confined program of the same user away from it.
 """
@@ -245,11 +246,33 @@ def _split_denies(coverage: "list[Any]") -> tuple[list[str], list[tuple[str, str
 
 
 def cache_dir() -> str | None:
-    """corral's cache directory for this user (denied in every sandbox)."""
+    """corral's cache directory for this run (XDG_CACHE_HOME, else HOME/.cache)."""
     base = os.environ.get("XDG_CACHE_HOME") or (os.path.join(os.environ["HOME"], ".cache") if os.environ.get("HOME") else "")
     if not base or not base.startswith("/"):
         return None
     return os.path.join(base, "corral")
+
+
+def cache_dirs() -> list[str]:
+    """Every cache directory a later run of this user may read, all denied
+    in every sandbox: this run's, and the ones a run with another
+    environment would use (HOME/.cache without XDG_CACHE_HOME; the home
+    directory the password database names, which a run without HOME, as a
+    root service or ``env -i`` has, cannot see in its environment). Denying
+    only this run's let a program plant a plan where the next run, started
+    from another shell, looks."""
+    import pwd
+
+    found = [cache_dir()]
+    if os.environ.get("HOME", "").startswith("/"):
+        found.append(os.path.join(os.environ["HOME"], ".cache", "corral"))
+    try:
+        home = pwd.getpwuid(os.geteuid()).pw_dir
+    except KeyError:  # a uid the password database does not name has no home to fall back on
+        home = ""
+    if home.startswith("/"):
+        found.append(os.path.join(home, ".cache", "corral"))
+    return list(dict.fromkeys(d for d in found if d is not None))
 
 
 def _cache_file(policy: str) -> str | None:
