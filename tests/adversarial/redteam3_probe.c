@@ -1,0 +1,87 @@
+/* Red-team attacks (third round): a confined program acting on what lies
+ * outside its sandbox. One attack per run; the answer ("ok" or
+ * "errno=NAME") is the last token the attack writes.
+ *
+ *   pidreuse FD   print "pid=P", fork a child and exit. The child (still
+ *                 confined: it inherits the filter that names P as "its own
+ *                 pid") waits until P is gone, asks whether the filter lets
+ *                 prlimit64 act on P at all (an invalid resource: the
+ *                 kernel answers ESRCH or EINVAL, the filter EPERM),
+ *                 and if it does waits for another process
+ *                 to take P and writes its RLIMIT_NOFILE back unchanged
+ *                 (harmless to whoever holds P, but a write the kernel
+ *                 allows only on a process of the same user). The answer
+ *                 goes to FD, inherited from the test, since stdout closes
+ *                 with P.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static void say(int fd, int ret)
+{
+    if (ret >= 0) {
+        dprintf(fd, "ok\n");
+    } else {
+        const char *name = strerrorname_np(errno);
+        dprintf(fd, "errno=%s\n", name ? name : "E?");
+    }
+}
+
+static void nap(void)
+{
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+}
+
+static long prlimit_raw(pid_t pid, unsigned resource, const struct rlimit *new, struct rlimit *old)
+{
+    return syscall(SYS_prlimit64, pid, resource, new, old);
+}
+
+static int pidreuse(int fd)
+{
+    pid_t self = getpid();
+    printf("pid=%d\n", (int)self);
+    fflush(stdout);
+    pid_t child = fork();
+    if (child < 0) {
+        say(fd, -1);
+        return 0;
+    }
+    if (child > 0)
+        return 0; /* P exits: its pid is free for anyone */
+    close(0);
+    close(1);
+    close(2);
+    while (getppid() == self)
+        nap();
+    if (prlimit_raw(self, 999, NULL, NULL) < 0 && errno == EPERM) {
+        say(fd, -1); /* the filter refuses P: held */
+        return 0;
+    }
+    for (int i = 0; i < 15000; i++) { /* 30 s for another process to take P */
+        struct rlimit old;
+        if (prlimit_raw(self, RLIMIT_NOFILE, NULL, &old) == 0) {
+            say(fd, (int)prlimit_raw(self, RLIMIT_NOFILE, &old, NULL));
+            return 0;
+        }
+        nap();
+    }
+    dprintf(fd, "timeout\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && !strcmp(argv[1], "pidreuse"))
+        return pidreuse(atoi(argv[2]));
+    fprintf(stderr, "usage: redteam3_probe pidreuse FD\n");
+    return 3;
+}
