@@ -58,7 +58,10 @@ def guards() -> dict[str, Guard]:
         only: dict[str, list[Alternative]] = {}
         for form in table.get("Self", []):
             also = tuple(ArgCmp(t["arg"], CmpOp.EQ, t["value"]) for t in form.get("with", []))
-            only[form["syscall"]] = [(*also, ArgCmp(form["arg"], CmpOp.EQ, 0)), (*also, ArgCmp(form["arg"], CmpOp.EQ, SELF_PID))]
+            # pid 0 only: a filter is inherited, and "the program's own pid"
+            # names whoever the kernel hands it to once the program's first
+            # process is gone while a child of it still runs
+            only[form["syscall"]] = [(*also, ArgCmp(form["arg"], CmpOp.EQ, 0))]
         out[name] = Guard(
             name,
             table["Meaning"],
@@ -206,10 +209,10 @@ def apply(rules: dict[str, SyscallRule], flags: set[str]) -> tuple[list[SyscallR
 
 def _outside(forms: tuple[Alternative, ...]) -> tuple[Alternative, ...]:
     """The calls none of the self forms allows, for learning mode: the pid
-    is neither 0 nor the caller's, or a ``with`` test fails."""
+    is not 0, or a ``with`` test fails."""
     pid_arg = forms[0][-1].arg
     also = forms[0][:-1]
-    out: list[Alternative] = [(ArgCmp(pid_arg, CmpOp.NE, 0), ArgCmp(pid_arg, CmpOp.NE, SELF_PID))]
+    out: list[Alternative] = [(ArgCmp(pid_arg, CmpOp.NE, 0),)]
     out += [(ArgCmp(c.arg, CmpOp.NE, c.value),) for c in also]
     return tuple(out)
 

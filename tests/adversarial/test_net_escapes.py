@@ -208,10 +208,14 @@ def test_inspecting_an_outside_process_is_refused(confined: Confined, policies: 
 @pytest.mark.parametrize("attack", ["prlimit", "setpriority", "sched_setaffinity", "tgkill", "rt_tgsigqueueinfo"])
 @pytest.mark.parametrize("pid", ["0", "self"])
 def test_the_program_may_still_act_on_itself(confined: Confined, policies: dict[str, Path], user: str, attack: str, pid: str) -> None:
+    """On itself as pid 0; its pid written out only where Landlock's signal
+    scope decides (signals): the filter cannot tell a pid that later names
+    another process (test_redteam3_pids.py)."""
     if pid == "0" and attack in ("tgkill", "rt_tgsigqueueinfo"):
         pytest.skip("no pid-0 form")
     got = confined(policies["wide"], "net_probe", attack, pid, "0", user=user)
-    assert got.answer == "ok", got
+    want = "errno=EPERM" if pid == "self" and attack not in ("tgkill", "rt_tgsigqueueinfo") else "ok"
+    assert got.answer == want, got
 
 
 @pytest.mark.parametrize("user", USERS)

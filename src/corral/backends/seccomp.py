@@ -41,7 +41,7 @@ def coverage(ir: IR) -> tuple[Coverage, ...]:
         cov += [Coverage(o, Level.EXACT, "setsockopt is allowed outright by another rule") for o in ir.socket_options]
     for r in ir.syscalls:
         if any(c.value == SELF_PID for alt in r.alternatives for c in alt):
-            cov.append(Coverage(r, Level.EXACT, "on the caller only: pid 0 in a compiled filter, also its own pid under corral run"))
+            cov.append(Coverage(r, Level.EXACT, "on the caller only: pid 0"))
         else:
             cov.append(Coverage(r, Level.EXACT))
     cov += [Coverage(c, Level.NONE, "capabilities are not system calls") for c in ir.capabilities]
