@@ -13,9 +13,15 @@
  *                 allows only on a process of the same user). The answer
  *                 goes to FD, inherited from the test, since stdout closes
  *                 with P.
+ *   sigio PID SIG  make PID the owner of a pipe's read end (F_SETOWN), with
+ *                 SIG as its I/O signal (F_SETSIG) and O_ASYNC, then write
+ *                 to the pipe: the kernel, not the program, sends SIG to
+ *                 PID. "ok" when every call succeeded; the test looks at
+ *                 PID.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,10 +84,26 @@ static int pidreuse(int fd)
     return 0;
 }
 
+static int sigio(pid_t pid, int sig)
+{
+    int p[2];
+    if (pipe(p) < 0 || fcntl(p[0], F_SETOWN, pid) < 0 || fcntl(p[0], F_SETSIG, sig) < 0 || fcntl(p[0], F_SETFL, O_ASYNC | O_NONBLOCK) < 0) {
+        say(1, -1);
+        return 0;
+    }
+    int ret = (int)write(p[1], "x", 1);
+    struct timespec ts = {0, 200000000};
+    nanosleep(&ts, NULL);
+    say(1, ret);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 4 && !strcmp(argv[1], "sigio"))
+        return sigio(atoi(argv[2]), atoi(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "pidreuse"))
         return pidreuse(atoi(argv[2]));
-    fprintf(stderr, "usage: redteam3_probe pidreuse FD\n");
+    fprintf(stderr, "usage: redteam3_probe pidreuse FD | sigio PID SIG\n");
     return 3;
 }

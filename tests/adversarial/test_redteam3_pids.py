@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import USERS, as_user, policy_file
+from .harness import USERS, Confined, as_user, policy_file
 
 NS_LAST_PID = Path("/proc/sys/kernel/ns_last_pid")
 
@@ -72,3 +72,24 @@ def test_a_child_cannot_change_the_limits_of_whoever_takes_the_first_pid(arena: 
         os.close(read_end)
         if write_end >= 0:
             os.close(write_end)
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_an_io_signal_to_an_outside_process_is_not_sent(arena: Path, probes: dict[str, Path], confined: Confined, user: str) -> None:
+    """F_SETOWN + F_SETSIG + O_ASYNC: the kernel sends the signal when the
+    pipe becomes readable, no kill(2) for the filter to see. Landlock's
+    signal scope covers it (the owner is recorded with its domain): holds."""
+    prefix = as_user(user)
+    probe = probes["redteam3_probe"]
+    policy = policy_file(arena, f'Name = "sigio"\nExtends = ["base"]\n[Filesystem]\nExec = ["{probe}"]\n')
+    bare = subprocess.Popen([*prefix, "sleep", "60"])
+    subprocess.run([*prefix, str(probe), "sigio", str(bare.pid), "9"], capture_output=True, timeout=30)
+    assert bare.wait(timeout=10) == -9, "the attack does not kill without corral: the test would prove nothing"
+    victim = subprocess.Popen([*prefix, "sleep", "60"])
+    try:
+        got = confined(policy, "redteam3_probe", "sigio", str(victim.pid), "9", user=user)
+        assert got.answer == "ok", got  # every call went through; the kernel sent nothing out
+        assert victim.poll() is None, f"a confined program killed process {victim.pid} outside the sandbox through SIGIO"
+    finally:
+        victim.kill()
+        victim.wait()
