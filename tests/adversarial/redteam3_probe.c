@@ -18,6 +18,7 @@
  *                 to the pipe: the kernel, not the program, sends SIG to
  *                 PID. "ok" when every call succeeded; the test looks at
  *                 PID.
+ *   plant PATH FILE  make PATH's missing directories and copy FILE to PATH
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,12 +100,44 @@ static int sigio(pid_t pid, int sig)
     return 0;
 }
 
+static int plant(const char *path, const char *file)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+            say(1, -1);
+            return 0;
+        }
+        *p = '/';
+    }
+    int in = open(file, O_RDONLY), out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || out < 0) {
+        say(1, -1);
+        return 0;
+    }
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, n) != n) {
+            say(1, -1);
+            return 0;
+        }
+    say(1, close(out));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 4 && !strcmp(argv[1], "plant"))
+        return plant(argv[2], argv[3]);
     if (argc >= 4 && !strcmp(argv[1], "sigio"))
         return sigio(atoi(argv[2]), atoi(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "pidreuse"))
         return pidreuse(atoi(argv[2]));
-    fprintf(stderr, "usage: redteam3_probe pidreuse FD | sigio PID SIG\n");
+    fprintf(stderr, "usage: redteam3_probe pidreuse FD | sigio PID SIG | plant PATH FILE\n");
     return 3;
 }
