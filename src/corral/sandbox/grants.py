@@ -24,7 +24,8 @@ host first (``/lib`` is ``/usr/lib`` on a usrmerged system; a deny on
   home), so no sandbox can rewrite what a later run applies;
 - what a later, unconfined `corral run` reads and executes (corral's
   package, every directory on the interpreter's import path, the
-  interpreter itself) is never writable in a sandbox: a write grant over it
+  interpreter itself, the user's site directories even before they exist)
+  is never writable in a sandbox: a write grant over it
   keeps only its read rights there, and says so. A planted module or
   ``.pth`` file would run before the next sandbox is applied;
 - a write grant over the policy's own files (Extends included) is refused:
@@ -57,13 +58,33 @@ _READ_RIGHTS = frozenset({"execute", "read_file", "read_dir"})
 _CODE = "corral's own code or the policy's files (a later corral run reads them unconfined), never writable in a sandbox"
 
 
+def homes() -> list[str]:
+    """The user's home directories as a later run may see them: HOME, and
+    the one the password database names (a run without HOME, as a root
+    service or ``env -i`` has, falls back on it)."""
+    import pwd
+
+    found = [os.environ.get("HOME", "")]
+    try:
+        found.append(pwd.getpwuid(os.geteuid()).pw_dir)
+    except KeyError:  # a uid the password database does not name
+        pass
+    return list(dict.fromkeys(h for h in found if h.startswith("/")))
+
+
 def corral_code(seen: "_Seen | None" = None) -> list[str]:
     """Where the code a later `corral run` executes lives, canonical: this
-    package, the interpreter's import path and the interpreter."""
+    package, the interpreter's import path and the interpreter — and the
+    user's site directories (PYTHONUSERBASE or ~/.local, ``lib/``), which a
+    Python outside a venv imports from, and runs the ``.pth`` files of, as
+    soon as they exist: missing now (or off in this run, under ``-I`` or a
+    venv), they are on no import path yet."""
     import sys
 
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     places = [here, sys.executable, *(p for p in sys.path if p and os.path.isabs(p))]
+    bases = [os.environ.get("PYTHONUSERBASE", ""), *(os.path.join(h, ".local") for h in homes())]
+    places += [os.path.join(b, "lib") for b in bases if b.startswith("/")]
     return sorted({resolve(p, seen)[0] for p in places})
 
 

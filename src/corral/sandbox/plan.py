@@ -261,17 +261,9 @@ def cache_dirs() -> list[str]:
     root service or ``env -i`` has, cannot see in its environment). Denying
     only this run's let a program plant a plan where the next run, started
     from another shell, looks."""
-    import pwd
+    from .grants import homes
 
-    found = [cache_dir()]
-    if os.environ.get("HOME", "").startswith("/"):
-        found.append(os.path.join(os.environ["HOME"], ".cache", "corral"))
-    try:
-        home = pwd.getpwuid(os.geteuid()).pw_dir
-    except KeyError:  # a uid the password database does not name has no home to fall back on
-        home = ""
-    if home.startswith("/"):
-        found.append(os.path.join(home, ".cache", "corral"))
+    found = [cache_dir(), *(os.path.join(h, ".cache", "corral") for h in homes())]
     return list(dict.fromkeys(d for d in found if d is not None))
 
 
