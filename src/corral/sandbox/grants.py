@@ -24,10 +24,11 @@ host first (``/lib`` is ``/usr/lib`` on a usrmerged system; a deny on
   home), so no sandbox can rewrite what a later run applies;
 - what a later, unconfined `corral run` reads and executes (corral's
   package, every directory on the interpreter's import path, the
-  interpreter itself, the user's site directories even before they exist)
-  is never writable in a sandbox: a write grant over it
-  keeps only its read rights there, and says so. A planted module or
-  ``.pth`` file would run before the next sandbox is applied;
+  interpreter itself, the directory it is started from and the
+  ``pyvenv.cfg`` above it, the user's site directories even before they
+  exist) is never writable in a sandbox: a write grant over it keeps only
+  its read rights there, and says so. A planted module or ``.pth`` file
+  would run before the next sandbox is applied;
 - a write grant over the policy's own files (Extends included) is refused:
   a rewritten policy would widen the next run. ``--best-effort`` runs with
   them read-only (the directories above them then take no new entries);
@@ -74,15 +75,19 @@ def homes() -> list[str]:
 
 def corral_code(seen: "_Seen | None" = None) -> list[str]:
     """Where the code a later `corral run` executes lives, canonical: this
-    package, the interpreter's import path and the interpreter — and the
-    user's site directories (PYTHONUSERBASE or ~/.local, ``lib/``), which a
-    Python outside a venv imports from, and runs the ``.pth`` files of, as
-    soon as they exist: missing now (or off in this run, under ``-I`` or a
-    venv), they are on no import path yet."""
+    package, the interpreter's import path and the interpreter; the
+    directory the interpreter is started from (a venv's ``bin/``, with
+    corral's console script) and the ``pyvenv.cfg`` above it, whose
+    ``home`` says where the standard library is loaded from; and the user's
+    site directories (PYTHONUSERBASE or ~/.local, ``lib/``), which a Python
+    outside a venv imports from, and runs the ``.pth`` files of, as soon as
+    they exist: missing now (or off in this run, under ``-I`` or a venv),
+    they are on no import path yet."""
     import sys
 
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    places = [here, sys.executable, *(p for p in sys.path if p and os.path.isabs(p))]
+    started = os.path.dirname(os.path.abspath(sys.executable))
+    places = [here, sys.executable, started, os.path.join(os.path.dirname(started), "pyvenv.cfg"), *(p for p in sys.path if p and os.path.isabs(p))]
     bases = [os.environ.get("PYTHONUSERBASE", ""), *(os.path.join(h, ".local") for h in homes())]
     places += [os.path.join(b, "lib") for b in bases if b.startswith("/")]
     return sorted({resolve(p, seen)[0] for p in places})
