@@ -19,6 +19,9 @@
  *                 PID. "ok" when every call succeeded; the test looks at
  *                 PID.
  *   plant PATH FILE  make PATH's missing directories and copy FILE to PATH
+ *   inotify DIR   watch DIR (inotify), print "watching", then print the name
+ *                 in the first event that names an entry and "ok", or the
+ *                 error; gives up after 10 s ("timeout")
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -130,14 +135,44 @@ static int plant(const char *path, const char *file)
     return 0;
 }
 
+static int watch(const char *dir)
+{
+    int fd = inotify_init1(IN_CLOEXEC);
+    if (fd < 0 || inotify_add_watch(fd, dir, IN_CREATE | IN_OPEN | IN_ACCESS | IN_MODIFY) < 0) {
+        say(1, -1);
+        return 0;
+    }
+    printf("watching\n");
+    fflush(stdout);
+    struct pollfd p = {fd, POLLIN, 0};
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    while (poll(&p, 1, 10000) > 0) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        for (char *at = buf; n > 0 && at < buf + n;) {
+            struct inotify_event *e = (struct inotify_event *)at;
+            if (e->len) {
+                printf("name=%s\n", e->name);
+                fflush(stdout);
+                say(1, 0);
+                return 0;
+            }
+            at += sizeof *e + e->len;
+        }
+    }
+    printf("timeout\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 3 && !strcmp(argv[1], "inotify"))
+        return watch(argv[2]);
     if (argc >= 4 && !strcmp(argv[1], "plant"))
         return plant(argv[2], argv[3]);
     if (argc >= 4 && !strcmp(argv[1], "sigio"))
         return sigio(atoi(argv[2]), atoi(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "pidreuse"))
         return pidreuse(atoi(argv[2]));
-    fprintf(stderr, "usage: redteam3_probe pidreuse FD | sigio PID SIG | plant PATH FILE\n");
+    fprintf(stderr, "usage: redteam3_probe pidreuse FD | sigio PID SIG | plant PATH FILE | inotify DIR\n");
     return 3;
 }
