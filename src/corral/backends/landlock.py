@@ -118,20 +118,29 @@ def _file_rules(ir: IR) -> tuple[dict[str, set[str]], list[Coverage]]:
     if any(Access.MAP_EXEC in r.access for r in ir.files if not r.deny):
         for interp in ELF_INTERPRETERS:  # the kernel opens it for execution
             grants.setdefault(interp, set()).update(("read_file", "execute"))
+    watches = sorted({r.name for r in ir.syscalls} & WATCH_CALLS)
     for rule in ir.files:
         if rule.deny:
-            cov.append(_deny_coverage(rule, allowed))
+            cov.append(_deny_coverage(rule, allowed, watches))
     return grants, cov
 
 
-def _deny_coverage(rule: FileRule, allowed: list[str]) -> Coverage:
+#: Calls that watch a path for changes, which Landlock does not mediate.
+WATCH_CALLS = frozenset({"inotify_add_watch", "fanotify_mark"})
+
+
+def _deny_coverage(rule: FileRule, allowed: list[str], watches: list[str]) -> Coverage:
     for alt in globs.expand(rule.path):
         prefix = globs.literal_prefix(alt)
         for parent in allowed:
             if prefix.startswith(parent.rstrip("/") + "/") or prefix == parent:
                 return Coverage(rule, Level.NONE, f"Landlock cannot deny inside the allowed {parent}")
-    return Coverage(rule, Level.APPROX, "nothing allowed contains it, so Landlock denies opening, listing, executing and changing it;"
-                    " not chmod, chown, utimensat or setxattr on it (metadata), which file permissions alone decide")
+    note = ("nothing allowed contains it, so Landlock denies opening, listing, executing and changing it;"
+            " not chmod, chown, utimensat or setxattr on it (metadata), which file permissions alone decide")  # fmt: skip
+    if watches:
+        note += (f"; nor watching it ({' and '.join(watches)}, which the policy allows: Landlock does not mediate inotify or fanotify),"
+                 " so the names of entries made, opened or changed there, and when, reach the program")  # fmt: skip
+    return Coverage(rule, Level.APPROX, note)
 
 
 def to_document(ir: IR) -> tuple[dict[str, Any], list[Coverage]]:
