@@ -19,6 +19,11 @@
  *                 PID. "ok" when every call succeeded; the test looks at
  *                 PID.
  *   plant PATH FILE  make PATH's missing directories and copy FILE to PATH
+ *   rawudp FAMILY PROTO HDRINCL IP PORT  a raw socket of FAMILY (4 or 6)
+ *                 and PROTO sends one UDP datagram "leak" to IP:PORT;
+ *                 HDRINCL 1: sets IP_HDRINCL/IPV6_HDRINCL and writes the
+ *                 IP header itself; 2: writes it without asking (PROTO
+ *                 255, IPPROTO_RAW, implies it)
  *   inotify DIR   watch DIR (inotify), print "watching", then print the name
  *                 in the first event that names an entry and "ok", or the
  *                 error; gives up after 10 s ("timeout")
@@ -31,6 +36,11 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -163,8 +173,68 @@ static int watch(const char *dir)
     return 0;
 }
 
+static int rawudp(int family, int proto, int hdrincl, const char *ip, int port)
+{
+    int six = family == 6;
+    int s = socket(six ? AF_INET6 : AF_INET, SOCK_RAW, proto);
+    if (s < 0) {
+        say(1, -1);
+        return 0;
+    }
+    int one = 1;
+    if (hdrincl == 1 && setsockopt(s, six ? IPPROTO_IPV6 : IPPROTO_IP, six ? 36 /* IPV6_HDRINCL */ : IP_HDRINCL, &one, sizeof one) < 0) {
+        say(1, -1);
+        return 0;
+    }
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    unsigned char pkt[80] = {0};
+    size_t off = 0;
+    if (six) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        inet_pton(AF_INET6, ip, &a->sin6_addr);
+        len = sizeof *a;
+        if (hdrincl) {
+            struct ip6_hdr *h = (struct ip6_hdr *)pkt;
+            h->ip6_flow = htonl(6u << 28);
+            h->ip6_plen = htons(12);
+            h->ip6_nxt = IPPROTO_UDP;
+            h->ip6_hlim = 64;
+            h->ip6_src = in6addr_loopback;
+            h->ip6_dst = a->sin6_addr;
+            off = sizeof *h;
+        }
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        inet_pton(AF_INET, ip, &a->sin_addr);
+        len = sizeof *a;
+        if (hdrincl) {
+            struct iphdr *h = (struct iphdr *)pkt;
+            h->ihl = 5;
+            h->version = 4;
+            h->ttl = 64;
+            h->protocol = IPPROTO_UDP;
+            h->tot_len = htons(20 + 12);
+            h->saddr = htonl(INADDR_LOOPBACK);
+            h->daddr = a->sin_addr.s_addr;
+            off = 20;
+        }
+    }
+    unsigned short *udp = (unsigned short *)(pkt + off);
+    udp[0] = htons(40000);
+    udp[1] = htons(port);
+    udp[2] = htons(12);
+    memcpy(pkt + off + 8, "leak", 4);
+    say(1, (int)sendto(s, pkt, off + 12, 0, (struct sockaddr *)&ss, len));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 7 && !strcmp(argv[1], "rawudp"))
+        return rawudp(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), argv[5], atoi(argv[6]));
     if (argc >= 3 && !strcmp(argv[1], "inotify"))
         return watch(argv[2]);
     if (argc >= 4 && !strcmp(argv[1], "plant"))
@@ -173,6 +243,6 @@ int main(int argc, char **argv)
         return sigio(atoi(argv[2]), atoi(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "pidreuse"))
         return pidreuse(atoi(argv[2]));
-    fprintf(stderr, "usage: redteam3_probe pidreuse FD | sigio PID SIG | plant PATH FILE | inotify DIR\n");
+    fprintf(stderr, "usage: redteam3_probe pidreuse FD | sigio PID SIG | plant PATH FILE | inotify DIR | rawudp FAMILY PROTO HDRINCL IP PORT\n");
     return 3;
 }
