@@ -164,7 +164,7 @@ class SocketOptionKind(_Str):
 
 
 class ProtocolKind(_Str):
-    name, example, doc = "protocol", "tcp", "a protocol: tcp, udp, icmp, raw, unix, netlink, packet"
+    name, example, doc = "protocol", "tcp", "a protocol: tcp, udp, icmp, icmp-raw, raw, unix, netlink, packet"
 
     def check(self, value: str) -> Problem | None:
         from . import catalog

@@ -78,7 +78,7 @@ PATH_KEYS: dict[str, str] = {
     "Libraries": "read and map as executable code (shared libraries)",
 }
 
-NET_PROTOCOLS = KeySpec("Networking", "Protocols", "strings", K.PROTOCOL, "protocols sockets may use: tcp, udp, icmp, raw, unix, netlink, packet, mptcp, udplite, sctp")
+NET_PROTOCOLS = KeySpec("Networking", "Protocols", "strings", K.PROTOCOL, "protocols sockets may use: tcp, udp, icmp, icmp-raw, raw, unix, netlink, packet, mptcp, udplite, sctp")
 NET_CONNECT = KeySpec("Networking", "Connect", "strings", K.PEER, "ports the program may connect to: tcp:443, tcp:8000-8080, tcp:*, udp:53, or with a peer tcp:203.0.113.5:443, tcp:[2001:db8::1]:443, tcp:api.example.com:443, tcp:*.example.com:443 (* is one or more labels)")
 NET_DENY = KeySpec("Networking", "Deny", "strings", K.PEER, "peers the program may never connect to, whatever else allows them: tcp:10.0.0.0/8:*, tcp:*.internal.example.com:*")
 NET_ALPN = KeySpec("Networking", "ALPN", "strings", K.ALPN, "TLS application protocols (RFC 7301 IDs: h2, http/1.1): every TLS connection to a named peer must offer one of them")
