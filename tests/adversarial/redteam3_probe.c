@@ -24,6 +24,8 @@
  *                 HDRINCL 1: sets IP_HDRINCL/IPV6_HDRINCL and writes the
  *                 IP header itself; 2: writes it without asking (PROTO
  *                 255, IPPROTO_RAW, implies it)
+ *   getxattr PATH NAME  print the value of PATH's extended attribute NAME
+ *                 ("value=..."), then "ok", or the error
  *   inotify DIR   watch DIR (inotify), print "watching", then print the name
  *                 in the first event that names an entry and "ok", or the
  *                 error; gives up after 10 s ("timeout")
@@ -36,6 +38,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
+#include <sys/xattr.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -231,8 +234,22 @@ static int rawudp(int family, int proto, int hdrincl, const char *ip, int port)
     return 0;
 }
 
+static int readxattr(const char *path, const char *name)
+{
+    char value[256] = {0};
+    ssize_t n = getxattr(path, name, value, sizeof value - 1);
+    if (n >= 0) {
+        printf("value=%s\n", value);
+        fflush(stdout);
+    }
+    say(1, (int)n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 4 && !strcmp(argv[1], "getxattr"))
+        return readxattr(argv[2], argv[3]);
     if (argc >= 7 && !strcmp(argv[1], "rawudp"))
         return rawudp(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), argv[5], atoi(argv[6]));
     if (argc >= 3 && !strcmp(argv[1], "inotify"))
@@ -243,6 +260,6 @@ int main(int argc, char **argv)
         return sigio(atoi(argv[2]), atoi(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "pidreuse"))
         return pidreuse(atoi(argv[2]));
-    fprintf(stderr, "usage: redteam3_probe pidreuse FD | sigio PID SIG | plant PATH FILE | inotify DIR | rawudp FAMILY PROTO HDRINCL IP PORT\n");
+    fprintf(stderr, "usage: redteam3_probe pidreuse FD | sigio PID SIG | plant PATH FILE | getxattr PATH NAME | inotify DIR | rawudp FAMILY PROTO HDRINCL IP PORT\n");
     return 3;
 }
