@@ -118,18 +118,23 @@ def _file_rules(ir: IR) -> tuple[dict[str, set[str]], list[Coverage]]:
     if any(Access.MAP_EXEC in r.access for r in ir.files if not r.deny):
         for interp in ELF_INTERPRETERS:  # the kernel opens it for execution
             grants.setdefault(interp, set()).update(("read_file", "execute"))
-    watches = sorted({r.name for r in ir.syscalls} & WATCH_CALLS)
+    names = {r.name for r in ir.syscalls}
+    watches, reads = sorted(names & WATCH_CALLS), sorted(names & METADATA_READS)
     for rule in ir.files:
         if rule.deny:
-            cov.append(_deny_coverage(rule, allowed, watches))
+            cov.append(_deny_coverage(rule, allowed, watches, reads))
     return grants, cov
 
 
 #: Calls that watch a path for changes, which Landlock does not mediate.
 WATCH_CALLS = frozenset({"inotify_add_watch", "fanotify_mark"})
+#: Calls that read what a path's inode says without opening it, which
+#: Landlock does not mediate either: size, times, owner, extended attribute
+#: values, a symlink's target.
+METADATA_READS = frozenset({"stat", "lstat", "newfstatat", "statx", "getxattr", "lgetxattr", "listxattr", "llistxattr", "readlink", "readlinkat"})
 
 
-def _deny_coverage(rule: FileRule, allowed: list[str], watches: list[str]) -> Coverage:
+def _deny_coverage(rule: FileRule, allowed: list[str], watches: list[str], reads: list[str]) -> Coverage:
     for alt in globs.expand(rule.path):
         prefix = globs.literal_prefix(alt)
         for parent in allowed:
@@ -137,6 +142,9 @@ def _deny_coverage(rule: FileRule, allowed: list[str], watches: list[str]) -> Co
                 return Coverage(rule, Level.NONE, f"Landlock cannot deny inside the allowed {parent}")
     note = ("nothing allowed contains it, so Landlock denies opening, listing, executing and changing it;"
             " not chmod, chown, utimensat or setxattr on it (metadata), which file permissions alone decide")  # fmt: skip
+    if reads:
+        note += (f"; its metadata stays readable ({', '.join(reads)}, which the policy allows: Landlock does not mediate them),"
+                 " so its size, times, owner, extended attribute values and a symlink's target reach the program")  # fmt: skip
     if watches:
         note += (f"; nor watching it ({' and '.join(watches)}, which the policy allows: Landlock does not mediate inotify or fanotify),"
                  " so the names of entries made, opened or changed there, and when, reach the program")  # fmt: skip
