@@ -3,10 +3,12 @@
 * AppArmor events (``apparmor="ALLOWED|DENIED|AUDIT"``) as the kernel writes
   them to dmesg / kern.log / syslog (``audit: type=1400 audit(...)``), as
   auditd writes them (``type=AVC msg=audit(...)``) and as journald shows
-  them (short output, and ``-o json`` / ``-o export`` with MESSAGE). In
-  ``-o json`` only entries whose ``_TRANSPORT`` is the kernel's or audit's
-  are events: any process can log text that looks like one (the text
-  formats cannot tell, so prefer ``-o json`` or the audit log);
+  them (short output, and ``-o json`` / ``-o export``, ``journal``). Who
+  wrote a line is decided before anything is read from it (``origin``):
+  any process can log text that looks like an event, so only auditd's
+  lines and journal entries of the kernel's transports are proven, the
+  kernel's shape in a text format is read with a warning, and every other
+  line carrying an event's text is counted as forged, never learned;
 * seccomp events (``type=SECCOMP`` / ``type=1326``), the syscall number
   mapped to its name by the event's ``arch``;
 * Landlock's denials (``type=1423`` / ``LANDLOCK_ACCESS``, Landlock ABI 7,
@@ -21,7 +23,8 @@ service's needs out of another's policy.
 
 Lines nothing understands are counted, with samples, and never fatal.
 Only lines carrying an event are parsed field by field: the rest are
-recognised by a substring test, which keeps large logs fast.
+recognised by a substring test, which keeps large logs fast. Bytes that
+are not UTF-8 are kept as they are (``surrogateescape``), never replaced.
 """
 
 from __future__ import annotations

@@ -44,6 +44,8 @@ def _judge(message: bytes, transport: bytes | None) -> Entry:
     if transport is None:
         return Entry(message, origin.of_message(message))
     if transport in TRUSTED_TRANSPORTS:
+        if origin.of_message(message) == origin.FORGED:  # another printk that quotes text: not an audit record
+            return Entry(message, origin.FORGED, f"a {transport.decode()} entry not in an audit record's shape")
         return Entry(message, origin.PROVEN)
     shown = transport[:20].decode("ascii", "backslashreplace")
     return Entry(message, origin.FORGED, f"logged by a process (_TRANSPORT={shown}), not the kernel")
