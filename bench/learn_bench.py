@@ -34,6 +34,7 @@ def measure(cmd: list[str]) -> tuple[float, int]:
     pid = os.fork()
     if pid == 0:
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
         os.execv(cmd[0], cmd)
     _, status, usage = os.wait4(pid, 0)
     elapsed = time.perf_counter() - start

@@ -16,13 +16,13 @@ times as ratios of the audit time measured in the same run.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from learn_bench import measure  # bench/ is this script's directory: run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 SAME = '4242 openat(AT_FDCWD</srv/app>, "/etc/hosts", O_RDONLY|O_CLOEXEC) = 3</etc/hosts>\n'
@@ -44,20 +44,6 @@ def varied(n: int, out: Path) -> None:
                 fh.write(f"{pid} mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f{rng.randrange(1 << 20):05x}000\n")
             else:
                 fh.write(f'{pid} newfstatat(AT_FDCWD</srv/app>, "{path}", {{st_mode=S_IFREG|0644, st_size=1}}, 0) = 0\n')
-
-
-def measure(cmd: list[str]) -> tuple[float, int]:
-    start = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
-        os.execv(cmd[0], cmd)
-    _, status, usage = os.wait4(pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd} failed")
-    return elapsed, usage.ru_maxrss
 
 
 def main() -> None:
