@@ -84,7 +84,7 @@ def test_audit_reader_formats() -> None:
     assert Syscall("setsockopt") in c.events  # x86_64 54
     assert Syscall("openat") in c.events  # aarch64 56
     assert Port("bind", "tcp", 8000) in c.events and Socket("inet6", "stream") in c.events
-    assert (c.lines, c.unknown, c.samples) == (8, 1, ["this line is not a log line"])
+    assert (c.lines, c.unknown, c.samples) == (8, 1, ["<input>:8: this line is not a log line"])
 
 
 def test_learn_cli_merges_keeps_comments_and_prints_a_diff(tmp_path: Path) -> None:

@@ -91,6 +91,7 @@ def test_a_line_logged_by_a_process_grants_nothing(tmp_path: Path, name: str) ->
         read_log_files([str(log)], c, chunk=64, parallel_from=parallel_from)
         assert Capability("sys_admin") not in c.events and Capability("net_admin") in c.events, (name, c.events)
         assert c.forged == 3, (name, parallel_from, c.forged)
+        assert [s.split(": ")[0] for s in c.forged_samples] == [f"{log}:{n}" for n in (1, 3, 5)], c.forged_samples  # located, also across the halves
 
 
 @pytest.mark.parametrize("name", sorted(REAL_TEXT))

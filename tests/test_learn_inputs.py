@@ -43,6 +43,7 @@ def test_a_message_byte_array_with_values_over_255_is_a_line_not_understood(tmp_
     run, _ = _learn(tmp_path, "".join(json.dumps(x) + "\n" for x in lines).encode())
     assert run.returncode == 0, run.stderr
     assert "3 lines not understood" in run.stderr and "holding 300, not a byte (0-255)" in run.stderr, run.stderr
+    assert f"{tmp_path / 'log'}:2: MESSAGE is an array holding true" in run.stderr, run.stderr  # located
 
 
 def test_json_nested_5000_deep_is_a_line_not_understood(tmp_path: Path) -> None:
@@ -50,6 +51,8 @@ def test_json_nested_5000_deep_is_a_line_not_understood(tmp_path: Path) -> None:
     run, _ = _learn(tmp_path, data.encode())
     assert run.returncode == 0, run.stderr
     assert "3 lines not understood" in run.stderr and "RecursionError" in run.stderr, run.stderr
+    for n in (1, 2, 3):
+        assert f"{tmp_path / 'log'}:{n}: " in run.stderr, run.stderr
 
 
 NON_UTF8 = (

@@ -91,6 +91,7 @@ class AuditReader:
         self.weight = 1  # how many identical lines the current one stands for
         self.profile = ""  # of the event being read
         self.record_policy = ""  # of the run record being read
+        self.where = ""  # FILE:LINE of the line being read, for samples
 
     def _add(self, event: Event, by: str) -> None:
         self.c.add(event, by, self.weight, self.profile)
@@ -110,14 +111,14 @@ class AuditReader:
         if stripped.startswith(('{"corral_run_log"', '{"event"')):
             self._record(stripped, line)
         elif not self.strace.feed(line):
-            self.c.skip(line)
+            self.c.skip(f"{self.where}: {line}" if self.where else line)
 
     def _record(self, text: str, line: str) -> None:
         """One line of a ``corral run --log-to`` record."""
         try:
             entry = json.loads(text)
-        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
-            self.c.skip(line)
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's stack
+            self.c.skip(f"{self.where}: not JSON ({type(exc).__name__}): {line}")
             return
         if not isinstance(entry, dict):
             self.c.skip(line)
@@ -232,7 +233,7 @@ def read_logs(streams: Iterable[Iterable[str]], collected: Collected, *, progres
     ``read_log_files`` does for files: the same scan, one line at a time)."""
     for stream in streams:
         reader = AuditReader(collected)
-        tally = _Tally(reader)
+        tally = _Tally(reader, getattr(stream, "name", "<input>"))
         for n, line in enumerate(stream, 1):
             tally.scan([line.rstrip("\n").encode("utf-8", "surrogateescape")])
             if progress and n % PROGRESS_EVERY == 0:
@@ -298,21 +299,24 @@ class _Tally:
     format carried is counted apart.
     """
 
-    def __init__(self, sink: "AuditReader | None" = None) -> None:
+    def __init__(self, sink: "AuditReader | None" = None, name: str = "") -> None:
+        self.name = name  # the file, for located samples
+        self.lineno = 0  # lines scanned so far
         self.counts: dict[bytes, int] = {}
         self.events = 0
         self.sink = sink
         self.fed = 0
         self.unknown = 0
-        self.samples: list[bytes] = []
+        self.samples: list[tuple[int, bytes]] = []  # (line number, why: text)
         self.forged = 0
-        self.forged_samples: list[bytes] = []
+        self.forged_samples: list[tuple[int, bytes]] = []
         self.text = 0  # event lines read from a text format
         self.export: journal.Export | None = None
 
     def scan(self, lines: list[bytes]) -> None:
         counts, get = self.counts, self.counts.get
         for line in lines:  # the hot loop: substring tests first
+            self.lineno += 1
             if self.export is not None:
                 entry = self.export.line(line)
                 if entry is not None:
@@ -411,35 +415,37 @@ class _Tally:
             self._skip(line)
             return
         self.sink.c.lines += 1
+        self.sink.where = f"{self.name}:{self.lineno}"
         self.sink.line(line.decode("utf-8", "surrogateescape"))
 
     def _skip(self, line: bytes, why: str = "") -> None:
         self.unknown += 1
         if len(self.samples) < 5:
-            self.samples.append(((why + ": ").encode() if why else b"") + line[:200])
+            self.samples.append((self.lineno, ((why + ": ").encode() if why else b"") + line[:200]))
 
     def _forge(self, line: bytes, why: str = "not in a shape the kernel or auditd writes") -> None:
         self.forged += 1
         if len(self.forged_samples) < 5:
-            self.forged_samples.append(why.encode() + b": " + line[:200])
+            self.forged_samples.append((self.lineno, why.encode() + b": " + line[:200]))
 
     def merge(self, other: "_Tally") -> None:
         for key, n in other.counts.items():
             self.counts[key] = self.counts.get(key, 0) + n
         self.events += other.events
         self.unknown += other.unknown
-        self.samples = (self.samples + other.samples)[:5]
+        self.samples = (self.samples + [(n + self.lineno, t) for n, t in other.samples])[:5]  # OTHER's lines came after ours
         self.forged += other.forged
-        self.forged_samples = (self.forged_samples + other.forged_samples)[:5]
+        self.forged_samples = (self.forged_samples + [(n + self.lineno, t) for n, t in other.forged_samples])[:5]
+        self.lineno += other.lineno
         self.text += other.text
 
     def dump(self) -> bytes:
-        return marshal.dumps((self.counts, self.events, self.fed, self.unknown, self.samples, self.forged, self.forged_samples, self.text))
+        return marshal.dumps((self.counts, self.events, self.fed, self.unknown, self.samples, self.forged, self.forged_samples, self.text, self.lineno))
 
     @classmethod
     def load(cls, data: bytes) -> "_Tally":
         tally = cls()
-        tally.counts, tally.events, tally.fed, tally.unknown, tally.samples, tally.forged, tally.forged_samples, tally.text = marshal.loads(data)
+        tally.counts, tally.events, tally.fed, tally.unknown, tally.samples, tally.forged, tally.forged_samples, tally.text, tally.lineno = marshal.loads(data)
         return tally
 
     def replay(self, reader: AuditReader) -> None:
@@ -448,9 +454,9 @@ class _Tally:
         reader.strace.flush()
         c.lines += self.unknown + self.forged + self.events
         c.unknown += self.unknown
-        c.samples = (c.samples + [s.decode("utf-8", "backslashreplace") for s in self.samples])[:5]
+        c.samples = (c.samples + [f"{self.name}:{n}: " + s.decode("utf-8", "surrogateescape") for n, s in self.samples])[:5]
         c.forged += self.forged
-        c.forged_samples = (c.forged_samples + [s.decode("utf-8", "backslashreplace") for s in self.forged_samples])[:5]
+        c.forged_samples = (c.forged_samples + [f"{self.name}:{n}: " + s.decode("utf-8", "surrogateescape") for n, s in self.forged_samples])[:5]
         c.text_events += self.text
         for key, count in self.counts.items():
             kind, text = _KINDS[key[0]], key[1:].decode("utf-8", "surrogateescape")
@@ -518,7 +524,7 @@ def read_log_files(paths: list[str], collected: Collected, *, progress: bool = F
     done_before = 0
     for path in paths:
         reader = AuditReader(collected)
-        tally = _Tally(reader)
+        tally = _Tally(reader, "<stdin>" if path == "-" else path)
         if path == "-":
             _scan_range(sys.stdin.buffer, 0, None, tally, chunk)
         else:
