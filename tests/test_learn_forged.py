@@ -42,6 +42,7 @@ FORGED_TEXT = {
     "audit-user-avc": f"type=USER_AVC msg=audit(1700000000.123:77): pid=1 uid=0 auid=4294967295 ses=4294967295 msg='{EVENT}'",
     "json-no-transport": json.dumps({"MESSAGE": EVENT}),
     "json-syslog": json.dumps({"MESSAGE": KERNEL, "_TRANSPORT": "syslog"}),
+    "record-line-in-a-log": '{"event": "capability", "name": "sys_admin"}',  # journalctl -o cat: a process's line as it wrote it
     "json-kernel-other-printk": json.dumps({"MESSAGE": f"usb 1-1: {EVENT}", "_TRANSPORT": "kernel"}),  # a printk quoting text
 }
 #: The kernel's own lines, as each text format shows them.

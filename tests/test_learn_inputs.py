@@ -47,7 +47,7 @@ def test_a_message_byte_array_with_values_over_255_is_a_line_not_understood(tmp_
 
 
 def test_json_nested_5000_deep_is_a_line_not_understood(tmp_path: Path) -> None:
-    data = f'{{"MESSAGE": {DEEP}}}\n{{"event": {DEEP}}}\n{{"corral_run_log": 1, "policy": {DEEP}}}\n'
+    data = f'{{"corral_run_log": 1, "policy": {DEEP}}}\n{{"event": {DEEP}}}\n{{"MESSAGE": {DEEP}}}\n'
     run, _ = _learn(tmp_path, data.encode())
     assert run.returncode == 0, run.stderr
     assert "3 lines not understood" in run.stderr and "RecursionError" in run.stderr, run.stderr

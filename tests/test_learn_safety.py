@@ -277,6 +277,8 @@ def test_landlock_denials_and_run_records_are_read() -> None:
         'type=LANDLOCK_ACCESS msg=audit(1700000000.1:7): domain=195ba459b blockers=fs.read_file path="/etc/shadow" dev="vda2" ino=12\n'
         'audit: type=1423 audit(1700000000.2:8): domain=195ba459b blockers=fs.make_reg,fs.refer path="/srv/out" dev="vda2" ino=9\n'
         'audit: type=1423 audit(1700000000.3:9): domain=195ba459b blockers=net.connect_tcp daddr=127.0.0.1 dest=5432\n'
+    )
+    record = (
         '{"corral_run_log": 1, "policy": "svc"}\n'
         '{"event": "call", "name": "clone", "args": [17, 0, 0], "count": 3}\n'
         '{"event": "capability", "name": "setgid", "why": "setgid(65534)", "count": 1}\n'
@@ -284,7 +286,7 @@ def test_landlock_denials_and_run_records_are_read() -> None:
         '{"event": "nonsense"}\n'
     )
     c = Collected()
-    read_logs([log.splitlines(True)], c)
+    read_logs([log.splitlines(True), record.splitlines(True)], c)
     assert File("/etc/shadow", "r") in c.events and File("/srv/out/*", "c") in c.events
     assert Port("connect", "tcp", 5432) in c.events
     assert c.events[Call("clone", (17, 0, 0))] == 3 and Capability("setgid") in c.events

@@ -20,6 +20,8 @@ BAD_LOG = """\
 Nov 29 16:00:00 host kernel: audit: type=1400 audit(1700000000.123:77): apparmor="ALLOWED" operation="capable" profile="web" pid=42 comm="web" capability=99 capname="cap_bogus"
 Nov 29 16:00:00 host kernel: audit: type=1400 audit(1700000000.123:78): apparmor="ALLOWED" operation="connect" profile="web" pid=42 comm="web" family="inet" sock_type="stream" protocol=6 requested_mask="send" fport=99999999
 audit: type=1423 audit(1700000000.100:9): domain=1 blockers=net.connect_tcp dest=99999999
+"""
+BAD_RECORD = """\
 {"corral_run_log": 1, "policy": "web"}
 {"event": "capability", "name": "not_a_cap"}
 {"event": "call", "name": "syscall_0x1b6"}
@@ -30,8 +32,10 @@ audit: type=1423 audit(1700000000.100:9): domain=1 blockers=net.connect_tcp dest
 def test_every_learned_value_is_checked_and_every_drop_is_named(tmp_path: Path) -> None:
     log = tmp_path / "bad.log"
     log.write_text(BAD_LOG)
+    record = tmp_path / "bad.jsonl"
+    record.write_text(BAD_RECORD)
     policy = tmp_path / "new.toml"
-    run = subprocess.run([CORRAL, "learn", str(log), "--into", str(policy)], capture_output=True, text=True)
+    run = subprocess.run([CORRAL, "learn", str(log), str(record), "--into", str(policy)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     text = policy.read_text()
     load_policy_text(text, str(policy))  # it loads

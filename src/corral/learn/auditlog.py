@@ -311,6 +311,7 @@ class _Tally:
         self.forged = 0
         self.forged_samples: list[tuple[int, bytes]] = []
         self.text = 0  # event lines read from a text format
+        self.record = False  # the stream is a `corral run --log-to` record
         self.export: journal.Export | None = None
 
     def scan(self, lines: list[bytes]) -> None:
@@ -370,7 +371,15 @@ class _Tally:
     def _json(self, line: bytes) -> None:
         stripped = line.strip()
         if stripped.startswith((b'{"corral_run_log"', b'{"event"')):
-            self._feed(line)  # a run record: read in order (its header names the policy)
+            # A run record is a file corral wrote whole, its header first: a
+            # record's line anywhere else (a journal dumped with -o cat, where
+            # any process writes lines) is not one.
+            if self.lineno == 1 and stripped.startswith(b'{"corral_run_log"'):
+                self.record = True
+            if self.record:
+                self._feed(line)  # read in order: its header names the policy
+            else:
+                self._forge(line, "a run record's line, but the file does not begin with a record's header")
             return
         self._entry(journal.from_json(stripped), line)
 
