@@ -184,10 +184,24 @@ class Supervisor:
         _, status = os.waitpid(self.child, 0)
         return status
 
-    def _spawn(self) -> None:
-        """Start one more receiver (``self.pool`` held)."""
+    def _spawn(self, *, spare: bool = False) -> None:
+        """Start one more receiver (``self.pool`` held). A spare that cannot
+        be started (no descriptor or thread left) is done without: the call
+        in hand is still answered, and later calls wait for a receiver."""
+        try:
+            listener = os.dup(self.listener)
+        except OSError:
+            if spare:
+                return
+            raise
+        try:
+            threading.Thread(target=self._receive, args=(listener,), daemon=True).start()
+        except RuntimeError:
+            os.close(listener)
+            if spare:
+                return
+            raise
         self.receivers += 1
-        threading.Thread(target=self._receive, args=(os.dup(self.listener),), daemon=True).start()
 
     def _receive(self, listener: int) -> None:
         ex = notify.Exchange(listener)
@@ -221,7 +235,7 @@ class Supervisor:
             with self.pool:
                 self.blocked += 1
                 if self.receivers - self.blocked < 1 and self.receivers < MAX_RECEIVERS:
-                    self._spawn()
+                    self._spawn(spare=True)
         answer = None
         try:
             answer = handler(ex, fd)
