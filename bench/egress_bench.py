@@ -87,7 +87,7 @@ def main() -> None:
     try:
         print(f"1. connect(2), 2000 per run, microseconds: median (added over bare), mean; median of {rounds} rounds")
         cost = [str(work / "connect_cost")]
-        floor = [str(work / "notify_floor")]
+        floor = [str(work / "notify_floor"), str(work / "connect_cost")]
         rows = [
             ("bare, blocking", cost + ["127.0.0.1", str(port), "2000"], []),
             ("bare, non-blocking", cost + ["127.0.0.1", str(port), "2000", "nb"], []),
