@@ -24,6 +24,8 @@
  *                 HDRINCL 1: sets IP_HDRINCL/IPV6_HDRINCL and writes the
  *                 IP header itself; 2: writes it without asking (PROTO
  *                 255, IPPROTO_RAW, implies it)
+ *   spoof SRC IP PORT  a UDP socket with IP_TRANSPARENT sends "spoof" to
+ *                 IP:PORT from SRC, another host's address (IP_PKTINFO)
  *   getxattr PATH NAME  print the value of PATH's extended attribute NAME
  *                 ("value=..."), then "ok", or the error
  *   inotify DIR   watch DIR (inotify), print "watching", then print the name
@@ -246,8 +248,31 @@ static int readxattr(const char *path, const char *name)
     return 0;
 }
 
+static int spoof(const char *src, const char *ip, int port)
+{
+    int s = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
+    if (s < 0 || setsockopt(s, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one) < 0) {
+        say(1, -1);
+        return 0;
+    }
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    char control[CMSG_SPACE(sizeof(struct in_pktinfo))] = {0};
+    struct iovec v = {"spoof", 5};
+    struct msghdr m = {.msg_name = &a, .msg_namelen = sizeof a, .msg_iov = &v, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+    inet_pton(AF_INET, src, &((struct in_pktinfo *)CMSG_DATA(c))->ipi_spec_dst);
+    say(1, (int)sendmsg(s, &m, 0));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 5 && !strcmp(argv[1], "spoof"))
+        return spoof(argv[2], argv[3], atoi(argv[4]));
     if (argc >= 4 && !strcmp(argv[1], "getxattr"))
         return readxattr(argv[2], argv[3]);
     if (argc >= 7 && !strcmp(argv[1], "rawudp"))
@@ -260,6 +285,6 @@ int main(int argc, char **argv)
         return sigio(atoi(argv[2]), atoi(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "pidreuse"))
         return pidreuse(atoi(argv[2]));
-    fprintf(stderr, "usage: redteam3_probe pidreuse FD | sigio PID SIG | plant PATH FILE | getxattr PATH NAME | inotify DIR | rawudp FAMILY PROTO HDRINCL IP PORT\n");
+    fprintf(stderr, "usage: redteam3_probe pidreuse FD | sigio PID SIG | plant PATH FILE | spoof SRC IP PORT | getxattr PATH NAME | inotify DIR | rawudp FAMILY PROTO HDRINCL IP PORT\n");
     return 3;
 }

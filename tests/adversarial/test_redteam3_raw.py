@@ -50,3 +50,25 @@ def test_ping_still_opens_its_icmp_socket(arena: Path, probes: dict[str, Path], 
     policy = policy_file(arena, f'Name = "ping"\nExtends = ["base"]\n[Filesystem]\nExec = ["{probe}"]\n[Networking]\nFlags = ["outgoing", "ping"]\nProtocols = ["tcp"]\nConnect = ["tcp:443"]\n')
     got = confined(policy, "redteam3_probe", "rawudp", "4", "1", "0", PEER, "9", user=user)
     assert got.answer == ("ok" if user == "root" else "errno=EPERM"), got
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_ping_does_not_lend_another_hosts_address(arena: Path, probes: dict[str, Path], confined: Confined, user: str) -> None:
+    """net_raw also sets IP_TRANSPARENT, after which a UDP datagram goes
+    out from any source address the program names (IP_PKTINFO): another
+    host's, which the receiver then believes."""
+    as_user(user)
+    probe = probes["redteam3_probe"]
+    policy = policy_file(arena, f'Name = "ping-udp"\nExtends = ["base"]\n[Filesystem]\nExec = ["{probe}"]\n[Networking]\nFlags = ["outgoing", "ping"]\nProtocols = ["udp"]\n')
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind((PEER, 0))
+    sink.settimeout(2)
+    try:
+        got = confined(policy, "redteam3_probe", "spoof", "192.0.2.99", PEER, str(sink.getsockname()[1]), user=user)
+        try:
+            arrived = sink.recvfrom(64)
+        except OSError:
+            arrived = None
+    finally:
+        sink.close()
+    assert arrived is None and got.answer == "errno=EPERM", f"a datagram from another host's address left the sandbox ({got.answer}, arrived {arrived!r})"
