@@ -71,7 +71,7 @@ def test_setsockopt_allowed_outright_is_not_filtered() -> None:
     ir = ir_of('[Networking]\nFlags = ["ping"]\nSocketOptions = ["tcp_nodelay"]\n')
     assert not ir.setsockopt_filtered
     setsockopt = next(r for r in ir.syscalls if r.name == "setsockopt")
-    assert setsockopt.outright and setsockopt.narrowed_by == ("fastopen", "raw-header")  # all but TCP_FASTOPEN_CONNECT and IP(V6)_HDRINCL
+    assert setsockopt.outright and setsockopt.narrowed_by == ("fastopen", "forged-packets")  # all but TCP_FASTOPEN_CONNECT, IP(V6)_HDRINCL, IP(V6)_TRANSPARENT
 
 
 def test_socket_is_limited_to_protocols() -> None:
