@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -202,12 +203,17 @@ def test_round_trip_git_commit(tmp_path: Path) -> None:
     assert log == "second\nfirst\n"
 
 
+#: A loopback address of this run's own (127.x.y.z): parallel suites never
+#: collide on the fixed ports the traced policies name.
+LOOPBACK = "127.%d.%d.%d" % tuple(random.randrange(1, 255) for _ in range(3))
+
+
 @pytest.fixture
 def http_server() -> "http.server.HTTPServer":
     (WORK / "www").mkdir(parents=True, exist_ok=True)
     (WORK / "www/hello.txt").write_text("hello\n")
     handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(WORK / "www"))  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 18080), handler)
+    server = http.server.ThreadingHTTPServer((LOOPBACK, 18080), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
@@ -216,7 +222,7 @@ def http_server() -> "http.server.HTTPServer":
 
 @pytestmark_root
 def test_round_trip_curl(tmp_path: Path, http_server: object) -> None:
-    cmd = ["curl", "-sS", "http://127.0.0.1:18080/hello.txt"]
+    cmd = ["curl", "-sS", f"http://{LOOPBACK}:18080/hello.txt"]
     traced, confined, text = trace_then_run(tmp_path, cmd)
     assert (confined.returncode, confined.stdout) == (0, "hello\n"), confined.stderr
     assert confined.stderr == "corral run --log: nothing was outside the policy's system calls\n"
@@ -224,7 +230,7 @@ def test_round_trip_curl(tmp_path: Path, http_server: object) -> None:
     assert '"tcp_nodelay",  # setsockopt x1' in text
 
 
-SERVE_ONE = "import http.server, sys; s = http.server.HTTPServer(('127.0.0.1', 18081), http.server.SimpleHTTPRequestHandler); s.handle_request()"
+SERVE_ONE = f"import http.server, sys; s = http.server.HTTPServer(('{LOOPBACK}', 18081), http.server.SimpleHTTPRequestHandler); s.handle_request()"
 
 
 def _serve_and_fetch(args: list[str], tmp: Path) -> tuple[subprocess.CompletedProcess[str], str]:
@@ -235,7 +241,7 @@ def _serve_and_fetch(args: list[str], tmp: Path) -> tuple[subprocess.CompletedPr
         try:
             import urllib.request
 
-            body = urllib.request.urlopen("http://127.0.0.1:18081/hello.txt", timeout=5).read().decode()
+            body = urllib.request.urlopen(f"http://{LOOPBACK}:18081/hello.txt", timeout=5).read().decode()
             break
         except OSError:
             time.sleep(0.1)
