@@ -36,6 +36,7 @@ FORGED_TEXT = {
     "syslog-tag-pid": f"Nov 29 16:00:00 host web[4242]: {KERNEL}",
     "syslog-kernel-in-message": f"Nov 29 16:00:00 host alice: kernel: {KERNEL}",
     "syslog-text-before": f"Nov 29 16:00:00 host kernel: hello {KERNEL}",
+    "dmesg-x-user": f"user  :notice: [ 1234.567890] {KERNEL}",  # a write to /dev/kmsg from user space
     "rfc3339": f"2026-11-29T16:00:00.123456+00:00 host alice: {KERNEL}",
     "journal-short": f"Nov 29 16:00:00 host alice[31337]: {KERNEL}",
     "journal-short-audit-tag": f"Nov 29 16:00:00 host alice[31337]: AVC {EVENT}",
@@ -51,6 +52,12 @@ REAL_TEXT = {
     "rfc3339": f"2026-11-29T16:00:00.123456+00:00 host kernel: {REAL_KERNEL}",
     "journal-short-audit": f"Nov 29 16:00:00 host audit[4242]: AVC {REAL}",
     "dmesg": f"[ 1234.567890] {REAL_KERNEL}",
+    "dmesg-T": f"[Sun Nov 29 16:00:00 2026] {REAL_KERNEL}",
+    "dmesg-r": f"<5>[ 1234.567890] {REAL_KERNEL}",
+    "dmesg-x": f"kern  :notice: [ 1234.567890] {REAL_KERNEL}",
+    "kmsg": f"5,1234,1234567890,-;{REAL_KERNEL}",
+    "journal-cat": REAL_KERNEL,
+    "journal-short-audit-no-pid": f"Nov 29 16:00:00 host audit: AVC {REAL}",
 }
 
 

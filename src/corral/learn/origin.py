@@ -36,7 +36,11 @@ _KERNEL = re.compile(rb"audit: type=(?:1400|150\d|1326|1423) audit\(\d+(?:\.\d+)
 #: journald's rendering of an audit-transport record (``AVC apparmor=...``).
 _JOURNAL_AUDIT = re.compile(rb"(?:AVC|SECCOMP|LANDLOCK_ACCESS|AUDIT1400|AUDIT150\d|AUDIT1326|AUDIT1423) ")
 #: journalctl's short form of an audit-transport entry: ``HOST audit[PID]: `` ending the header.
-_AUDIT_TAG = re.compile(rb"(?:^| )audit\[\d+\]$")
+_AUDIT_TAG = re.compile(rb"(?:^| )audit(?:\[\d+\])?$")
+#: The kernel ring buffer's other renderings: ``dmesg -r`` (``<5>[ 12.3] ``),
+#: ``dmesg -x`` (``kern  :notice: [ 12.3] ``; user space's lines say ``user``)
+#: and /dev/kmsg itself (``5,1234,5678,-;``).
+_RING = re.compile(rb"<\d{1,3}>\[[^\]]{1,40}\] |kern *:[a-z]+ *: (?:\[[^\]]{1,40}\] )?|\d{1,3},\d+,\d+,[^;]{0,20};")
 
 
 def of(line: bytes, start: int) -> str:
@@ -66,10 +70,12 @@ def of_message(message: bytes) -> str:
 def _kernel_prefix(line: bytes, at: int) -> bool:
     """Whether what comes before the kernel's ``audit: type=`` at AT is
     what the kernel's messages have there: nothing (dmesg -t, journalctl
-    -o cat), a dmesg timestamp, or a syslog header (``TIMESTAMP HOST ``,
-    which holds no ``": "``) with the tag ``kernel``, optionally followed by
-    the kernel's timestamp."""
+    -o cat), a dmesg timestamp (or dmesg -r / -x's, /dev/kmsg's prefix),
+    or a syslog header (``TIMESTAMP HOST ``, which holds no ``": "``) with
+    the tag ``kernel``, optionally followed by the kernel's timestamp."""
     if at == 0:
+        return True
+    if _RING.fullmatch(line, 0, at):
         return True
     end = at
     if line[at - 2 : at] == b"] ":
