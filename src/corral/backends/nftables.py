@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import os
 
+from ..addresses import deny_spellings
 from ..ir import ANY_PORT, IR
 from ..escape import comment
 from . import Coverage, Level, Output
@@ -52,7 +53,8 @@ def _host_match(sets: list[tuple[str, str, str]], host: str, proto: str, port: i
 def ruleset(ir: IR) -> str:
     table = f"corral-{ir.name}"
     sets = host_sets(ir)
-    deny_rules = [_match(d.protocol, d.address, d.port) + " counter reject" for d in ir.peer_denies if d.address]
+    # a denied IPv4 network is denied in its NAT64 form too (corral.addresses)
+    deny_rules = [_match(d.protocol, a, d.port) + " counter reject" for d in ir.peer_denies if d.address for a in deny_spellings(d.address)]
     deny_rules += [m + " counter reject" for d in ir.peer_denies if d.host for m in _host_match(sets, d.host, d.protocol, d.port)]
     out_rules = [_match(p.protocol, p.address, p.port) + " accept" for p in ir.ports if p.direction == "connect"]
     out_rules += [m + " accept" for h in ir.hosts for m in _host_match(sets, h.host, h.protocol, h.port)]

@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .. import _seccomp
+from ..addresses import deny_spellings
 from ..escape import comment
 from ..ir import ANY_PORT, IR, Access, Rule
 from ..policy import globs
@@ -125,7 +126,7 @@ def drop_in(ir: IR) -> tuple[str, list[Coverage]]:
 
     for peer in ir.peer_denies:
         if peer.address and peer.port == ANY_PORT:
-            lines.append(f"IPAddressDeny={peer.address}")
+            lines += [f"IPAddressDeny={a}" for a in deny_spellings(peer.address)]  # with its NAT64 form
             cov.append(Coverage(peer, Level.APPROX, "IPAddressDeny= also drops traffic from those addresses, inbound included"))
         else:
             cov.append(Coverage(peer, Level.NONE, "IPAddressDeny= takes addresses without ports, not names"))

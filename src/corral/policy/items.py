@@ -238,6 +238,10 @@ class Port(ItemKind[PortSpec]):
         if m is None:
             raise InternalError(f"unchecked port {value!r} reached conversion")
         address = (m.group("addr") or "").strip("[]")
+        if address:
+            from ..addresses import canonical
+
+            address = canonical(address)  # ::ffff:a.b.c.d is a.b.c.d: one spelling for every backend
         host = (m.group("host") or "").lower().rstrip(".")
         spec = m.group("port")
         if spec == "*":

@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...addresses import canonical_network, in_network, nat64_embedded, reached
 from ...hostnames import host_matches
 
 TTL_SECONDS = 30.0
@@ -50,12 +51,8 @@ _SPECIAL = [
 ]  # fmt: skip
 
 
-def plain(ip: str) -> Address:
-    """An address, IPv4-mapped IPv6 (::ffff:a.b.c.d) as the IPv4 it is."""
-    addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
+#: An address, IPv4-mapped IPv6 (::ffff:a.b.c.d) as the IPv4 it is.
+plain = reached
 
 
 def own_addresses() -> set[Address]:
@@ -82,7 +79,11 @@ def own_addresses() -> set[Address]:
 
 
 def special(addr: Address, own: set[Address]) -> str:
-    """Why a name may not lead to ``addr`` ("" if it may)."""
+    """Why a name may not lead to ``addr`` ("" if it may); the NAT64 form
+    of an address (64:ff9b::a.b.c.d) is judged as the IPv4 it reaches."""
+    v4 = nat64_embedded(addr)
+    if v4 is not None and special(v4, own):
+        return f"the NAT64 form of {v4}, {special(v4, own)}"
     if addr in own:
         return "an address of this host"
     for net in _SPECIAL:
@@ -159,7 +160,7 @@ class Rules:
         self.resolver = resolver
         self.relay = relay_addresses or set()
         self.own = own_addresses()
-        self.networks = {r["address"]: ipaddress.ip_network(r["address"], strict=False) for r in (*self.connect, *self.denies) if r["address"]}
+        self.networks = {r["address"]: canonical_network(r["address"]) for r in (*self.connect, *self.denies) if r["address"]}
 
     # -- helpers ----------------------------------------------------------
     @staticmethod
@@ -167,6 +168,8 @@ class Rules:
         return bool(rule["protocol"] == proto and rule["port"] in (port, ANY_PORT))
 
     def _in(self, network: str, addr: Address) -> bool:
+        """Whether an allow rule's network holds ``addr``, as written (an
+        allowed IPv4 network does not widen to its NAT64 form)."""
         net = self.networks[network]
         return addr.version == net.version and addr in net
 
@@ -179,7 +182,7 @@ class Rules:
         for d in self.denies:
             if not self._port_ok(d, proto, port):
                 continue
-            if d["address"] and self._in(d["address"], addr):
+            if d["address"] and in_network(addr, self.networks[d["address"]]):  # the NAT64 form of a denied IPv4 too
                 return f"Networking.Deny {d['address']} [{d['span']}]"
             if d["host"] and not d["host"].startswith("*.") and addr in self.resolver.lookup(d["host"]):
                 return f"Networking.Deny {d['host']} (it resolves to {addr}) [{d['span']}]"
