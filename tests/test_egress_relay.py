@@ -79,3 +79,23 @@ def rules_with_metadata() -> Rules:
     r.resolver.hosts = {}
     r.resolver.cache["api.example.com"] = (1e18, frozenset({__import__("ipaddress").ip_address("169.254.169.254")}))
     return r
+
+
+def test_any_extension_twice_or_a_length_that_disagrees_is_refused() -> None:
+    """RFC 8446 §4.2: one extension of each type. Whatever the type (here
+    supported_versions, 43), a second one is refused, as is a ClientHello
+    whose lengths do not add up (the server might read it otherwise)."""
+    import pytest
+
+    from corral.sandbox.egress.relay import HelloError
+
+    real = client_hello("api.example.com", ["h2"])
+    with pytest.raises(HelloError, match="type 43 extension twice"):
+        parse_client_hello(with_extension(real, 43, b"\x02\x03\x04"))
+    with pytest.raises(HelloError, match="server_name extension twice"):
+        parse_client_hello(with_extension(real, 0, b"\x00\x0a\x00\x00\x07abc.com"))
+    with pytest.raises(HelloError, match="empty or truncated ALPN"):
+        parse_client_hello(with_extension(client_hello("api.example.com", None), 16, b"\x00\x04\x02h2\x00"))
+    longer = b"\x01" + (len(real) - 4 + 1).to_bytes(3, "big") + real[4:] + b"\x00"  # a byte after the extensions
+    with pytest.raises(HelloError, match="length disagrees"):
+        parse_client_hello(longer)

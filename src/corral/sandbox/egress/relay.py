@@ -36,8 +36,19 @@ class HelloError(ValueError):
     pass
 
 
+#: Names of the extensions a refusal may mention (others by number).
+EXT_NAMES = {EXT_SERVER_NAME: "server_name", EXT_ALPN: "application_layer_protocol_negotiation"}
+
+
 def parse_client_hello(handshake: bytes) -> tuple[str | None, list[str] | None, bool]:
-    """(SNI, ALPN list or None, ECH offered) of a ClientHello handshake message."""
+    """(SNI, ALPN list or None, ECH offered) of a ClientHello handshake message.
+
+    Read strictly, because the server reads it too and must not see
+    anything else than what was checked: an extension sent twice (RFC 8446
+    §4.2 allows one of each type), two host names in server_name (RFC 6066
+    §3), an empty protocol name (RFC 7301), or a length that disagrees with
+    its contents is refused (``HelloError``) rather than read one way here
+    and another way by the server."""
     if len(handshake) < 4 or handshake[0] != 1:
         raise HelloError("not a ClientHello")
     body = handshake[4 : 4 + int.from_bytes(handshake[1:4], "big")]
@@ -46,35 +57,76 @@ def parse_client_hello(handshake: bytes) -> tuple[str | None, list[str] | None, 
         pos += 1 + body[pos]
         pos += 2 + int.from_bytes(body[pos : pos + 2], "big")
         pos += 1 + body[pos]
-        if pos >= len(body):
+        if pos > len(body):
+            raise IndexError("past the end")
+        if pos == len(body):
             return None, None, False  # no extensions at all
         end = pos + 2 + int.from_bytes(body[pos : pos + 2], "big")
+        if end != len(body):
+            raise HelloError("malformed ClientHello: the extensions' length disagrees with the message")
         pos += 2
         sni: str | None = None
         alpn: list[str] | None = None
         ech = False
-        while pos + 4 <= end:
+        seen: set[int] = set()
+        while pos < end:
+            if pos + 4 > end:
+                raise HelloError("malformed ClientHello: a truncated extension")
             kind, size = struct.unpack("!HH", body[pos : pos + 4])
             data = body[pos + 4 : pos + 4 + size]
+            if len(data) != size:
+                raise HelloError("malformed ClientHello: an extension runs past the message")
             pos += 4 + size
+            if kind in seen:
+                raise HelloError(f"the {EXT_NAMES.get(kind, f'type {kind}')} extension twice (RFC 8446 §4.2 allows one of each type)")
+            seen.add(kind)
             if kind == EXT_SERVER_NAME:
-                i = 2
-                while i + 3 <= len(data):
-                    name_type, length = data[i], int.from_bytes(data[i + 1 : i + 3], "big")
-                    if name_type == 0:
-                        sni = data[i + 3 : i + 3 + length].decode("ascii")
-                    i += 3 + length
+                sni = _server_name(data)
             elif kind == EXT_ALPN:
-                alpn, i = [], 2
-                while i < len(data):
-                    length = data[i]
-                    alpn.append(data[i + 1 : i + 1 + length].decode("ascii", "replace"))
-                    i += 1 + length
+                alpn = _protocols(data)
             elif kind in EXT_ECH:
                 ech = True
         return sni, alpn, ech
     except (IndexError, UnicodeDecodeError) as exc:
         raise HelloError(f"malformed ClientHello: {exc}") from None
+
+
+def _vector(data: bytes, width: int) -> bytes:
+    """The contents of a vector with a ``width``-byte length that fills ``data``."""
+    if len(data) < width or int.from_bytes(data[:width], "big") != len(data) - width:
+        raise HelloError("malformed ClientHello: an extension's list length disagrees with its size")
+    return data[width:]
+
+
+def _server_name(data: bytes) -> str | None:
+    """The one host name of a server_name extension (RFC 6066 §3)."""
+    names, i, host = _vector(data, 2), 0, None
+    while i < len(names):
+        if i + 3 > len(names):
+            raise HelloError("malformed ClientHello: a truncated server name")
+        name_type, length = names[i], int.from_bytes(names[i + 1 : i + 3], "big")
+        value = names[i + 3 : i + 3 + length]
+        if len(value) != length:
+            raise HelloError("malformed ClientHello: a server name runs past its list")
+        i += 3 + length
+        if name_type == 0:
+            if host is not None:
+                raise HelloError("more than one host name in server_name (RFC 6066 §3 allows one)")
+            host = value.decode("ascii")
+    return host
+
+
+def _protocols(data: bytes) -> list[str]:
+    """The protocol names of an ALPN extension (RFC 7301 §3.1: none empty)."""
+    items, i, out = _vector(data, 2), 0, []
+    while i < len(items):
+        length = items[i]
+        value = items[i + 1 : i + 1 + length]
+        if length == 0 or len(value) != length:
+            raise HelloError("malformed ClientHello: an empty or truncated ALPN protocol name")
+        out.append(value.decode("ascii", "replace"))
+        i += 1 + length
+    return out
 
 
 def read_client_hello(conn: socket.socket) -> tuple[bytes, bytes]:
