@@ -23,10 +23,18 @@ import pytest
 from .harness import USERS, as_user, policy_file
 
 
-class Server:
-    """A loopback peer that counts the ClientHellos reaching it, and answers."""
+#: A HelloRetryRequest (RFC 8446 §4.1.4) in a record: a ServerHello with
+#: the special random, TLS 1.3 in supported_versions, key_share x25519.
+_HRR_BODY = bytes.fromhex("0303" "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c" "00" "1301" "00" "000c" "002b00020304" "00330002001d")
+HRR = b"\x16\x03\x03" + (len(_HRR_BODY) + 4).to_bytes(2, "big") + b"\x02" + len(_HRR_BODY).to_bytes(3, "big") + _HRR_BODY
 
-    def __init__(self) -> None:
+
+class Server:
+    """A loopback peer that keeps what reaches it, and answers: with a
+    TLS alert, or (``retry``) first with a HelloRetryRequest."""
+
+    def __init__(self, retry: bool = False) -> None:
+        self.retry = retry
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -45,6 +53,12 @@ class Server:
                 try:
                     data = conn.recv(65536)
                     self.received.append(data)
+                    if self.retry:
+                        conn.sendall(HRR)
+                        while more := conn.recv(65536):
+                            self.received.append(more)
+                            if b"\x16\x03" in more:  # the second ClientHello
+                                break
                     conn.sendall(b"\x15\x03\x03\x00\x02\x02\x28")  # a TLS alert: an answer
                 except OSError:
                     pass
@@ -79,6 +93,30 @@ def test_a_plain_client_hello_reaches_the_server(arena: Path, probes: dict[str, 
         result = _hello(arena, probes, user, server, ["sni=api.test", "alpn=h2"])
         assert result.stdout.split()[-1:] == ["ok"], result.stdout + result.stderr
         assert len(server.received) == 1 and b"api.test" in server.received[0]
+    finally:
+        server.sock.close()
+
+
+@pytest.mark.parametrize("user", USERS)
+@pytest.mark.parametrize(
+    ("second", "reason"),
+    [
+        (["sni=api.test", "alpn=http/1.1"], "offers ALPN http/1.1; Networking.ALPN requires h2 (in the ClientHello after a HelloRetryRequest)"),
+        (["sni=other.test", "alpn=h2"], "SNI other.test is not an allowed name; allowed: api.test (in the ClientHello after a HelloRetryRequest)"),
+    ],
+)
+def test_the_client_hello_after_a_hello_retry_request_is_checked_too(arena: Path, probes: dict[str, Path], user: str, second: list[str], reason: str) -> None:
+    """TLS 1.3: a server that wants another key share answers the first
+    ClientHello with a HelloRetryRequest, and the client sends a second
+    ClientHello, still in the clear. The relay checked the first only and
+    spliced the rest: the second could name another server or protocol."""
+    server = Server(retry=True)
+    try:
+        result = _hello(arena, probes, user, server, ["sni=api.test", "alpn=h2", "then", *second])
+        later = b"".join(server.received[1:])
+        assert second[0][4:].encode() not in later and second[1][5:].encode() not in later, f"the second ClientHello reached the server unchecked: {result.stdout}{result.stderr}"
+        assert result.stdout.split()[-1:] == ["errno=ECONNRESET"], result.stdout + result.stderr
+        assert reason in result.stderr, result.stderr
     finally:
         server.sock.close()
 
