@@ -96,7 +96,7 @@ def test_every_backend_says_which_mechanism_enforces_names_addresses_ports_sni_a
     net = rules["PeerDenyRule:deny tcp connect 10.0.0.0/8 *"].selected
     assert net["nftables"].level == Level.EXACT and net["egress"].level == Level.EXACT
     assert net["systemd"].level == Level.APPROX  # IPAddressDeny= drops inbound too
-    alpn = rules["AlpnRule:TLS offers only ALPN h2"].selected
+    alpn = rules["AlpnRule:TLS offers ALPN h2"].selected
     assert [t for t, c in alpn.items() if c.level] == ["egress"]
     out = compile_ir(ir, ["systemd", "nftables", "egress"], allow_unenforced=True).outputs
     assert "IPAddressDeny=10.0.0.0/8" in out["systemd"].content.decode()
@@ -131,7 +131,7 @@ def test_run_dry_run_says_the_supervisor_enforces_names(tmp_path: Path) -> None:
     policy.write_text('[Networking]\nFlags = ["outgoing"]\nProtocols = ["tcp"]\nConnect = ["tcp:api.example.com:443"]\nALPN = ["h2"]\n[Runtime]\nFlags = ["stdio", "exec"]\n')
     proc = subprocess.run([sys.executable, "-m", "corral.cli", "run", "--dry-run", "--no-cache", str(policy)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "egress supervisor: api.example.com:443 (TLS relay: SNI, ALPN h2)" in proc.stdout
+    assert "egress supervisor: api.example.com:443 (TLS relay: SNI, ALPN offered: h2, chosen by the server: checked in TLS 1.2, encrypted in TLS 1.3)" in proc.stdout
     assert "landlock" in proc.stdout and "connect_tcp: 443" in proc.stdout  # the port floor
 
 
@@ -161,3 +161,20 @@ def test_learning_mode_says_names_are_not_enforced(tmp_path: Path) -> None:
     policy.write_text('[Networking]\nFlags = ["outgoing"]\nProtocols = ["tcp"]\nConnect = ["tcp:api.example.com:443"]\n[Runtime]\nFlags = ["stdio", "exec"]\n[Filesystem]\nExec = ["/usr/bin/true"]\n')
     proc = subprocess.run([sys.executable, "-m", "corral.cli", "run", "--log", "--no-cache", str(policy), "true"], capture_output=True, text=True)
     assert "not enforced here: host names, Networking.Deny and ALPN (learning mode runs without the egress supervisor)" in proc.stderr, proc.stderr
+
+
+def test_alpn_only_lowers_and_is_reported_exact_for_the_offer() -> None:
+    """ALPN alone: the offer holds one of them (approximate: others may come
+    with it). ALPNOnly: none but them (exact for the offer). Both notes say
+    TLS 1.3 hides the server's choice."""
+    loose = coverage_of(ir_of(POLICY), ["egress"])
+    strict_ir = ir_of(POLICY + "ALPNOnly = true\n")
+    assert strict_ir.alpn == (AlpnRule(("h2",), True),) and ir_of(POLICY).alpn == (AlpnRule(("h2",), False),)
+    strict = coverage_of(strict_ir, ["egress"])
+    (lc,) = [c.selected["egress"] for c in loose if isinstance(c.rule, AlpnRule)]
+    (sc,) = [c.selected["egress"] for c in strict if isinstance(c.rule, AlpnRule)]
+    assert lc.level is Level.APPROX and "curl --http2 offers h2 and http/1.1" in lc.note and "TLS 1.3 encrypts" in lc.note
+    assert sc.level is Level.EXACT and "no other" in sc.note and "TLS 1.3 encrypts" in sc.note
+    from corral.backends.egress import document
+
+    assert document(strict_ir)["alpn_only"] is True and document(ir_of(POLICY))["alpn_only"] is False

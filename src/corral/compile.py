@@ -40,7 +40,7 @@ class RuleCoverage:
         if isinstance(r, PeerDenyRule):
             return f"deny {r.protocol} connect {r.host or r.address} {r.port or '*'}"
         if isinstance(r, AlpnRule):
-            return f"TLS offers only ALPN {', '.join(r.protocols)}"
+            return f"TLS offers ALPN {', '.join(r.protocols)} and no other" if r.only else f"TLS offers ALPN {' or '.join(r.protocols)}"
         if isinstance(r, CapabilityRule):
             return f"{'deny ' if r.deny else ''}capability {r.name}"
         if isinstance(r, SocketOptionRule):

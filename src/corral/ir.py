@@ -144,10 +144,12 @@ class PeerDenyRule:
 @dataclass(frozen=True, order=True)
 class AlpnRule:
     """TLS connections to named peers must offer one of these application
-    protocols (``Networking.ALPN``): "HTTP/2" is ``("h2",)``. Only the
-    offer is visible (TLS 1.3 encrypts the server's choice)."""
+    protocols (``Networking.ALPN``): "HTTP/2" is ``("h2",)``; with ``only``
+    (``Networking.ALPNOnly``) they may offer no other. The offer is always
+    visible; the server's choice only in TLS 1.2 (TLS 1.3 encrypts it)."""
 
     protocols: tuple[str, ...]
+    only: bool = False
     origin: str = field(default="", compare=False)
     span: Span = field(default=Span(""), compare=False)
 

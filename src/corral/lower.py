@@ -129,6 +129,7 @@ class _Lowering:
         self.deny = _Grants()
         self.audits: list[AuditRule] = []
         self.imply_flags = True
+        self.alpn_only = False
 
 
 #: How one key of the language lowers.
@@ -231,6 +232,10 @@ def _deny_syscalls(ctx: _Lowering, spec: KeySpec[Any]) -> None:
         ctx.deny.syscalls.setdefault(item.value, (spec.dotted, item.span))
 
 
+def _alpn_only(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    ctx.alpn_only = ctx.policy.setting(spec, False)
+
+
 def _imply_flags(ctx: _Lowering, spec: KeySpec[Any]) -> None:
     ctx.imply_flags = ctx.policy.setting(spec, True)
 
@@ -251,6 +256,7 @@ HANDLERS: dict[KeySpec[Any], Handler] = {
     schema.NET_SOCKET_OPTIONS: _socket_options,
     schema.NET_DENY: _deny_peers,
     schema.NET_ALPN: _alpn,
+    schema.NET_ALPN_ONLY: _alpn_only,
     schema.USER_CAPABILITIES: _capabilities,
     schema.USER_DENY_CAPABILITIES: _deny_capabilities,
     schema.MISC_SYSCALLS: _syscalls,
@@ -323,7 +329,7 @@ def lower(policy: Policy) -> IR:
         if not any(_peer_denied(d, proto, port, host=host) for d in peer_denies)
         and not any(dd == "connect" and dproto == proto and dp in (port, ANY_PORT) and not daddr for dd, dp, dproto, daddr in deny.ports)
     ]
-    alpn = [AlpnRule(tuple(allow.alpn), "Networking.ALPN", next(iter(allow.alpn.values())))] if allow.alpn else []
+    alpn = [AlpnRule(tuple(allow.alpn), ctx.alpn_only, origin="Networking.ALPN", span=next(iter(allow.alpn.values())))] if allow.alpn else []
     options = catalog.socket_options()
     sockopts = [
         SocketOptionRule(n, options[n].level, options[n].optname, o or "Networking.SocketOptions", s)

@@ -23,6 +23,17 @@ NAME_LIMIT = (
     "it cannot see the HTTP Host inside TLS (domain fronting, reused connections to other names the same server answers for)"
 )
 
+#: What the relay checks of ALPN, by ``Networking.ALPNOnly`` (docs/egress.md).
+SERVER_CHOICE = (
+    "in TLS 1.2 the relay also checks the server's choice in its ServerHello (none, or another, is refused); "
+    "TLS 1.3 encrypts that choice, so a server that ignores ALPN may answer in its default protocol, and a TLS 1.2 renegotiation is encrypted too"
+)
+ALPN_ANY = (
+    "the relay checks that every ClientHello offers one of these; a client offering others too passes "
+    "(curl --http2 offers h2 and http/1.1; ALPNOnly = true refuses that); " + SERVER_CHOICE
+)
+ALPN_ONLY = "the relay checks that every ClientHello offers these and no other (ALPNOnly); " + SERVER_CHOICE
+
 
 def document(ir: IR) -> dict[str, Any]:
     """The supervisor's rules, as plain data (the run plan embeds it)."""
@@ -30,6 +41,7 @@ def document(ir: IR) -> dict[str, Any]:
         "hosts": [{"host": h.host, "port": h.port, "protocol": h.protocol, "span": str(h.span)} for h in ir.hosts],
         "deny": [{"host": d.host, "address": d.address, "port": d.port, "protocol": d.protocol, "span": str(d.span)} for d in ir.peer_denies],
         "alpn": list(ir.alpn[0].protocols) if ir.alpn else [],
+        "alpn_only": bool(ir.alpn and ir.alpn[0].only),
         "connect": [{"address": p.address, "port": p.port, "protocol": p.protocol, "span": str(p.span)} for p in ir.ports if p.direction == "connect"],
     }
 
@@ -44,8 +56,7 @@ def coverage(ir: IR) -> tuple[Coverage, ...]:
             exact = not rule.host
             cov.append(Coverage(rule, Level.EXACT if exact else Level.APPROX, "" if exact else "addresses the name resolves to for the supervisor, and TLS SNI"))
         elif isinstance(rule, AlpnRule):
-            note = "the relay checks that the ClientHello offers one of these; a client offering others too (curl --http2 offers h2 and http/1.1) passes, and the server's choice is encrypted in TLS 1.3"
-            cov.append(Coverage(rule, Level.APPROX, note))
+            cov.append(Coverage(rule, Level.EXACT, ALPN_ONLY) if rule.only else Coverage(rule, Level.APPROX, ALPN_ANY))
         elif isinstance(rule, PortRule) and rule.direction == "connect":
             if ir.supervised:
                 cov.append(Coverage(rule, Level.EXACT, "every connect goes through the supervisor, address and port"))
@@ -61,4 +72,4 @@ def emit(ir: IR) -> Output:
     return Output(text.encode(), coverage(ir))
 
 
-__all__ = ["NAME_LIMIT", "ANY_PORT", "coverage", "document", "emit"]
+__all__ = ["ALPN_ANY", "ALPN_ONLY", "NAME_LIMIT", "ANY_PORT", "coverage", "document", "emit"]

@@ -81,7 +81,8 @@ PATH_KEYS: dict[str, str] = {
 NET_PROTOCOLS = KeySpec("Networking", "Protocols", "strings", K.PROTOCOL, "protocols sockets may use: tcp, udp, icmp, icmp-raw, raw, unix, netlink, packet, mptcp, udplite, sctp")
 NET_CONNECT = KeySpec("Networking", "Connect", "strings", K.PEER, "ports the program may connect to: tcp:443, tcp:8000-8080, tcp:*, udp:53, or with a peer tcp:203.0.113.5:443, tcp:[2001:db8::1]:443, tcp:api.example.com:443, tcp:*.example.com:443 (* is one or more labels)")
 NET_DENY = KeySpec("Networking", "Deny", "strings", K.PEER, "peers the program may never connect to, whatever else allows them: tcp:10.0.0.0/8:*, tcp:*.internal.example.com:*")
-NET_ALPN = KeySpec("Networking", "ALPN", "strings", K.ALPN, "TLS application protocols (RFC 7301 IDs: h2, http/1.1): every TLS connection to a named peer must offer one of them")
+NET_ALPN = KeySpec("Networking", "ALPN", "strings", K.ALPN, "TLS application protocols (RFC 7301 IDs: h2, http/1.1): every TLS connection to a named peer must offer one of them (with ALPNOnly, none but them)")
+NET_ALPN_ONLY: KeySpec[bool] = KeySpec("Networking", "ALPNOnly", "bool", None, "whether TLS connections to named peers must offer ALPN's protocols and no other (default false: one of them, among any others)")
 NET_BIND = KeySpec("Networking", "Bind", "strings", K.PORT, "ports the program may listen on, as tcp:PORT, tcp:LOW-HIGH, tcp:* or udp:PORT")
 NET_SOCKET_OPTIONS = KeySpec("Networking", "SocketOptions", "strings", K.SOCKOPT, "socket options the program may set, by name (tcp_nodelay, so_keepalive, ...)")
 FS_READ_ONLY = KeySpec("Filesystem", "ReadOnly", "strings", K.PATH, f"paths the program may {PATH_KEYS['ReadOnly']}")
@@ -102,7 +103,7 @@ FS_PATHS: tuple[KeySpec[str], ...] = (FS_READ_ONLY, FS_WRITABLE, FS_EXEC, FS_LIB
 
 #: Every key of the five categories: what a Policy holds and lowering walks.
 POLICY_KEYS: tuple[KeySpec[Any], ...] = (
-    FLAGS["Networking"], DENY_FLAGS["Networking"], NET_PROTOCOLS, NET_CONNECT, NET_BIND, NET_SOCKET_OPTIONS, NET_DENY, NET_ALPN,
+    FLAGS["Networking"], DENY_FLAGS["Networking"], NET_PROTOCOLS, NET_CONNECT, NET_BIND, NET_SOCKET_OPTIONS, NET_DENY, NET_ALPN, NET_ALPN_ONLY,
     FLAGS["Filesystem"], DENY_FLAGS["Filesystem"], *FS_PATHS, FS_EXEC_PROFILES, FS_DENY, FS_LOG_ON_WRITE,
     FLAGS["Runtime"], DENY_FLAGS["Runtime"],
     FLAGS["User"], DENY_FLAGS["User"], USER_CAPABILITIES, USER_DENY_CAPABILITIES,

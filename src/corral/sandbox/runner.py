@@ -150,7 +150,8 @@ def describe(plan: "dict[str, Any]", report: "Any") -> str:
     egress = plan.get("egress")
     if egress:
         names = ", ".join(f"{h['host']}:{h['port'] or '*'}" for h in egress["hosts"]) or "no names"
-        alpn = f", ALPN {' or '.join(egress['alpn'])}" if egress["alpn"] else ""
+        offer = f"only {', '.join(egress['alpn'])}" if egress.get("alpn_only") else " or ".join(egress["alpn"])
+        alpn = f", ALPN offered: {offer}, chosen by the server: checked in TLS 1.2, encrypted in TLS 1.3" if egress["alpn"] else ""
         denies = f"; denied peers: {', '.join(d['host'] or d['address'] for d in egress['deny'])}" if egress["deny"] else ""
         lines.append(f"  egress supervisor: {names} (TLS relay: SNI{alpn}){denies}; connect, sendto with an address, sendmsg and sendmmsg are answered by it")
     if report.not_enforced:

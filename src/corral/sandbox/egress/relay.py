@@ -129,33 +129,110 @@ def _protocols(data: bytes) -> list[str]:
     return out
 
 
-def read_client_hello(conn: socket.socket) -> tuple[bytes, bytes]:
-    """(bytes read, the handshake message): the records carrying the first
-    handshake message, which may span several records."""
-    raw = b""
-    handshake = b""
+#: The random of a ServerHello that is a HelloRetryRequest (RFC 8446 §4.1.3).
+HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+EXT_SUPPORTED_VERSIONS = 43
+REC_CCS, REC_ALERT, REC_HANDSHAKE, REC_DATA = 20, 21, 22, 23
 
-    def need(n: int) -> None:
-        nonlocal raw
-        while len(raw) < n:
-            chunk = conn.recv(max(4096, n - len(raw)))
+
+class Records:
+    """One direction of a TLS connection, read a handshake message at a
+    time while the handshake is still in the clear. Bytes read are kept
+    until ``take`` hands them on, so nothing reaches the other side before
+    the relay has read it."""
+
+    def __init__(self, sock: socket.socket, who: str) -> None:
+        self.sock, self.who = sock, who
+        self.buf = b""
+        self.used = 0  # bytes of buf in records already read
+
+    def _need(self, n: int) -> None:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(max(4096, n - len(self.buf)))
             if not chunk:
-                raise HelloError("the connection closed before a complete ClientHello")
-            raw += chunk
-            if len(raw) > MAX_HELLO + 5 * 16:
-                raise HelloError("ClientHello too large")
+                raise HelloError(f"the {self.who} closed before a complete handshake message")
+            self.buf += chunk
+            if len(self.buf) > MAX_HELLO + 5 * 16 + (1 << 15):
+                raise HelloError(f"the {self.who}'s handshake message is too large")
 
-    pos = 0
-    while True:
-        need(pos + 5)
-        if raw[pos] != 22:
-            raise HelloError("not TLS (the first bytes are not a TLS handshake record)")
-        length = int.from_bytes(raw[pos + 3 : pos + 5], "big")
-        need(pos + 5 + length)
-        handshake += raw[pos + 5 : pos + 5 + length]
-        pos += 5 + length
-        if len(handshake) >= 4 and len(handshake) >= 4 + int.from_bytes(handshake[1:4], "big"):
-            return raw, handshake
+    def handshake(self, *, skip: frozenset[int] = frozenset(), alone: bool = False) -> bytes | None:
+        """The next handshake message, from records of type 22 (records of a
+        type in ``skip`` before it are passed over); None if an alert comes
+        first. ``alone``: the message must end its record — more handshake
+        data after a ClientHello would reach the server unread."""
+        message = b""
+        while True:
+            self._need(self.used + 5)
+            kind = self.buf[self.used]
+            if kind != REC_HANDSHAKE and (message or (kind not in skip and kind != REC_ALERT)):
+                # before waiting for a record's length: plain HTTP would never send it
+                raise HelloError(f"not TLS (the {self.who} sent {self.buf[self.used : self.used + 5]!r} where a TLS handshake record was due)")
+            length = int.from_bytes(self.buf[self.used + 3 : self.used + 5], "big")
+            self._need(self.used + 5 + length)
+            payload = self.buf[self.used + 5 : self.used + 5 + length]
+            self.used += 5 + length
+            if not message and kind in skip:
+                continue
+            if not message and kind == REC_ALERT:
+                return None
+            message += payload
+            if len(message) >= 4:
+                size = 4 + int.from_bytes(message[1:4], "big")
+                if len(message) >= size:
+                    if alone and len(message) > size:
+                        raise HelloError(f"more handshake data after the {self.who}'s hello in one record (it would reach the server unread)")
+                    return message[:size]
+
+    def take(self) -> bytes:
+        """Everything read so far (checked or not yet needed), handed on once."""
+        out, self.buf, self.used = self.buf, b"", 0
+        return out
+
+    def take_read(self) -> bytes:
+        """The records read so far; what follows stays for the next read."""
+        out, self.buf, self.used = self.buf[: self.used], self.buf[self.used :], 0
+        return out
+
+
+def parse_server_hello(handshake: bytes) -> tuple[bool, bool, str | None]:
+    """(HelloRetryRequest, TLS 1.3, ALPN chosen) of a ServerHello handshake
+    message, read as strictly as a ClientHello (one extension of each type)."""
+    if len(handshake) < 4 or handshake[0] != 2:
+        raise HelloError("the server's first handshake message is not a ServerHello")
+    body = handshake[4 : 4 + int.from_bytes(handshake[1:4], "big")]
+    try:
+        retry = body[2:34] == HRR_RANDOM
+        pos = 34
+        pos += 1 + body[pos]
+        pos += 3  # cipher suite, compression
+        if pos > len(body):
+            raise IndexError("past the end")
+        tls13, chosen, seen = False, None, set()
+        end = len(body)
+        if pos < end:
+            end = pos + 2 + int.from_bytes(body[pos : pos + 2], "big")
+            if end != len(body):
+                raise HelloError("malformed ServerHello: the extensions' length disagrees with the message")
+            pos += 2
+        while pos < end:
+            kind, size = struct.unpack("!HH", body[pos : pos + 4])
+            data = body[pos + 4 : pos + 4 + size]
+            if len(data) != size:
+                raise HelloError("malformed ServerHello: an extension runs past the message")
+            pos += 4 + size
+            if kind in seen:
+                raise HelloError(f"the server sent the {EXT_NAMES.get(kind, f'type {kind}')} extension twice")
+            seen.add(kind)
+            if kind == EXT_SUPPORTED_VERSIONS:
+                tls13 = data == b"\x03\x04"
+            elif kind == EXT_ALPN:
+                names = _protocols(data)
+                if len(names) != 1:
+                    raise HelloError("malformed ServerHello: ALPN must name one protocol")
+                chosen = names[0]
+        return retry, tls13 or retry, chosen
+    except (IndexError, struct.error) as exc:
+        raise HelloError(f"malformed ServerHello: {exc}") from None
 
 
 def pump(src: socket.socket, dst: socket.socket) -> None:
@@ -256,13 +333,16 @@ class Relay:
             return
         kind, ip, port = entry
         conn.settimeout(30)
+        client = Records(conn, "client")
         try:
             if kind == "proxy":
                 ip, port = self._connect_request(conn)
                 if not ip:
                     return
-            raw, handshake = read_client_hello(conn)
-            sni, alpn, ech = parse_client_hello(handshake)
+            hello = client.handshake(alone=True)
+            if hello is None:
+                raise HelloError("not TLS (an alert where a ClientHello was due)")
+            sni, alpn, ech = parse_client_hello(hello)
         except (HelloError, OSError, ValueError) as exc:
             self.report(f"TLS to {ip}:{port}: refused: {exc}")
             _refuse(conn)
@@ -274,19 +354,65 @@ class Relay:
             return
         try:
             upstream = socket.create_connection((ip, port), timeout=30)
-            upstream.settimeout(None)
-            conn.settimeout(None)
-            upstream.sendall(raw)
         except OSError as exc:
             self.report(f"TLS to {ip}:{port} for {sni}: cannot connect: {exc.strerror or exc}")
             _refuse(conn)
             return
+        try:
+            why = self._handshake(client, upstream, ip, port, sni)
+        except (HelloError, OSError, ValueError) as exc:
+            why = f"TLS to {ip}:{port} for {sni}: refused: {exc}"
+        if why:
+            self.report(why)
+            _refuse(conn)
+            _refuse(upstream)
+            return
+        upstream.settimeout(None)
+        conn.settimeout(None)
         back = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
         back.start()
         pump(conn, upstream)
         back.join()
         conn.close()
         upstream.close()
+
+    def _handshake(self, client: Records, upstream: socket.socket, ip: str, port: int, sni: str | None) -> str:
+        """Forward the checked ClientHello and read the server's answer up
+        to its ServerHello; "" once the rest may be spliced, else why not.
+
+        A HelloRetryRequest makes the client send a second ClientHello, in
+        the clear: it is read and checked like the first (and the client's
+        records are held until then, so none reaches the server unread). A
+        TLS 1.2 ServerHello shows the server's ALPN choice, which must be
+        one of ``Networking.ALPN``; TLS 1.3 encrypts it."""
+        server = Records(upstream, "server")
+        upstream.sendall(client.take_read())
+        for attempt in range(2):
+            reply = server.handshake(skip=frozenset({REC_CCS}))
+            if reply is None:
+                break  # an alert: the handshake ends here
+            retry, tls13, chosen = parse_server_hello(reply)
+            if retry:
+                if attempt:
+                    return f"TLS to {ip}:{port} for {sni}: a second HelloRetryRequest (RFC 8446 §4.1.4 allows one); refused"
+                client.sock.sendall(server.take())
+                # the second ClientHello; early data and ChangeCipherSpec before it are passed over (the server skips them)
+                hello = client.handshake(skip=frozenset({REC_CCS, REC_DATA}), alone=True)
+                if hello is None:
+                    break
+                why = self.rules.check_hello(ip, port, *parse_client_hello(hello))
+                if why:
+                    return f"{why} (in the ClientHello after a HelloRetryRequest)"
+                upstream.sendall(client.take_read())
+                continue
+            if not tls13:
+                why = self.rules.check_server_choice(ip, port, sni, chosen)
+                if why:
+                    return why
+            break
+        client.sock.sendall(server.take())
+        upstream.sendall(client.take())
+        return ""
 
     def _connect_request(self, conn: socket.socket) -> tuple[str, int]:
         data = b""
@@ -326,4 +452,4 @@ def stderr_report(line: str) -> None:
         pass
 
 
-__all__ = ["Relay", "parse_client_hello", "read_client_hello", "stderr_report", "sys"]
+__all__ = ["Records", "Relay", "parse_client_hello", "parse_server_hello", "stderr_report", "sys"]

@@ -157,6 +157,7 @@ class Rules:
         self.denies: list[dict[str, Any]] = doc["deny"]
         self.connect: list[dict[str, Any]] = doc["connect"]
         self.alpn: list[str] = doc["alpn"]
+        self.alpn_only: bool = bool(doc.get("alpn_only", False))
         self.resolver = resolver
         self.relay = relay_addresses or set()
         self.own = own_addresses()
@@ -259,10 +260,21 @@ class Rules:
             return f"{where}: {ip} is not an address of {sni} (SNI)"
         if self.alpn:
             offered = alpn or []
+            said = f"offers ALPN {', '.join(offered)}" if offered else "offers no ALPN"
             if not any(p in self.alpn for p in offered):
-                said = f"offers ALPN {', '.join(offered)}" if offered else "offers no ALPN"
                 return f"{where} for {sni}: the client {said}; Networking.ALPN requires {' or '.join(self.alpn)}"
+            if self.alpn_only and any(p not in self.alpn for p in offered):
+                return f"{where} for {sni}: the client {said}; Networking.ALPN with ALPNOnly allows only {', '.join(self.alpn)}"
         return ""
+
+    def check_server_choice(self, ip: str, port: int, sni: str | None, selected: str | None) -> str:
+        """Why the relay refuses a TLS 1.2 ServerHello's ALPN choice ("" if it
+        does not): with ``ALPN``, the server must have chosen one of them (no
+        choice means each side falls back to its default, HTTP/1.1 for most)."""
+        if not self.alpn or selected in self.alpn:
+            return ""
+        chose = f"chose ALPN {selected}" if selected else "chose no ALPN"
+        return f"TLS to {ip}:{port} for {sni}: the server {chose} (TLS 1.2 ServerHello); Networking.ALPN requires {' or '.join(self.alpn)}"
 
     def check_connect_request(self, host: str, port: int) -> tuple[str, str]:
         """For an HTTP CONNECT: (address to dial, "") or ("", why not)."""
