@@ -178,3 +178,34 @@ def test_alpn_only_lowers_and_is_reported_exact_for_the_offer() -> None:
     from corral.backends.egress import document
 
     assert document(strict_ir)["alpn_only"] is True and document(ir_of(POLICY))["alpn_only"] is False
+
+
+HTTP_POLICY = """
+Name = "plain"
+[Networking]
+Flags = ["outgoing"]
+Protocols = ["tcp"]
+Connect = ["http:API.example.com:80", "tcp:api.example.com:443", "http:*.cdn.example.com:8080"]
+Deny = ["http:*.internal.example.com:*"]
+"""
+
+
+def test_http_names_lower_to_plain_http_host_rules() -> None:
+    ir = ir_of(HTTP_POLICY)
+    assert {(h.host, h.port, h.protocol, h.plain_http) for h in ir.hosts} == {
+        ("api.example.com", 80, "tcp", True), ("api.example.com", 443, "tcp", False), ("*.cdn.example.com", 8080, "tcp", True),
+    }  # fmt: skip
+    assert {(d.host, d.protocol) for d in ir.peer_denies} == {("*.internal.example.com", "tcp")}  # denied whatever it carries
+    rules = {type(rc.rule).__name__ + ":" + rc.describe(): rc for rc in coverage_of(ir, ["egress"])}
+    http = rules["HostRule:http connect api.example.com 80"].selected["egress"]
+    assert http.level == Level.APPROX and "every request" in http.note and "Host" in http.note
+    from corral.backends.egress import document
+
+    assert {(h["host"], h["http"]) for h in document(ir)["hosts"]} == {("api.example.com", True), ("api.example.com", False), ("*.cdn.example.com", True)}
+
+
+@pytest.mark.parametrize("entry", ['Connect = ["http:80"]', 'Connect = ["http:10.0.0.1:80"]', 'Bind = ["http:80"]'])
+def test_http_takes_a_host_name(entry: str) -> None:
+    with pytest.raises(PolicyError) as err:
+        load_policy_text(f'[Networking]\nProtocols = ["tcp"]\n{entry}\n', "t.toml")
+    assert "http: takes a host name" in err.value.render()

@@ -36,7 +36,7 @@ class RuleCoverage:
             peer = f"{r.address} " if r.address else ""
             return f"{r.protocol} {r.direction} {peer}{r.port or '*'}"
         if isinstance(r, HostRule):
-            return f"{r.protocol} connect {r.host} {r.port or '*'}"
+            return f"{'http' if r.plain_http else r.protocol} connect {r.host} {r.port or '*'}"
         if isinstance(r, PeerDenyRule):
             return f"deny {r.protocol} connect {r.host or r.address} {r.port or '*'}"
         if isinstance(r, AlpnRule):

@@ -124,6 +124,9 @@ class HostRule:
     host: str
     port: int
     protocol: str = "tcp"
+    #: ``http:NAME:PORT``: plain HTTP whose every request names the host
+    #: (``tcp:`` names are TLS only: the relay refuses anything else)
+    plain_http: bool = False
     origin: str = field(default="", compare=False)
     span: Span = field(default=Span(""), compare=False)
 

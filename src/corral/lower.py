@@ -73,7 +73,7 @@ class _Grants:
         self.transitions: dict[str, str] = {}
         self.protocols: dict[str, tuple[str, Span]] = {}
         self.ports: dict[tuple[str, int, str, str], tuple[str, Span]] = {}
-        self.hosts: dict[tuple[str, int, str], tuple[str, Span]] = {}
+        self.hosts: dict[tuple[str, int, str, bool], tuple[str, Span]] = {}  # (host, port, protocol, plain HTTP)
         self.peers: dict[tuple[str, int, str, str], tuple[str, Span]] = {}
         self.alpn: dict[str, Span] = {}
         self.sockopts: dict[str, tuple[str, Span]] = {}
@@ -107,8 +107,9 @@ class _Grants:
     def add_ports(self, direction: str, item: Item[PortSpec], origin: str, span: Span | None) -> None:
         spec = item.parsed
         for port in spec.ports():
-            if spec.host:
-                self.hosts.setdefault((spec.host, port, spec.protocol), (origin, span or item.span))
+            if spec.host:  # http: is TCP carrying plain HTTP
+                proto = "tcp" if spec.protocol == "http" else spec.protocol
+                self.hosts.setdefault((spec.host, port, proto, spec.protocol == "http"), (origin, span or item.span))
             else:
                 self.ports.setdefault((direction.lower(), port, spec.protocol, spec.address), (origin, span or item.span))
 
@@ -181,7 +182,8 @@ def _deny_peers(ctx: _Lowering, spec: KeySpec[Any]) -> None:
     for item in ctx.policy.get(spec):
         peer: PortSpec = item.parsed
         for port in peer.ports():
-            ctx.deny.peers.setdefault((peer.protocol, port, peer.address, peer.host), (spec.dotted, item.span))
+            proto = "tcp" if peer.protocol == "http" else peer.protocol  # a denied name is denied whatever it carries
+            ctx.deny.peers.setdefault((proto, port, peer.address, peer.host), (spec.dotted, item.span))
 
 
 def _alpn(ctx: _Lowering, spec: KeySpec[Any]) -> None:
@@ -324,8 +326,8 @@ def lower(policy: Policy) -> IR:
     peer_denies = sorted(PeerDenyRule(proto, port, addr, host, o, s) for (proto, port, addr, host), (o, s) in deny.peers.items())
     ports = [p for p in ports if not (p.direction == "connect" and any(_peer_denied(d, p.protocol, p.port, address=p.address) for d in peer_denies))]
     hosts = [
-        HostRule(host, port, proto, o or "Networking.Connect", s)
-        for (host, port, proto), (o, s) in allow.hosts.items()
+        HostRule(host, port, proto, plain, origin=o or "Networking.Connect", span=s)
+        for (host, port, proto, plain), (o, s) in allow.hosts.items()
         if not any(_peer_denied(d, proto, port, host=host) for d in peer_denies)
         and not any(dd == "connect" and dproto == proto and dp in (port, ANY_PORT) and not daddr for dd, dp, dproto, daddr in deny.ports)
     ]

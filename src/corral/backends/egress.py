@@ -23,6 +23,14 @@ NAME_LIMIT = (
     "it cannot see the HTTP Host inside TLS (domain fronting, reused connections to other names the same server answers for)"
 )
 
+#: What an ``http:`` name rule checks, and what it cannot (sandbox/egress/http.py).
+HTTP_LIMIT = (
+    "plain HTTP: the relay reads every request on the connection (keep-alive, pipelining) and checks its Host (and an absolute "
+    "target's authority) against the name, on an address the name resolved to; ambiguous framing and protocol switches (Upgrade, "
+    "CONNECT) are refused; a server that routes by something else (X-Forwarded-Host, a path prefix) can still be asked for other "
+    "sites it serves, and anything on the path can read and change the traffic"
+)
+
 #: What the relay checks of ALPN, by ``Networking.ALPNOnly`` (docs/egress.md).
 SERVER_CHOICE = (
     "in TLS 1.2 the relay also checks the server's choice in its ServerHello (none, or another, is refused); "
@@ -38,7 +46,7 @@ ALPN_ONLY = "the relay checks that every ClientHello offers these and no other (
 def document(ir: IR) -> dict[str, Any]:
     """The supervisor's rules, as plain data (the run plan embeds it)."""
     return {
-        "hosts": [{"host": h.host, "port": h.port, "protocol": h.protocol, "span": str(h.span)} for h in ir.hosts],
+        "hosts": [{"host": h.host, "port": h.port, "protocol": h.protocol, "http": h.plain_http, "span": str(h.span)} for h in ir.hosts],
         "deny": [{"host": d.host, "address": d.address, "port": d.port, "protocol": d.protocol, "span": str(d.span)} for d in ir.peer_denies],
         "alpn": list(ir.alpn[0].protocols) if ir.alpn else [],
         "alpn_only": bool(ir.alpn and ir.alpn[0].only),
@@ -50,7 +58,7 @@ def coverage(ir: IR) -> tuple[Coverage, ...]:
     cov: list[Coverage] = []
     for rule in ir.rules():
         if isinstance(rule, HostRule):
-            note = NAME_LIMIT if rule.protocol == "tcp" else "the address is one the name resolved to (UDP has no SNI to check)"
+            note = HTTP_LIMIT if rule.plain_http else NAME_LIMIT if rule.protocol == "tcp" else "the address is one the name resolved to (UDP has no SNI to check)"
             cov.append(Coverage(rule, Level.APPROX, note))
         elif isinstance(rule, PeerDenyRule):
             exact = not rule.host
@@ -72,4 +80,4 @@ def emit(ir: IR) -> Output:
     return Output(text.encode(), coverage(ir))
 
 
-__all__ = ["ALPN_ANY", "ALPN_ONLY", "NAME_LIMIT", "ANY_PORT", "coverage", "document", "emit"]
+__all__ = ["ALPN_ANY", "ALPN_ONLY", "HTTP_LIMIT", "NAME_LIMIT", "ANY_PORT", "coverage", "document", "emit"]

@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 PORT_RE = re.compile(
-    r"(?P<proto>tcp|udp):(?:(?:(?P<addr>[0-9.]+(?:/\d{1,2})?|\[[0-9A-Fa-f:.]+(?:/\d{1,3})?\])|(?P<host>(?:\*\.)?[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)):)?(?P<port>\*|\d{1,5}(?:-\d{1,5})?)"
+    r"(?P<proto>tcp|udp|http):(?:(?:(?P<addr>[0-9.]+(?:/\d{1,2})?|\[[0-9A-Fa-f:.]+(?:/\d{1,3})?\])|(?P<host>(?:\*\.)?[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)):)?(?P<port>\*|\d{1,5}(?:-\d{1,5})?)"
 )
 #: One DNS label (RFC 1035, letters/digits/hyphens, ASCII: IDNs in punycode).
 _LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -209,6 +209,8 @@ class Port(ItemKind[PortSpec]):
         if m is None:
             return Problem("E009", f"invalid port '{value}'", "write tcp:443, tcp:8000-8080, tcp:* for any port, udp:53, or with a peer: tcp:203.0.113.5:443, tcp:10.0.0.0/8:5432, tcp:[2001:db8::1]:443, tcp:api.example.com:443")
         host = m.group("host")
+        if m.group("proto") == "http" and not (host and self.hosts):
+            return Problem("E009", f"'{value}': http: takes a host name (plain HTTP to that host)", "write http:api.example.com:80 in Networking.Connect or Deny; ports and addresses take tcp:")
         if host and not self.hosts:
             return Problem("E009", f"a host name where only ports go: '{value}'", "host names go in Networking.Connect and Networking.Deny; Bind and flags take ports (tcp:8443)")
         if host:
@@ -255,7 +257,7 @@ class Port(ItemKind[PortSpec]):
 
 
 class Peer(Port):
-    name, example, doc = "peer", "tcp:api.example.com:443", "a port as for Bind, optionally with a peer address, network or DNS name: tcp:203.0.113.5:443, tcp:api.example.com:443, tcp:*.example.com:443"
+    name, example, doc = "peer", "tcp:api.example.com:443", "a port as for Bind, optionally with a peer address, network or DNS name: tcp:203.0.113.5:443, tcp:api.example.com:443, tcp:*.example.com:443; http:api.example.com:80 for plain HTTP to a name"
     hosts = True
 
 

@@ -26,6 +26,8 @@ import sys
 import threading
 from typing import Any, Callable
 
+from . import http
+
 MAX_HELLO = 1 << 16
 EXT_SERVER_NAME, EXT_ALPN = 0, 16
 #: encrypted_client_hello (draft-ietf-tls-esni) and its older code points.
@@ -183,6 +185,11 @@ class Records:
                         raise HelloError(f"more handshake data after the {self.who}'s hello in one record (it would reach the server unread)")
                     return message[:size]
 
+    def first(self) -> int:
+        """The first byte the peer sent (22 for TLS)."""
+        self._need(1)
+        return self.buf[0]
+
     def take(self) -> bytes:
         """Everything read so far (checked or not yet needed), handed on once."""
         out, self.buf, self.used = self.buf, b"", 0
@@ -339,6 +346,9 @@ class Relay:
                 ip, port = self._connect_request(conn)
                 if not ip:
                     return
+            if client.first() != REC_HANDSHAKE and self.rules.http_port(port):
+                self._serve_http(conn, client.take(), ip, port)
+                return
             hello = client.handshake(alone=True)
             if hello is None:
                 raise HelloError("not TLS (an alert where a ClientHello was due)")
@@ -374,6 +384,40 @@ class Relay:
         pump(conn, upstream)
         back.join()
         conn.close()
+        upstream.close()
+
+    def _serve_http(self, conn: socket.socket, pending: bytes, ip: str, port: int) -> None:
+        """Plain HTTP for an ``http:`` name: every request's Host checked (http.py)."""
+        where = f"plain HTTP to {ip}:{port}"
+        reader = http.Reader(conn, pending)
+
+        def check(host: str) -> str:
+            return str(self.rules.check_http_host(ip, port, host))
+
+        why = http.first_request(reader, port, check, where)
+        if why:
+            self.report(why)
+            _refuse(conn)
+            return
+        try:
+            upstream = socket.create_connection((ip, port), timeout=30)
+        except OSError as exc:
+            self.report(f"{where}: cannot connect: {exc.strerror or exc}")
+            _refuse(conn)
+            return
+        upstream.settimeout(None)
+        back = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
+        back.start()
+        try:
+            why = http.relay_requests(reader, upstream, port, check, where)
+        except OSError as exc:
+            why = f"{where}: {exc.strerror or exc}"
+        if why:
+            self.report(why)
+        # the server answers what it was asked, then ends; the pump ends with it, and only then are the descriptors closed
+        upstream.shutdown(socket.SHUT_WR)
+        back.join()
+        (_refuse if why else socket.socket.close)(conn)
         upstream.close()
 
     def _handshake(self, client: Records, upstream: socket.socket, ip: str, port: int, sni: str | None) -> str:

@@ -174,9 +174,30 @@ class Rules:
         net = self.networks[network]
         return addr.version == net.version and addr in net
 
-    def allowed_names(self, proto: str, port: int) -> str:
-        names = [h["host"] for h in self.hosts if self._port_ok(h, proto, port)]
-        return ", ".join(names) if names else "none on this port"
+    def allowed_names(self, proto: str, port: int, *, http: bool | None = None) -> str:
+        """The names allowed on this port (``http``: only those for plain HTTP, or only those for TLS)."""
+        names = [h["host"] for h in self.hosts if self._port_ok(h, proto, port) and (http is None or bool(h.get("http")) == http)]
+        return ", ".join(dict.fromkeys(names)) if names else "none on this port"
+
+    def _tls_hosts(self, port: int) -> list[str]:
+        return [h["host"] for h in self.hosts if self._port_ok(h, "tcp", port) and not h.get("http")]
+
+    def http_port(self, port: int) -> bool:
+        """Whether plain HTTP to a name may go to this port (an ``http:`` rule)."""
+        return any(h.get("http") and self._port_ok(h, "tcp", port) for h in self.hosts)
+
+    def check_http_host(self, ip: str, port: int, host: str) -> str:
+        """Why the relay refuses a plain HTTP request for ``host`` on a
+        connection to ``ip``:``port`` ("" if it does not)."""
+        where = f"plain HTTP to {ip}:{port}"
+        why = self.name_denied("tcp", host, port)
+        if why:
+            return f"{where} for {host}: denied by {why}"
+        if not any(host_matches(h["host"], host) for h in self.hosts if h.get("http") and self._port_ok(h, "tcp", port)):
+            return f"{where}: Host {host} is not an allowed name for plain HTTP; allowed: {self.allowed_names('tcp', port, http=True)}"
+        if not self.address_of(host, plain(ip)):
+            return f"{where}: {ip} is not an address of {host} (Host)"
+        return ""
 
     def denied(self, proto: str, addr: Address, port: int) -> str:
         """The Deny rule that covers the peer, or ""."""
@@ -254,8 +275,8 @@ class Rules:
         why = self.name_denied("tcp", sni, port)
         if why:
             return f"{where} for {sni}: denied by {why}"
-        if not any(host_matches(h["host"], sni) for h in self.hosts if self._port_ok(h, "tcp", port)):
-            return f"{where}: SNI {sni} is not an allowed name; allowed: {self.allowed_names('tcp', port)}"
+        if not any(host_matches(h, sni) for h in self._tls_hosts(port)):
+            return f"{where}: SNI {sni} is not an allowed name; allowed: {self.allowed_names('tcp', port, http=False)}"
         if not self.address_of(sni, plain(ip)):
             return f"{where}: {ip} is not an address of {sni} (SNI)"
         if self.alpn:
