@@ -357,16 +357,8 @@ class Relay:
             self.report(f"TLS to {ip}:{port}: refused: {exc}")
             _refuse(conn)
             return
-        why = self.rules.check_hello(ip, port, sni, alpn, ech)
-        if why:
-            self.report(why)
-            _refuse(conn)
-            return
-        try:
-            upstream = socket.create_connection((ip, port), timeout=30)
-        except OSError as exc:
-            self.report(f"TLS to {ip}:{port} for {sni}: cannot connect: {exc.strerror or exc}")
-            _refuse(conn)
+        upstream = self._dial(conn, ip, port, f"TLS to {ip}:{port} for {sni}", self.rules.check_hello(ip, port, sni, alpn, ech))
+        if upstream is None:
             return
         try:
             why = self._handshake(client, upstream, ip, port, sni)
@@ -386,6 +378,18 @@ class Relay:
         conn.close()
         upstream.close()
 
+    def _dial(self, conn: socket.socket, ip: str, port: int, where: str, why: str) -> socket.socket | None:
+        """The connection to the checked peer, or None (``conn`` reset, the
+        reason reported) if the first check said ``why`` or the peer cannot be reached."""
+        if not why:
+            try:
+                return socket.create_connection((ip, port), timeout=30)
+            except OSError as exc:
+                why = f"{where}: cannot connect: {exc.strerror or exc}"
+        self.report(why)
+        _refuse(conn)
+        return None
+
     def _serve_http(self, conn: socket.socket, pending: bytes, ip: str, port: int) -> None:
         """Plain HTTP for an ``http:`` name: every request's Host checked (http.py)."""
         where = f"plain HTTP to {ip}:{port}"
@@ -394,16 +398,8 @@ class Relay:
         def check(host: str) -> str:
             return str(self.rules.check_http_host(ip, port, host))
 
-        why = http.first_request(reader, port, check, where)
-        if why:
-            self.report(why)
-            _refuse(conn)
-            return
-        try:
-            upstream = socket.create_connection((ip, port), timeout=30)
-        except OSError as exc:
-            self.report(f"{where}: cannot connect: {exc.strerror or exc}")
-            _refuse(conn)
+        upstream = self._dial(conn, ip, port, where, http.first_request(reader, port, check, where))
+        if upstream is None:
             return
         upstream.settimeout(None)
         back = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
