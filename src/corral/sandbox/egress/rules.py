@@ -15,10 +15,12 @@ A connection is allowed when the policy's rules allow its peer:
    and ALPN. A wildcard cannot be resolved in advance: any public address
    goes to the relay, where the SNI must match and resolve to it.
 
-The resolver asks the system (getaddrinfo) and keeps answers for
-``TTL_SECONDS``: getaddrinfo does not return the records' TTL, so the
-refresh is a fixed interval, and an address that is not (or no longer) in
-the set triggers one fresh lookup before a denial. ``CORRAL_EGRESS_HOSTS``
+The resolver asks the system (getaddrinfo) for the addresses and keeps
+them for the records' TTL, which getaddrinfo does not return: ``dnsttl``
+asks the DNS resolver for it beside the connect, bounded to 5..300 s;
+``TTL_SECONDS`` where DNS does not answer (a name from /etc/hosts). An
+address that is not (or no longer) in the set triggers one fresh lookup
+(at most one a second per name) before a denial. ``CORRAL_EGRESS_HOSTS``
 (test-only, documented in docs/egress.md) names a hosts file the supervisor
 reads instead of DNS; its answers may be loopback, because they are what
 the test says the names are.
@@ -97,11 +99,13 @@ def special(addr: Address, own: set[Address]) -> str:
 
 
 class Resolver:
-    """Names to addresses, as the supervisor sees them (cached ``TTL_SECONDS``)."""
+    """Names to addresses, as the supervisor sees them, kept for their
+    records' TTL (``dnsttl``: bounded, ``TTL_SECONDS`` where DNS does not say)."""
 
     def __init__(self, hosts_file: str | None = None) -> None:
         self.lock = threading.Lock()
-        self.cache: dict[str, tuple[float, frozenset[Address]]] = {}
+        self.cache: dict[str, tuple[float, frozenset[Address]]] = {}  # name -> (expires, addresses)
+        self.looked: dict[str, float] = {}  # name -> when it was last looked up
         self.hosts: dict[str, set[Address]] = {}
         self.lookups = 0  # how many were asked: a decision made without any depends on the policy alone
         if hosts_file:
@@ -126,7 +130,7 @@ class Resolver:
             hit = self.cache.get(name)
             if hit and not fresh and hit[0] > now:
                 return hit[1]
-            if hit and fresh and hit[0] - TTL_SECONDS + 1.0 > now:
+            if hit and fresh and self.looked.get(name, -2.0) + 1.0 > now:
                 return hit[1]  # looked up less than a second ago: no storm of lookups
         try:
             infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
@@ -134,8 +138,19 @@ class Resolver:
         except (OSError, UnicodeError, ValueError):
             found = frozenset()
         with self.lock:
-            self.cache[name] = (now + TTL_SECONDS, found)
+            self.cache[name], self.looked[name] = (now + TTL_SECONDS, found), now
+        if found:  # the TTL costs a DNS query: asked beside the connect, never in its way
+            threading.Thread(target=self._keep_for_ttl, args=(name, now, found), daemon=True).start()
         return found
+
+    def _keep_for_ttl(self, name: str, when: float, found: frozenset[Address]) -> None:
+        """Keep the answer of ``when`` for its records' TTL (if no newer one replaced it)."""
+        from .dnsttl import record_ttl
+
+        ttl = record_ttl(name) or TTL_SECONDS
+        with self.lock:
+            if self.looked.get(name) == when:
+                self.cache[name] = (when + ttl, found)
 
 
 @dataclass
