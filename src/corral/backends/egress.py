@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..ir import ANY_PORT, IR, AlpnRule, HostRule, PeerDenyRule, PortRule
+from ..ir import ANY_PORT, IR, AlpnRule, HostRule, PeerDenyRule, PortRule, SocketRule
 from . import Coverage, Level, Output
 
 #: What a name rule cannot stop even with the relay (docs/egress.md).
@@ -29,6 +29,13 @@ HTTP_LIMIT = (
     "target's authority) against the name, on an address the name resolved to; ambiguous framing and protocol switches (Upgrade, "
     "CONNECT) are refused; a server that routes by something else (X-Forwarded-Host, a path prefix) can still be asked for other "
     "sites it serves, and anything on the path can read and change the traffic"
+)
+
+#: What becomes of unix sockets when the supervisor answers their calls (sandbox/egress/supervisor.py).
+UNIX_UNDER_SUPERVISOR = (
+    "socketpairs and inherited sockets work, files pass with SCM_RIGHTS; connect and sends with an address are refused "
+    "(made by the supervisor, the path would be resolved outside the program's Landlock domain; let through after a check, "
+    "another thread could swap an unchecked socket onto the descriptor), and so is SCM_CREDENTIALS (checked against the supervisor)"
 )
 
 #: What the relay checks of ALPN, by ``Networking.ALPNOnly`` (docs/egress.md).
@@ -50,6 +57,8 @@ def document(ir: IR) -> dict[str, Any]:
         "deny": [{"host": d.host, "address": d.address, "port": d.port, "protocol": d.protocol, "span": str(d.span)} for d in ir.peer_denies],
         "alpn": list(ir.alpn[0].protocols) if ir.alpn else [],
         "alpn_only": bool(ir.alpn and ir.alpn[0].only),
+        # what corral run says of unix sockets under the supervisor ("" when the policy allows none)
+        "unix": UNIX_UNDER_SUPERVISOR if any(s.family == "unix" for s in ir.sockets) else "",
         "connect": [{"address": p.address, "port": p.port, "protocol": p.protocol, "span": str(p.span)} for p in ir.ports if p.direction == "connect"],
     }
 
@@ -70,6 +79,8 @@ def coverage(ir: IR) -> tuple[Coverage, ...]:
                 cov.append(Coverage(rule, Level.EXACT, "every connect goes through the supervisor, address and port"))
             else:
                 cov.append(Coverage(rule, Level.NONE, "the supervisor runs only for policies with host names, Deny or ALPN"))
+        elif isinstance(rule, SocketRule) and rule.family == "unix" and ir.supervised:
+            cov.append(Coverage(rule, Level.NONE, "under the egress supervisor, unix sockets: " + UNIX_UNDER_SUPERVISOR))
         else:
             cov.append(Coverage(rule, Level.NONE, "the egress supervisor sees connections only"))
     return tuple(cov)
@@ -80,4 +91,4 @@ def emit(ir: IR) -> Output:
     return Output(text.encode(), coverage(ir))
 
 
-__all__ = ["ALPN_ANY", "ALPN_ONLY", "HTTP_LIMIT", "NAME_LIMIT", "ANY_PORT", "coverage", "document", "emit"]
+__all__ = ["ALPN_ANY", "ALPN_ONLY", "HTTP_LIMIT", "NAME_LIMIT", "UNIX_UNDER_SUPERVISOR", "ANY_PORT", "coverage", "document", "emit"]

@@ -154,6 +154,8 @@ def describe(plan: "dict[str, Any]", report: "Any") -> str:
         alpn = f", ALPN offered: {offer}, chosen by the server: checked in TLS 1.2, encrypted in TLS 1.3" if egress["alpn"] else ""
         denies = f"; denied peers: {', '.join(d['host'] or d['address'] for d in egress['deny'])}" if egress["deny"] else ""
         lines.append(f"  egress supervisor: {names} (TLS relay: SNI{alpn}){denies}; connect, sendto with an address, sendmsg and sendmmsg are answered by it")
+        if egress.get("unix"):
+            lines.append(f"    unix sockets: {egress['unix']}")
     if report.not_enforced:
         lines.append("  not enforced by corral run:")
         lines += [f"    {n}" for n in report.not_enforced]

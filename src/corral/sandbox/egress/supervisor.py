@@ -64,6 +64,13 @@ _MAX_ADDR, _MAX_DATA, _MAX_MMSG = notify.MAX_ADDRESS, 1 << 16, 64
 #: at most this many in all (more calls wait in the kernel).
 RECEIVERS, MAX_RECEIVERS = 2, 64
 _DECISIONS_KEPT = 4096
+_CMSG_HDR = 16  # struct cmsghdr on 64-bit Linux: size_t len, int level, int type
+#: Why the supervisor makes no unix connect or send with an address (docs/egress.md).
+_NO_PATHS = (
+    "refused under the egress supervisor: made by it, the socket path (or abstract name) would be resolved outside the "
+    "program's Landlock domain, mount namespace, root and credentials, and letting the program make the call after the check "
+    "would let another thread swap an unchecked socket onto the descriptor"
+)
 _libc = kernel._libc
 
 
@@ -326,7 +333,7 @@ class Supervisor:
         kind = self.kind(fd)
         family = kind[0]
         if family not in (socket.AF_INET, socket.AF_INET6):
-            self.deny(n, f"connect on a socket of family {family}: refused under the egress supervisor (it cannot be checked without a race, nor made outside the program's Landlock domain)", errno.EPERM)
+            self.deny(n, f"connect on a socket of family {family}: {_NO_PATHS}", errno.EPERM)
             return None
         size = ex.read_address(int(n.data.args[1]), int(n.data.args[2]))
         raw = ctypes.string_at(ex.address, size)  # our copy: decided on, and connected to
@@ -382,7 +389,7 @@ class Supervisor:
         family, proto = self.kind(fd)
         flags = int(n.data.args[3]) & 0xFFFFFFFF
         if family not in (socket.AF_INET, socket.AF_INET6):
-            self.deny(n, f"sendto with an address on a socket of family {family}: refused under the egress supervisor (it cannot be checked without a race)", errno.EPERM)
+            self.deny(n, f"sendto with an address on a socket of family {family}: {_NO_PATHS}", errno.EPERM)
             return
         if proto == "tcp":
             if flags & MSG_FASTOPEN:
@@ -450,8 +457,11 @@ class Supervisor:
         control messages (they would be the supervisor's, not the program's)."""
         hdr = _MsgHdr.from_buffer_copy(self.read(n, header, ctypes.sizeof(_MsgHdr)))
         ip = family in (socket.AF_INET, socket.AF_INET6)
-        if not ip and (hdr.name or hdr.controllen):
-            self.deny(n, f"sendmsg with an address or control messages on a socket of family {family}: refused under the egress supervisor", errno.EPERM)
+        if not ip and hdr.name:
+            self.deny(n, f"sendmsg with an address on a socket of family {family}: {_NO_PATHS}", errno.EPERM)
+            return 0, -1
+        if not ip and hdr.controllen and family != socket.AF_UNIX:
+            self.deny(n, f"sendmsg with control messages on a socket of family {family}: refused under the egress supervisor (they would be the supervisor's)", errno.EPERM)
             return 0, -1
         name = b""
         if hdr.name and proto != "tcp":
@@ -473,12 +483,61 @@ class Supervisor:
         for i, (b, size) in enumerate(zip(keep, lengths)):
             local[i].base, local[i].len = ctypes.cast(b, ctypes.c_void_p), size
         name_buf = ctypes.create_string_buffer(name, max(1, len(name)))
-        control = ctypes.create_string_buffer(self.read(n, int(hdr.control or 0), int(hdr.controllen)) or b"\0", max(1, int(hdr.controllen)))
-        mine = _MsgHdr(
-            ctypes.cast(name_buf, ctypes.c_void_p) if name else None, len(name), ctypes.cast(local, ctypes.c_void_p), hdr.iovlen,
-            ctypes.cast(control, ctypes.c_void_p) if hdr.controllen else None, hdr.controllen, 0,
-        )  # fmt: skip
-        return _call(int(_libc.sendmsg(fd, ctypes.byref(mine), flags)))
+        raw_control = self.read(n, int(hdr.control or 0), int(hdr.controllen))
+        passed: list[int] = []
+        try:
+            if not ip and raw_control:
+                translated = self._unix_rights(n, raw_control)
+                if translated is None:
+                    return 0, -1  # denied
+                raw_control, passed = translated
+            control = ctypes.create_string_buffer(raw_control or b"\0", max(1, len(raw_control)))
+            mine = _MsgHdr(
+                ctypes.cast(name_buf, ctypes.c_void_p) if name else None, len(name), ctypes.cast(local, ctypes.c_void_p), hdr.iovlen,
+                ctypes.cast(control, ctypes.c_void_p) if raw_control else None, len(raw_control), 0,
+            )  # fmt: skip
+            return _call(int(_libc.sendmsg(fd, ctypes.byref(mine), flags)))
+        finally:
+            for mine_fd in passed:
+                os.close(mine_fd)
+
+    def _unix_rights(self, n: notify.Notif, control: bytes) -> tuple[bytes, list[int]] | None:
+        """The program's control messages for a unix socket, with each file
+        descriptor of an SCM_RIGHTS message replaced by the supervisor's copy
+        of the same open file (pidfd_getfd: what the kernel would pass; no
+        path is resolved). Anything else — SCM_CREDENTIALS, which the kernel
+        would check against the supervisor, not the program — is refused
+        (None once denied). Raises OSError(EBADF) for a descriptor the
+        program does not have, as sendmsg would."""
+        out, pos = b"", 0
+        passed: list[int] = []
+        try:
+            while pos + _CMSG_HDR <= len(control):
+                length, level, kind = struct.unpack_from("=Qii", control, pos)
+                if length < _CMSG_HDR or pos + length > len(control):
+                    raise OSError(errno.EINVAL, "a malformed control message")
+                if (level, kind) != (socket.SOL_SOCKET, socket.SCM_RIGHTS):
+                    self.deny(n, f"sendmsg on a unix socket with control message (level {level}, type {kind}): only SCM_RIGHTS is passed on under the egress supervisor (credentials would be the supervisor's)", errno.EPERM)
+                    for mine in passed:
+                        os.close(mine)
+                    return None
+                data = control[pos + _CMSG_HDR : pos + length]
+                numbers = struct.unpack(f"={len(data) // 4}i", data[: len(data) // 4 * 4])
+                pidfd = notify.Exchange._open(n.pid)  # the calling thread (its file table)
+                try:
+                    for number in numbers:
+                        passed.append(notify.pidfd_getfd(pidfd, number))
+                finally:
+                    os.close(pidfd)
+                ours = struct.pack(f"={len(numbers)}i", *passed[-len(numbers) :]) if numbers else b""
+                body = struct.pack("=Qii", _CMSG_HDR + len(ours), level, kind) + ours
+                out += body + b"\0" * (-len(body) % 8)
+                pos += length + (-length % 8)
+        except OSError:
+            for mine in passed:
+                os.close(mine)
+            raise
+        return out, passed
 
 
 def run_supervised(plan: dict[str, Any], report: Any, path: str, cmd: list[str], *, proxy_env: bool = False) -> int:
