@@ -158,7 +158,7 @@ def from_corral(path: str) -> View:
     if view.syscalls.keys() & SIGNAL_CALLS:
         view.others.append(OtherGrant("signal", "signal", next(view.syscalls[n] for n in SIGNAL_CALLS if n in view.syscalls)))
     view.ports = [(p.direction, p.port, p.span) for p in ir.ports if p.protocol == "tcp"]
-    view.hosts = [(f"{h.protocol}:{h.host}", h.port, h.span) for h in ir.hosts]
+    view.hosts = [(f"{'http' if h.plain_http else h.protocol}:{h.host}", h.port, h.span) for h in ir.hosts]
     view.alpn = list(ir.alpn[0].protocols) if ir.alpn else []
     view.socket_options = [(o.name, o.span) for o in ir.socket_options]
     for call in ("bind", "listen", "accept", "accept4"):

@@ -398,22 +398,31 @@ class Relay:
         def check(host: str) -> str:
             return str(self.rules.check_http_host(ip, port, host))
 
-        upstream = self._dial(conn, ip, port, where, http.first_request(reader, port, check, where))
+        try:
+            first = http.first_request(reader, port, check, where)
+        except OSError as exc:
+            first = f"{where}: refused: {exc.strerror or exc}"  # no complete request in time
+        upstream = self._dial(conn, ip, port, where, first)
         if upstream is None:
             return
         upstream.settimeout(None)
+        conn.settimeout(None)  # the first request came in time; a kept-alive connection may idle
         back = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
         back.start()
+        cut = False
         try:
             why = http.relay_requests(reader, upstream, port, check, where)
-        except OSError as exc:
-            why = f"{where}: {exc.strerror or exc}"
+        except OSError:
+            why, cut = "", True  # the client went away: nothing to report
         if why:
             self.report(why)
-        # the server answers what it was asked, then ends; the pump ends with it, and only then are the descriptors closed
-        upstream.shutdown(socket.SHUT_WR)
+            cut = True
+        try:  # the server answers what it was asked, then ends; the pump ends with it, and only then are the descriptors closed
+            upstream.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
         back.join()
-        (_refuse if why else socket.socket.close)(conn)
+        (_refuse if cut else socket.socket.close)(conn)
         upstream.close()
 
     def _handshake(self, client: Records, upstream: socket.socket, ip: str, port: int, sni: str | None) -> str:
