@@ -18,7 +18,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from corral.learn import origin
 from corral.learn.auditlog import read_log_files, read_logs
 from corral.learn.events import Capability, Collected
 
@@ -153,3 +156,21 @@ def test_journal_export_entries_are_judged_by_their_own_transport(tmp_path: Path
         assert c.events[Capability("net_admin")] == 2 and c.forged == 3 and c.text_events == 0, c
     run, policy = _learn(tmp_path, data)
     assert run.returncode == 0 and "sys_admin" not in policy and '"net_admin"' in policy, (run.stderr, policy)
+
+_TOKEN = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(stamp=st.sampled_from(["Nov 29 16:00:00", "2026-11-29T16:00:00.123+00:00", "[ 12.5]", "1700000000.1"]), host=_TOKEN, tag=_TOKEN, extra=st.text(max_size=20))
+def test_a_line_is_the_kernels_only_under_the_kernels_tag(stamp: str, host: str, tag: str, extra: str) -> None:
+    """Law: whatever a process chooses (its tag, text before the event),
+    a syslog line is read as the kernel's only when its tag is the kernel's
+    (or journald's audit[PID]) and nothing stands between the tag and the
+    kernel's shape."""
+    for line in (f"{stamp} {host} {tag}: {extra}{KERNEL}", f"{stamp} {host} {tag}: {extra}AVC {EVENT}"):
+        raw = line.encode()
+        who = origin.of(raw, raw.find(b'apparmor="'))
+        kernel_tag = tag in ("kernel", "audit") or (tag.startswith("audit[") and tag[6:-1].isdigit() and tag.endswith("]"))
+        if who != origin.FORGED:
+            assert kernel_tag and ": " not in host + tag, (line, who)
+            assert extra == "" or extra.startswith("[") and extra.endswith("] ") or extra.endswith(("kernel: ", "audit: ")), (line, who)
