@@ -8,6 +8,8 @@
  *   udp-cmsg HOP IP PORT    sendmsg "srr-leak" to IP:PORT on a UDP socket,
  *                           with an IP_RETOPTS control message routing it
  *                           through HOP
+ *   udp-ttl HOP IP PORT     the same send with an IP_TTL control message
+ *                           instead (HOP unused): an ordinary one
  *   udp-sticky HOP IP PORT  the same route set on the socket (setsockopt
  *                           IP_OPTIONS), then sendto IP:PORT
  *   tcp-sticky HOP IP PORT  the route set on a TCP socket, then a
@@ -55,17 +57,22 @@ int main(int argc, char **argv)
     inet_pton(AF_INET, argv[3], &a.sin_addr);
     unsigned char opt[40];
     size_t len = route(opt, argv[2], argv[3]);
-    if (!strcmp(argv[1], "udp-cmsg")) {
+    if (!strcmp(argv[1], "udp-cmsg") || !strcmp(argv[1], "udp-ttl")) {
+        int ttl = !strcmp(argv[1], "udp-ttl");
         int s = socket(AF_INET, SOCK_DGRAM, 0);
         char control[CMSG_SPACE(40)];
         memset(control, 0, sizeof control);
         struct iovec v = {"srr-leak", 8};
         struct msghdr m = {.msg_name = &a, .msg_namelen = sizeof a, .msg_iov = &v, .msg_iovlen = 1, .msg_control = control, .msg_controllen = CMSG_SPACE(len)};
         struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        int hops = 9;
+        if (ttl)
+            len = sizeof hops;
+        m.msg_controllen = CMSG_SPACE(len);
         c->cmsg_level = IPPROTO_IP;
-        c->cmsg_type = IP_RETOPTS;
+        c->cmsg_type = ttl ? IP_TTL : IP_RETOPTS;
         c->cmsg_len = CMSG_LEN(len);
-        memcpy(CMSG_DATA(c), opt, len);
+        memcpy(CMSG_DATA(c), ttl ? (void *)&hops : (void *)opt, len);
         return answer((int)sendmsg(s, &m, 0));
     }
     if (!strcmp(argv[1], "udp-sticky")) {

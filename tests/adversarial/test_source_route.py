@@ -42,18 +42,35 @@ def _sent_to(sniffer: socket.socket, proto: int, seconds: float = 1.0) -> set[st
     return seen
 
 
-@pytest.mark.parametrize("user", USERS)
-@pytest.mark.parametrize(("attack", "proto"), [("udp-cmsg", 17), ("udp-sticky", 17), ("tcp-sticky", 6)])
-def test_a_source_route_never_steers_a_packet_to_a_denied_peer(arena: Path, probes: dict[str, Path], confined: Confined, user: str, attack: str, proto: int) -> None:
-    as_user(user)
-    probe = probes["srcroute_probe"]
-    policy = policy_file(
+def _policy(arena: Path, probe: Path) -> Path:
+    return policy_file(
         arena,
         f'Name = "srcroute"\nExtends = ["base"]\n[Filesystem]\nExec = ["{probe}"]\n'
         f'[Networking]\nFlags = ["outgoing", "ping"]\nProtocols = ["tcp", "udp"]\n'
         f'Connect = ["tcp:{ALLOWED}:*", "udp:{ALLOWED}:*"]\nDeny = ["tcp:{DENIED}:*", "udp:{DENIED}:*"]\n'
         '[Misc]\nSyscalls = ["setsockopt"]\n',
     )
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_an_ordinary_control_message_still_goes_through_the_supervisor(arena: Path, probes: dict[str, Path], confined: Confined, user: str) -> None:
+    as_user(user)
+    target = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    target.bind((ALLOWED, 0))
+    target.settimeout(5)
+    try:
+        got = confined(_policy(arena, probes["srcroute_probe"]), "srcroute_probe", "udp-ttl", DENIED, ALLOWED, str(target.getsockname()[1]), user=user)
+        assert got.answer == "ok", got
+        assert target.recv(64) == b"srr-leak"
+    finally:
+        target.close()
+
+
+@pytest.mark.parametrize("user", USERS)
+@pytest.mark.parametrize(("attack", "proto"), [("udp-cmsg", 17), ("udp-sticky", 17), ("tcp-sticky", 6)])
+def test_a_source_route_never_steers_a_packet_to_a_denied_peer(arena: Path, probes: dict[str, Path], confined: Confined, user: str, attack: str, proto: int) -> None:
+    as_user(user)
+    policy = _policy(arena, probes["srcroute_probe"])
     target = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == 17 else socket.SOCK_STREAM)
     target.bind((ALLOWED, 0))
     if proto == 6:

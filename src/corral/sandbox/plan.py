@@ -146,6 +146,8 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         # any allowance, conditional too: an io_uring request is made by the kernel, never seen by the filter
         plan["io_uring"] = bool(set(syscalls) & {"io_uring_setup", "io_uring_enter", "io_uring_register"})
         plan["egress_calls"] = {name: _seccomp.resolve(name, _seccomp.native_arch()) for name in sorted(_seccomp.PEER_CALLS)}
+        # the supervisor passes IP control messages that route or forge packets only when the filters would too
+        plan["ip_control_lifted"] = "forged-packets" in ir.lifted
         if "signal" not in plan["scoped"]:
             # the supervisor is outside the sandbox: the program must not signal it
             plan["scoped"] = [*plan["scoped"], "signal"]

@@ -65,6 +65,21 @@ _MAX_ADDR, _MAX_DATA, _MAX_MMSG = notify.MAX_ADDRESS, 1 << 16, 64
 RECEIVERS, MAX_RECEIVERS = 2, 64
 _DECISIONS_KEPT = 4096
 _CMSG_HDR = 16  # struct cmsghdr on 64-bit Linux: size_t len, int level, int type
+#: Control messages an IP send may carry through the supervisor: where the
+#: packet leaves from (PKTINFO: a local address; another host's needs
+#: IP_TRANSPARENT, which guard forged-packets refuses), its TTL/hop limit,
+#: traffic class, fragmentation, UDP segmentation, priority, mark (checked
+#: against the program's capabilities, which the supervisor serves with)
+#: and transmit time. Not IP_RETOPTS or an IPv6 routing header: a source
+#: route sends the packet to its first hop, not to the peer just checked;
+#: nor anything unknown. (level, type) pairs.
+_IP_CONTROL = frozenset({
+    (socket.SOL_IP, 1), (socket.SOL_IP, 2), (socket.SOL_IP, 8),  # IP_TOS, IP_TTL, IP_PKTINFO
+    (socket.IPPROTO_IPV6, 2), (socket.IPPROTO_IPV6, 8),  # IPV6_2292PKTINFO, IPV6_2292HOPLIMIT
+    (socket.IPPROTO_IPV6, 50), (socket.IPPROTO_IPV6, 52), (socket.IPPROTO_IPV6, 62), (socket.IPPROTO_IPV6, 67),  # IPV6_PKTINFO, _HOPLIMIT, _DONTFRAG, _TCLASS
+    (socket.SOL_UDP, 103),  # UDP_SEGMENT
+    (socket.SOL_SOCKET, 12), (socket.SOL_SOCKET, 36), (socket.SOL_SOCKET, 37), (socket.SOL_SOCKET, 61),  # SO_PRIORITY, SO_MARK, SO_TIMESTAMPING, SCM_TXTIME
+})  # fmt: skip
 #: Why the supervisor makes no unix connect or send with an address (docs/egress.md).
 _NO_PATHS = (
     "refused under the egress supervisor: made by it, the socket path (or abstract name) would be resolved outside the "
@@ -110,6 +125,21 @@ def _hung_up(listener: int) -> bool:
     return any(event & select.POLLHUP for _, event in poller.poll(0))
 
 
+def _unlisted_control(control: bytes) -> str:
+    """The first control message of an IP send not in ``_IP_CONTROL``
+    ("level L type T", or "malformed"), "" when all are listed. Walked as
+    the kernel walks them (CMSG_NXTHDR: 8-byte aligned lengths)."""
+    at = 0
+    while at + _CMSG_HDR <= len(control):
+        length, level, kind = struct.unpack_from("=Qii", control, at)
+        if length < _CMSG_HDR or at + length > len(control):
+            return "malformed"
+        if (level, kind) not in _IP_CONTROL:
+            return f"level {level} type {kind}"
+        at += (length + 7) & ~7
+    return ""
+
+
 def _call(ret: int) -> tuple[int, int]:
     """(value, errno) of a libc call's return."""
     return (ret, 0) if ret >= 0 else (0, ctypes.get_errno())
@@ -126,6 +156,7 @@ class Supervisor:
         self.rules.relay = self.relay.addresses()
         self.child, self.listener = 0, -1
         self.caps = sum(1 << cap for cap in set(plan["caps"])) | (1 << CAP_SYS_PTRACE)
+        self.ip_options_lifted = bool(plan.get("ip_control_lifted"))
         self.pool = threading.Lock()
         self.receivers = self.blocked = 0  # receiving threads; of them, in a call that may block
         self.decisions: dict[tuple[int, str, bytes, bool], tuple[str, Any]] = {}
@@ -491,6 +522,11 @@ class Supervisor:
                 if translated is None:
                     return 0, -1  # denied
                 raw_control, passed = translated
+            if ip and raw_control and not self.ip_options_lifted:
+                refused = _unlisted_control(raw_control)
+                if refused:
+                    self.deny(n, f"sendmsg with control message {refused}: refused under the egress supervisor (it could route or forge the packet past the address just checked; flag raw-packets lifts it)", errno.EPERM)
+                    return 0, -1
             control = ctypes.create_string_buffer(raw_control or b"\0", max(1, len(raw_control)))
             mine = _MsgHdr(
                 ctypes.cast(name_buf, ctypes.c_void_p) if name else None, len(name), ctypes.cast(local, ctypes.c_void_p), hdr.iovlen,
