@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -70,6 +71,19 @@ static int op_copy(const char *src, const char *dst)
     if (out < 0)
         return answer(-1);
     return answer(write(out, buf, n) == n ? 0 : -1);
+}
+
+/* truncopen PATH: open read-only with O_TRUNC (Landlock sees a read below ABI 3) */
+static int op_truncopen(const char *path) { return answer(open(path, O_RDONLY | O_TRUNC)); }
+
+/* ioctl PATH REQUEST: open read-only, then ask the device's driver REQUEST */
+static int op_ioctl(const char *path, const char *request)
+{
+    char buf[256];
+    int fd = open(path, O_RDONLY | O_NOCTTY);
+    if (fd < 0)
+        return answer(-1);
+    return answer(ioctl(fd, strtoul(request, NULL, 0), buf));
 }
 
 static int op_create(const char *path) { return answer(open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)); }
@@ -183,8 +197,10 @@ int main(int argc, char **argv)
     if (!strcmp(op, "exec")) return op_exec(a);
     if (!strcmp(op, "unix")) return unix_connect(a, 0);
     if (!strcmp(op, "abstract")) return unix_connect(a, 1);
+    if (!strcmp(op, "truncopen")) return op_truncopen(a);
     if (!strcmp(op, "copy") && b) return op_copy(a, b);
+    if (!strcmp(op, "ioctl") && b) return op_ioctl(a, b);
 usage:
-    fprintf(stderr, "usage: fs_probe read|write|create|mkdir|unlink|chmod|chown|utime|mmapexec|exec|unix|abstract PATH | copy SRC DST | listen\n");
+    fprintf(stderr, "usage: fs_probe read|write|create|mkdir|unlink|chmod|chown|utime|mmapexec|exec|unix|abstract|truncopen PATH | copy SRC DST | ioctl PATH REQUEST | listen\n");
     return 3;
 }

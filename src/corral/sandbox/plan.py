@@ -30,6 +30,8 @@ PLAN_VERSION = 6
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 Plan = dict
+#: Calls that can truncate a file (an io_uring ring opens with O_TRUNC too).
+TRUNCATING_CALLS = frozenset({"truncate", "ftruncate", "open", "openat", "openat2", "creat", "io_uring_setup"})
 
 
 def _contents(paths: list[str]) -> list[tuple[str, bytes]]:
@@ -71,17 +73,21 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
 
     doc, _ = to_document(ir)
     syscalls = {r.name: r for r in ir.syscalls}
-    unconditional = {n for n, r in syscalls.items() if r.outright}
+    allowed = {n for n, r in syscalls.items() if r.errno is None}  # outright or through Args
     tcp_allowed = any(s.type == "stream" and s.family in ("inet", "inet6") for s in ir.sockets)
     ruleset = doc["ruleset"][0]
 
     requirements: list[tuple[int, str]] = [(1, "filesystem rules")]
-    if unconditional & {"truncate", "ftruncate", "open", "openat", "creat"}:
+    # Allowed in any form: an Args filter narrows a call's arguments, never
+    # the file it lands on (O_RDONLY|O_TRUNC passes a "read-only" filter and
+    # is a read to Landlock below ABI 3; an allowed ioctl request reaches a
+    # device's driver below ABI 5, corral never grants ioctl_dev).
+    if allowed & TRUNCATING_CALLS:
         requirements.append((3, "restricting truncation of files (truncate right)"))
     if tcp_allowed and ruleset["handledAccessNet"]:
         requirements.append((4, "TCP port rules (Networking.Connect / Networking.Bind)"))
     unix = any(s.family == "unix" for s in ir.sockets)
-    if "ioctl" in unconditional:
+    if "ioctl" in allowed:
         requirements.append((5, "restricting ioctl on devices (ioctl_dev right)"))
     if ruleset["scoped"]:
         what = " and ".join({"signal": "signals", "abstract_unix_socket": "abstract unix sockets"}.get(s, s) for s in ruleset["scoped"])
