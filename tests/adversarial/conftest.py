@@ -5,7 +5,8 @@ Every tests/adversarial/*.c is compiled once per session with ``gcc -static``
 the policy and nothing else). A probe takes one attack per invocation:
 ``PROBE ATTACK [ARGS...]`` and prints the kernel's answer on stdout, one
 token: ``ok`` or ``errno=NAME`` (``signal=N`` is recorded when the kernel
-kills it).
+kills it). Every probe includes probe.h, which prints that token: one errno
+name table (glibc's) for all of them; gcc gets this directory with ``-I``.
 
 The ``confined`` fixture runs a probe under ``corral run POLICY`` as root
 and, with ``user="nobody"``, as the unprivileged user with no capabilities
@@ -46,7 +47,7 @@ def probes() -> Iterator[dict[str, Path]]:
     built: dict[str, Path] = {}
     for source in sorted(HERE.glob("*.c")):
         binary = out / source.stem
-        subprocess.run([gcc, "-static", "-O1", "-Wall", "-o", str(binary), str(source)], check=True, capture_output=True)
+        subprocess.run([gcc, "-static", "-O1", "-Wall", "-I", str(HERE), "-o", str(binary), str(source)], check=True, capture_output=True)
         binary.chmod(0o755)
         built[source.stem] = binary
     yield built

@@ -22,7 +22,7 @@
  *   kill-parent - -               signal the supervisor (our parent)
  *   ptrace-parent - -             attach to the supervisor
  */
-#define _GNU_SOURCE
+#include "probe.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,29 +43,6 @@
 #ifndef MSG_FASTOPEN
 #define MSG_FASTOPEN 0x20000000
 #endif
-
-static const char *errname(int e) {
-    switch (e) {
-    case EPERM: return "EPERM";
-    case EACCES: return "EACCES";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case EINPROGRESS: return "EINPROGRESS";
-    case ENOSYS: return "ENOSYS";
-    case EINVAL: return "EINVAL";
-    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case ENETUNREACH: return "ENETUNREACH";
-    case ESRCH: return "ESRCH";
-    default: return "EOTHER";
-    }
-}
-
-static int answer(int ret) {
-    if (ret < 0) printf("errno=%s\n", errname(errno));
-    else printf("ok\n");
-    return 0;
-}
 
 static struct sockaddr_in addr_of(const char *ip, const char *port) {
     struct sockaddr_in a;
@@ -145,7 +122,7 @@ int main(int argc, char **argv) {
         memset(&six, 0, sizeof six);
         six.sin6_family = AF_INET6;
         int r = connect(s, (struct sockaddr *)&six, 8);
-        printf("short=%s\n", r < 0 ? errname(errno) : "ok");
+        printf("short=%s\n", r < 0 ? errno_name(errno) : "ok");
         int t = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         r = connect(t, (struct sockaddr *)&a, sizeof a);
         if (r < 0 && errno == EINPROGRESS) r = 0;

@@ -11,6 +11,7 @@
  *
  * Prints "tries=N" then "ok"; the test counts what the peer received.
  */
+#include "probe.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -45,7 +46,7 @@ int main(int argc, char **argv) {
     tcp = socket(AF_INET, SOCK_STREAM, 0);
     udp = connecting ? socket(AF_UNIX, SOCK_STREAM, 0) : socket(AF_INET, SOCK_DGRAM, 0);
     if (tcp < 0 || udp < 0) {
-        printf("errno=%d\n", errno);
+        printf("errno=%s\n", errno_name(errno));
         return 0;
     }
     target = dup(connecting ? udp : tcp);

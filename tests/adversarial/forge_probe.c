@@ -7,10 +7,10 @@
  * The parent prints "ok" and exits at once (the run is over for corral).
  * Its child waits for the parent's end (EOF on a pipe), then until the
  * record holds corral's header, then truncates it and writes a forged one,
- * and finally writes what the kernel answered ("ok" or "errno=N") to
+ * and finally writes what the kernel answered ("ok" or "errno=NAME") to
  * MARKER, a file in a directory the policy makes writable: the test reads
  * MARKER to know the child really lived on and tried. */
-#define _GNU_SOURCE
+#include "probe.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -38,23 +38,23 @@ int main(int argc, char **argv) {
     int p[2];
     if (argc != 4 || strcmp(argv[1], "outlive") != 0 || pipe(p)) return 2;
     if (fork() == 0) {
-        char c, answer[64] = "errno=ETIMEDOUT";
+        char c, said[64] = "errno=ETIMEDOUT";
         close(p[1]);
         while (read(p[0], &c, 1) > 0) {}
         int seen = 0;
         for (long i = 0; i < 3000000 && (seen = written_by_corral(argv[2])) == 0; i++) {}
         if (seen < 0) {
-            snprintf(answer, sizeof answer, "errno=%d", -seen);
+            snprintf(said, sizeof said, "errno=%s", errno_name(-seen));
         } else if (seen > 0) {
             int fd = open(argv[2], O_WRONLY | O_TRUNC);
             if (fd >= 0 && write(fd, FORGED, sizeof FORGED - 1) == (ssize_t)(sizeof FORGED - 1))
-                strcpy(answer, "ok");
+                strcpy(said, "ok");
             else
-                snprintf(answer, sizeof answer, "errno=%d", errno);
+                snprintf(said, sizeof said, "errno=%s", errno_name(errno));
         }
         int m = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0666);
         if (m >= 0) {
-            if (write(m, answer, strlen(answer)) < 0) {}
+            if (write(m, said, strlen(said)) < 0) {}
             close(m);
         }
         _exit(0);

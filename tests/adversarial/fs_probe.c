@@ -9,7 +9,7 @@
  *
  * Built static (gcc -static) so that it needs no library grant.
  */
-#define _GNU_SOURCE
+#include "probe.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -24,17 +24,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static int answer(int ret)
-{
-    if (ret >= 0) {
-        puts("ok");
-    } else {
-        const char *name = strerrorname_np(errno);
-        printf("errno=%s\n", name ? name : "E?");
-    }
-    return 0;
-}
 
 /* read PATH: open and read one byte */
 static int op_read(const char *path)

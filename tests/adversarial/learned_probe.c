@@ -5,6 +5,7 @@
  *   learned_probe connect IP PORT    a TCP connect to IP:PORT
  *   learned_probe exec PATH          execve(PATH, {PATH, "-c", "exit 0"})
  */
+#include "probe.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,16 +15,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static int answer(long ret) {
-    if (ret < 0) {
-        const char *name = strerrorname_np(errno);
-        printf("errno=%s\n", name ? name : "?");
-    } else {
-        printf("ok\n");
-    }
-    return 0;
-}
 
 int main(int argc, char **argv) {
     if (argc < 3) return 64;

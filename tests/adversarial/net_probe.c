@@ -27,7 +27,7 @@
  *
  * Prints "ok" or "errno=NAME" (of the first step that failed).
  */
-#define _GNU_SOURCE
+#include "probe.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/ioprio.h>
@@ -61,16 +61,6 @@
 #ifndef TCP_FASTOPEN_CONNECT
 #define TCP_FASTOPEN_CONNECT 30
 #endif
-
-static int answer(long ret) {
-    if (ret < 0) {
-        const char *name = strerrorname_np(errno);
-        printf("errno=%s\n", name ? name : "?");
-    } else {
-        printf("ok\n");
-    }
-    return 0;
-}
 
 static long num(const char *s) {
     if (!strcmp(s, "self")) return getpid();

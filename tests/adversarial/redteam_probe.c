@@ -28,7 +28,7 @@
  *                      server_name lists SNI1 then SNI2; ok if the peer
  *                      answered anything
  */
-#define _GNU_SOURCE
+#include "probe.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,22 +43,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-static int answer(int ret) {
-    if (ret >= 0) {
-        printf("ok\n");
-        return 0;
-    }
-    switch (errno) {
-    case EPERM: printf("errno=EPERM\n"); break;
-    case EACCES: printf("errno=EACCES\n"); break;
-    case EINVAL: printf("errno=EINVAL\n"); break;
-    case ECONNRESET: printf("errno=ECONNRESET\n"); break;
-    case ECONNREFUSED: printf("errno=ECONNREFUSED\n"); break;
-    default: printf("errno=%d\n", errno);
-    }
-    return 1;
-}
 
 static int send_cmsg(int family, const char *ip, int port, int level, int type, const void *value, size_t size) {
     struct sockaddr_storage ss = {0};

@@ -4,22 +4,13 @@
  *   sanity_probe write PATH    open(PATH, O_WRONLY|O_CREAT|O_TRUNC)
  *   sanity_probe list PATH     open(PATH, O_DIRECTORY) and getdents64
  */
+#include "probe.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-static int answer(long ret) {
-    if (ret < 0) {
-        const char *name = strerrorname_np(errno);
-        printf("errno=%s\n", name ? name : "?");
-    } else {
-        printf("ok\n");
-    }
-    return 0;
-}
 
 int main(int argc, char **argv) {
     if (argc < 3) return 64;
