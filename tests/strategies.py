@@ -31,6 +31,9 @@ def policies(draw: st.DrawFn) -> str:
     fs = sections["Filesystem"]
     for key in ("ReadOnly", "Writable", "Exec", "Deny", "LogOnWrite"):
         fs[key] = draw(st.lists(st.sampled_from(PATHS), unique=True, max_size=3))
+    # Random Writable and Exec lists overlap (W^X, E022, tested on its own in
+    # tests/test_write_exec.py): the laws are about everything else.
+    fs["AllowWriteExec"] = ["/**"]
     net = sections["Networking"]
     net["Protocols"] = draw(st.lists(st.sampled_from(PROTOCOLS), unique=True, min_size=1, max_size=3))
     net["Connect"] = draw(st.lists(st.sampled_from(["tcp:443", "tcp:80", "tcp:*", "udp:53", "tcp:10.0.0.0/8:5432", "tcp:[::1]:8080"]), unique=True, max_size=3))

@@ -262,6 +262,9 @@ class IR:
     lifted: tuple[str, ...] = ()
     #: Protocols allowed whose ports Landlock's port rules do not see (mptcp, sctp, udplite).
     unported: tuple[str, ...] = ()
+    #: Executable paths a writable rule reaches, as Filesystem.AllowWriteExec
+    #: lets them be (``write_exec``; ``corral explain`` lists them).
+    write_exec: tuple[str, ...] = ()
 
     def rules(self) -> tuple[Rule, ...]:
         return tuple(r for kind in RULE_KINDS for r in getattr(self, kind.field))

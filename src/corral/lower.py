@@ -57,6 +57,7 @@ from .policy import catalog, globs, items, schema
 from .policy.items import PortSpec
 from .policy.model import Alternative, ArgCmp, CmpOp, FlagDef, Item, Policy
 from .policy.schema import POLICY_KEYS, KeySpec
+from .write_exec import check as check_write_exec
 
 #: SOCK_TYPE_MASK: socket(2)'s type argument also carries SOCK_NONBLOCK/CLOEXEC.
 _SOCK_TYPE_MASK = 0xF
@@ -131,6 +132,7 @@ class _Lowering:
         self.audits: list[AuditRule] = []
         self.imply_flags = True
         self.alpn_only = False
+        self.write_exec: list[Item[str]] = []  # Filesystem.AllowWriteExec
 
 
 #: How one key of the language lowers.
@@ -166,6 +168,10 @@ def _deny_paths(ctx: _Lowering, spec: KeySpec[Any]) -> None:
 
 def _log_on_write(ctx: _Lowering, spec: KeySpec[Any]) -> None:
     ctx.audits += [AuditRule(i.value, spec.dotted, i.span) for i in ctx.policy.get(spec)]
+
+
+def _allow_write_exec(ctx: _Lowering, spec: KeySpec[Any]) -> None:
+    ctx.write_exec += ctx.policy.get(spec)
 
 
 def _protocols(ctx: _Lowering, spec: KeySpec[Any]) -> None:
@@ -252,6 +258,7 @@ HANDLERS: dict[KeySpec[Any], Handler] = {
     schema.FS_EXEC_PROFILES: _exec_profiles,
     schema.FS_DENY: _deny_paths,
     schema.FS_LOG_ON_WRITE: _log_on_write,
+    schema.FS_ALLOW_WRITE_EXEC: _allow_write_exec,
     schema.NET_PROTOCOLS: _protocols,
     schema.NET_CONNECT: _ports_of,
     schema.NET_BIND: _ports_of,
@@ -302,6 +309,7 @@ def lower(policy: Policy) -> IR:
         if not any(globs.covers(d.path, p) for d in denies)
     ]
     audits = ctx.audits
+    write_exec = check_write_exec(files, ctx.write_exec, policy.sources)
 
     # -- network ------------------------------------------------------------
     denied_pairs = {pair for name in deny.protocols for pair in protos[name].sockets}
@@ -391,5 +399,6 @@ def lower(policy: Policy) -> IR:
         alpn=tuple(alpn),
         refusals=tuple(sorted(refusals, key=lambda r: (r.name, str(r.alternatives)))),
         lifted=tuple(sorted(lifted)),
+        write_exec=write_exec,
         unported=unported,
     )

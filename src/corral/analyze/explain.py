@@ -84,6 +84,8 @@ def exposure(view: View) -> Exposure:
             e.add(0.8, "it may connect anywhere (AppArmor 3 rules name no ports)")
         if view.inbound:
             e.add(0.7, "it may accept inbound connections")
+    for path in view.write_exec:
+        e.add(1.0, f"it may write {path}, which it may execute (Filesystem.AllowWriteExec: W^X waived)")
     for g in guards().values():
         if g.name in view.lifted:
             e.add(1.0, f"it may {g.meaning} (flag {g.lifted_by})")

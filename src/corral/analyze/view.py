@@ -80,6 +80,8 @@ class View:
     span: Span = field(default_factory=lambda: Span(""))
     #: corral: the guards (``corral.guards``) the policy lifted by naming their flag
     lifted: list[str] = field(default_factory=list)
+    #: corral: executable paths Filesystem.AllowWriteExec lets be writable (W^X waived)
+    write_exec: list[str] = field(default_factory=list)
     #: What outside this policy can widen what it grants (templates and files
     #: it extends, flags it uses: corral's catalogue changes between
     #: versions): a deny guards against their future versions even when
@@ -147,6 +149,7 @@ def from_corral(path: str) -> View:
     view.nets = [NetGrant(s.family, s.type, s.span) for s in ir.sockets]
     view.caps = [CapGrant(c.name, c.span, c.deny) for c in ir.capabilities]
     view.lifted = list(ir.lifted)
+    view.write_exec = list(ir.write_exec)
     for r in ir.syscalls:
         if r.errno is None:
             view.syscalls[r.name] = r.span

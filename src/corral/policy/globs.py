@@ -385,3 +385,70 @@ def _prefix_covers(outer: str, inner: str) -> bool:
     if outer.endswith("/**") and not has_glob(outer[:-2]):
         return literal_prefix(inner).startswith(outer[:-2])
     return False
+
+
+#: A class range at most this wide is tried character by character when
+#: two globs are intersected; a wider one by its ends and their neighbours.
+_SMALL_RANGE = 256
+
+
+def _witnesses(tokens: tuple[_Token, ...]) -> set[str]:
+    """Characters that decide which tokens can meet: every character a
+    literal or a class names (whole small ranges), '/' and one character
+    no token names (what a star, '?' or negated class matches "otherwise")."""
+    out = {"/"}
+    for t in tokens:
+        if isinstance(t, _Class):
+            out |= t.singles
+            for lo, hi in t.ranges:
+                if ord(hi) - ord(lo) <= _SMALL_RANGE:
+                    out |= {chr(c) for c in range(ord(lo), ord(hi) + 1)}
+                else:
+                    out |= {lo, hi, chr(ord(lo) + 1), chr(ord(hi) - 1)}
+        elif t[0] == "lit":
+            out.add(t[1])
+    out.add(next(chr(c) for c in range(0x4E00, 0x10FFFF) if chr(c) not in out))
+    return out
+
+
+def intersects(a: str, b: str) -> bool:
+    """Whether some path matches both globs (AppArmor's rules): a walk of the
+    product of their token automata over the characters that can tell the
+    tokens apart. Exact for literals, stars, '?', '**' and classes whose
+    ranges are at most 256 characters wide; wider ranges err towards True.
+    A literal directory (``/srv/data/``) is taken as everything beneath it,
+    which is what Landlock grants for it."""
+    for x in expand(a):
+        for y in expand(b):
+            tx, ty = (_tokens(g + "**" if g.endswith("/") and not has_glob(g) else g) for g in (x, y))
+            if _product_accepts(tx, ty, _witnesses(tx) | _witnesses(ty)):
+                return True
+    return False
+
+
+def _product_accepts(tx: tuple[_Token, ...], ty: tuple[_Token, ...], chars: set[str]) -> bool:
+    def close(i: int, j: int) -> set[tuple[int, int]]:
+        out, todo = {(i, j)}, [(i, j)]
+        while todo:  # '*' and '**' may match nothing
+            p, q = todo.pop()
+            for nxt in ((p + 1, q) if p < len(tx) and _repeats(tx[p]) else None, (p, q + 1) if q < len(ty) and _repeats(ty[q]) else None):
+                if nxt is not None and nxt not in out:
+                    out.add(nxt)
+                    todo.append(nxt)
+        return out
+
+    seen = close(0, 0)
+    todo = list(seen)
+    while todo:
+        i, j = todo.pop()
+        if (i, j) == (len(tx), len(ty)):
+            return True
+        if i == len(tx) or j == len(ty):
+            continue
+        for ch in chars:
+            if _accepts(tx[i], ch) and _accepts(ty[j], ch):
+                for state in close(i if _repeats(tx[i]) else i + 1, j if _repeats(ty[j]) else j + 1):
+                    if state not in seen:
+                        seen.add(state)
+                        todo.append(state)
+    return False

@@ -91,6 +91,10 @@ FS_EXEC = KeySpec("Filesystem", "Exec", "strings", K.PATH, f"paths the program m
 FS_LIBRARIES = KeySpec("Filesystem", "Libraries", "strings", K.PATH, f"paths the program may {PATH_KEYS['Libraries']}")
 FS_EXEC_PROFILES = KeySpec("Filesystem", "ExecProfiles", "map", K.EXEC_PROFILE, 'programs that run under an AppArmor profile of their own: { "/usr/bin/helper" = "helper" }')
 FS_DENY = KeySpec("Filesystem", "Deny", "strings", K.PATH, "paths the program may not touch at all, whatever else allows them")
+FS_ALLOW_WRITE_EXEC = KeySpec(
+    "Filesystem", "AllowWriteExec", "strings", K.PATH,
+    "executable paths that may also be writable (W^X waived for them); grants nothing itself: without it, a writable path that can match an executable one is an error",
+)
 FS_LOG_ON_WRITE = KeySpec("Filesystem", "LogOnWrite", "strings", K.PATH, "paths where every write is logged to the audit log")
 USER_CAPABILITIES = KeySpec("User", "Capabilities", "strings", K.CAPABILITY, "capabilities the program keeps (names without CAP_, lower case)")
 USER_DENY_CAPABILITIES = KeySpec("User", "DenyCapabilities", "strings", K.CAPABILITY, "capabilities denied whatever else allows them")
@@ -104,7 +108,7 @@ FS_PATHS: tuple[KeySpec[str], ...] = (FS_READ_ONLY, FS_WRITABLE, FS_EXEC, FS_LIB
 #: Every key of the five categories: what a Policy holds and lowering walks.
 POLICY_KEYS: tuple[KeySpec[Any], ...] = (
     FLAGS["Networking"], DENY_FLAGS["Networking"], NET_PROTOCOLS, NET_CONNECT, NET_BIND, NET_SOCKET_OPTIONS, NET_DENY, NET_ALPN, NET_ALPN_ONLY,
-    FLAGS["Filesystem"], DENY_FLAGS["Filesystem"], *FS_PATHS, FS_EXEC_PROFILES, FS_DENY, FS_LOG_ON_WRITE,
+    FLAGS["Filesystem"], DENY_FLAGS["Filesystem"], *FS_PATHS, FS_EXEC_PROFILES, FS_DENY, FS_LOG_ON_WRITE, FS_ALLOW_WRITE_EXEC,
     FLAGS["Runtime"], DENY_FLAGS["Runtime"],
     FLAGS["User"], DENY_FLAGS["User"], USER_CAPABILITIES, USER_DENY_CAPABILITIES,
     FLAGS["Misc"], DENY_FLAGS["Misc"], MISC_SYSCALLS, MISC_DENY_SYSCALLS, MISC_IMPLY_FLAGS,

@@ -5,6 +5,9 @@ an exec rule that match the same paths.
 ## Why is this bad?
 A program that can write a file and then execute it can run any code it
 downloads or is fed, which defeats the point of listing what it may run.
+In a corral policy it is an error at `check` (E022) unless
+`Filesystem.AllowWriteExec` names the path; this rule finds it in AppArmor
+profiles, and reminds of it where a policy allowed it.
 
 ## Example
 ```
