@@ -141,7 +141,9 @@ def _deny_coverage(rule: FileRule, allowed: list[str], watches: list[str], reads
             if prefix.startswith(parent.rstrip("/") + "/") or prefix == parent:
                 return Coverage(rule, Level.NONE, f"Landlock cannot deny inside the allowed {parent}")
     note = ("nothing allowed contains it, so Landlock denies opening, listing, executing and changing it;"
-            " not chmod, chown, utimensat or setxattr on it (metadata), which file permissions alone decide")  # fmt: skip
+            " not chmod, chown, utimensat or setxattr on it (metadata), which file permissions alone decide;"
+            " and a file under it with another name (a hard link) in an allowed path reads through that name (Landlock checks paths;"
+            " corral run refuses such files only under a deny inside an allowed directory)")  # fmt: skip
     if reads:
         note += (f"; its metadata stays readable ({', '.join(reads)}, which the policy allows: Landlock does not mediate them),"
                  " so its size, times, owner, extended attribute values and a symlink's target reach the program")  # fmt: skip

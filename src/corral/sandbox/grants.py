@@ -18,7 +18,13 @@ host first (``/lib`` is ``/usr/lib`` on a usrmerged system; a deny on
   unless ``--best-effort``, which drops the rule and says so;
 - a denied file with other hard links is refused (a name for it may lie in
   an allowed directory, where Landlock cannot deny it), unless
-  ``--best-effort``, which says it is not enforced;
+  ``--best-effort``, which says it is not enforced. So is a denied
+  directory inside a grant (the split case) holding such a file at any
+  depth, and a file a deny pattern (DIR/*.key) matches there: every file
+  under it is looked at once (``_linked_files``, within the split's entry
+  budget). A denied directory outside every grant is not walked (that would
+  cost every start-up a walk of, say, /tmp): a hard link from an allowed
+  path into it reads through that name, which the coverage report says;
 - corral's plan cache is denied in every plan (every place a later run may
   look for it: this run's XDG_CACHE_HOME, HOME and the password database's
   home), so no sandbox can rewrite what a later run applies;
@@ -179,6 +185,34 @@ def _below(path: str, node: str) -> bool:
     return path == node or path.startswith(node.rstrip("/") + "/")
 
 
+def _linked_files(top: str, budget: list[int]) -> list[tuple[str, int]] | None:
+    """Regular files at or under ``top`` with more than one name, and their
+    link counts; None when looking would take more than the budget's entries.
+    Symlinks are not followed (the kernel resolves them against the grants)."""
+    found: list[tuple[str, int]] = []
+    todo = [top]
+    while todo:
+        here = todo.pop()
+        try:
+            st = os.lstat(here)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            found.append((here, st.st_nlink))
+        if not stat.S_ISDIR(st.st_mode):
+            continue
+        try:
+            with os.scandir(here) as entries:
+                names = [e.path for e in entries]
+        except OSError:
+            continue
+        budget[0] -= len(names)
+        if budget[0] < 0:
+            return None
+        todo += names
+    return found
+
+
 def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[str]]]:
     """The (canonical path, rights) rules to add; fills ``report.skipped``
     and ``report.not_enforced``; raises SandboxError for what cannot be
@@ -222,6 +256,24 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
     patterns = [(resolve(d, seen)[0], re.compile(rx)) for d, rx in plan["deny_patterns"]]
     out: list[tuple[str, list[str]]] = []
     budget = [MAX_SPLIT_ENTRIES]
+    denied = [n for n, why in nodes.items() if why == "denied"]  # the policy's own, not the cache
+    link_budget = [MAX_SPLIT_ENTRIES]  # entries looked at under denied nodes, apart from the split's
+    walked = {n for n in denied if not os.path.isdir(n)}  # a denied file's links are counted above
+
+    def links_under(node: str) -> None:
+        """Refuse a deny that a file's other name could void: every file at
+        or under ``node`` (a denied node inside a grant) has one name only."""
+        if node in walked:
+            return
+        walked.add(node)
+        linked = _linked_files(node, link_budget)
+        if linked is None:
+            refused.append(f"cannot check every file under the denied {node} for other hard links: more than {MAX_SPLIT_ENTRIES} entries")
+            dropped.append(f"deny {node} for files under it with other hard links (not checked: more than {MAX_SPLIT_ENTRIES} entries)")
+            return
+        for name, count in linked:
+            refused.append(f"{name} has {count} hard links: another name for it may lie in an allowed directory, where Landlock cannot deny it")
+            dropped.append(f"deny {name} for its other {count - 1} hard link(s)")
 
     def grant(path: str, rights: list[str], span: str) -> None:
         for node, why in nodes.items():
@@ -253,6 +305,9 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
         if not any(n.startswith(below) for n in guarded) and not any(_below(d, path) for d, _ in patterns):
             out.append((path, rights))
             return
+        for node in denied:  # split around: no file under a deny in here may have a name elsewhere
+            if node.startswith(below):
+                links_under(node)
         try:
             entries = sorted(os.scandir(path), key=lambda e: e.name)
         except OSError as exc:
@@ -268,6 +323,7 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
         for entry in entries:
             if any(d == path and rx.fullmatch(entry.name) for d, rx in patterns):
                 report.skipped.append(f"{entry.path}: denied")
+                links_under(entry.path)
                 continue
             st = entry.stat(follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):
