@@ -55,6 +55,7 @@ def test_fail_closed_in_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     assert box.not_enforced == [
         "filesystem rules (needs Landlock ABI 1, kernel has 0)",
         "restricting truncation of files (truncate right) (needs Landlock ABI 3, kernel has 0)",
+        "restricting ioctl on devices (ioctl_dev right) (needs Landlock ABI 5, kernel has 0)",  # stdio's ioctl, through Args
         "keeping abstract unix sockets and signals inside the sandbox (Landlock scopes) (needs Landlock ABI 6, kernel has 0)",
     ]
 
