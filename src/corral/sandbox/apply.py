@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import sys
 
 from .._base import CorralError

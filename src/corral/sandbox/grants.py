@@ -43,17 +43,18 @@ host first (``/lib`` is ``/usr/lib`` on a usrmerged system; a deny on
   could rewrite it after corral, and ``corral learn --into`` would merge
   its forged calls and capabilities.
 
-Only os, stat, re and pwd (built in) are used: this is on the start-up path.
+Only os, stat and pwd (built in) are imported (re only when a glob or a deny
+pattern must be matched): this is on the start-up path.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import stat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from typing import Any
 
     from .apply import Report
@@ -152,6 +153,8 @@ def resolve(path: str, seen: "_Seen | None" = None) -> tuple[str, bool, list[tup
 
 def _matches(segments: list[tuple[bool, str]], budget: list[int]) -> list[str]:
     """The existing paths a glob matches, one directory level per segment."""
+    import re
+
     frontier = [""]
     for is_glob, text in segments:
         if not is_glob:
@@ -253,7 +256,11 @@ def compute(plan: "dict[str, Any]", report: "Report") -> list[tuple[str, list[st
     records = [resolve(name, seen)[0] for name in plan.get("records", ())]
     if report.best_effort:
         code += sources + records  # kept read-only: the directories above them take no new entries
-    patterns = [(resolve(d, seen)[0], re.compile(rx)) for d, rx in plan["deny_patterns"]]
+    patterns: "list[tuple[str, re.Pattern[str]]]" = []
+    if plan["deny_patterns"]:
+        import re
+
+        patterns = [(resolve(d, seen)[0], re.compile(rx)) for d, rx in plan["deny_patterns"]]
     out: list[tuple[str, list[str]]] = []
     budget = [MAX_SPLIT_ENTRIES]
     denied = [n for n, why in nodes.items() if why == "denied"]  # the policy's own, not the cache

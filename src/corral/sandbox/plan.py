@@ -26,7 +26,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # no typing or pathlib on the start-up path
     from typing import Any
 
-PLAN_VERSION = 6
+PLAN_VERSION = 7
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 Plan = dict
@@ -126,7 +126,9 @@ def build(ir: "Any", source_files: list[str], *, log_mode: bool = False) -> Plan
         "deny_nodes": deny_nodes,
         "deny_patterns": deny_patterns,
         "deny_unsupported": deny_unsupported,
-        "exec": [globs.to_regex(alt).pattern for p in exec_rules for alt in globs.expand(p)],
+        # literal paths compared as strings: no `re` on the start-up path unless a glob needs it
+        "exec_paths": sorted({alt.replace("\\", "") for p in exec_rules for alt in globs.expand(p) if not globs.has_glob(alt)}),
+        "exec": [globs.to_regex(alt).pattern for p in exec_rules for alt in globs.expand(p) if globs.has_glob(alt)],
         "exec_syscall": "execve" in syscalls,
         "requirements": requirements,
         "caps": sorted(caps[c.name]["number"] for c in ir.capabilities if not c.deny),

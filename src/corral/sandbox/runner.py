@@ -2,7 +2,7 @@
 
 This is the start-up path of every confined command, so it avoids argparse
 and every heavy import while a cached plan is valid: on a cache hit it
-imports only ``os``, ``marshal``, ``re`` and ``ctypes``.
+imports only ``os``, ``marshal`` and ``ctypes`` (``re`` only for globs to match).
 
 Usage::
 
@@ -108,10 +108,12 @@ def resolve(cmd: str) -> str | None:
 
 def exec_allowed(plan: "dict[str, Any]", path: str) -> str | None:
     """Why the policy would stop CMD from starting, or None if it would not."""
-    import re
-
     if not plan["exec_syscall"]:
         return "the policy does not allow execve (add the exec flag to [Runtime])"
+    if path in plan["exec_paths"]:
+        return None
+    if plan["exec"]:
+        import re  # only for Exec globs: `re` costs milliseconds of start-up
     if not any(re.fullmatch(p, path) for p in plan["exec"]):
         return f"the policy does not allow executing {path} (add it to Filesystem.Exec)"
     return None
