@@ -387,6 +387,9 @@ def _prefix_covers(outer: str, inner: str) -> bool:
     return False
 
 
+#: Token pairs beyond which two globs are not walked (``intersects`` then
+#: answers True): the walk is bounded whatever a policy holds.
+_MAX_PRODUCT = 20_000
 #: A class range at most this wide is tried character by character when
 #: two globs are intersected; a wider one by its ends and their neighbours.
 _SMALL_RANGE = 256
@@ -420,35 +423,41 @@ def intersects(a: str, b: str) -> bool:
     which is what Landlock grants for it."""
     for x in expand(a):
         for y in expand(b):
+            px, py = literal_prefix(x).replace("\\", ""), literal_prefix(y).replace("\\", "")
+            if not (px.startswith(py) or py.startswith(px)):
+                continue  # their fixed beginnings already differ
             tx, ty = (_tokens(g + "**" if g.endswith("/") and not has_glob(g) else g) for g in (x, y))
-            if _product_accepts(tx, ty, _witnesses(tx) | _witnesses(ty)):
-                return True
+            if len(tx) * len(ty) > _MAX_PRODUCT or _product_accepts(tx, ty, _witnesses(tx) | _witnesses(ty)):
+                return True  # too large to walk in bounded time: taken as overlapping
     return False
 
 
 def _product_accepts(tx: tuple[_Token, ...], ty: tuple[_Token, ...], chars: set[str]) -> bool:
-    def close(i: int, j: int) -> set[tuple[int, int]]:
-        out, todo = {(i, j)}, [(i, j)]
-        while todo:  # '*' and '**' may match nothing
-            p, q = todo.pop()
-            for nxt in ((p + 1, q) if p < len(tx) and _repeats(tx[p]) else None, (p, q + 1) if q < len(ty) and _repeats(ty[q]) else None):
-                if nxt is not None and nxt not in out:
-                    out.add(nxt)
-                    todo.append(nxt)
-        return out
-
-    seen = close(0, 0)
-    todo = list(seen)
+    """Whether both token lists accept one path: a walk over pairs of
+    positions. Where both tokens accept a common character the walk moves
+    on in both (staying on a repeating token), whichever the character, so
+    each token's accepted witnesses are a bit mask and a step is one AND."""
+    witnesses = sorted(chars)
+    mx = [sum(1 << k for k, ch in enumerate(witnesses) if _accepts(t, ch)) for t in tx]
+    my = [sum(1 << k for k, ch in enumerate(witnesses) if _accepts(t, ch)) for t in ty]
+    rx = [_repeats(t) for t in tx]
+    ry = [_repeats(t) for t in ty]
+    end = (len(tx), len(ty))
+    seen = {(0, 0)}
+    todo = [(0, 0)]
     while todo:
         i, j = todo.pop()
-        if (i, j) == (len(tx), len(ty)):
+        if (i, j) == end:
             return True
-        if i == len(tx) or j == len(ty):
-            continue
-        for ch in chars:
-            if _accepts(tx[i], ch) and _accepts(ty[j], ch):
-                for state in close(i if _repeats(tx[i]) else i + 1, j if _repeats(ty[j]) else j + 1):
-                    if state not in seen:
-                        seen.add(state)
-                        todo.append(state)
+        steps = []
+        if i < len(tx) and rx[i]:
+            steps.append((i + 1, j))  # '*' and '**' may match nothing
+        if j < len(ty) and ry[j]:
+            steps.append((i, j + 1))
+        if i < len(tx) and j < len(ty) and mx[i] & my[j]:
+            steps.append((i if rx[i] else i + 1, j if ry[j] else j + 1))
+        for state in steps:
+            if state not in seen:
+                seen.add(state)
+                todo.append(state)
     return False
