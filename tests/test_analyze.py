@@ -167,6 +167,20 @@ def test_import_bane(tmp_path: Path) -> None:
     assert "bane profiles start from `file,`" in proc.stderr
 
 
+def test_an_imported_write_exec_overlap_is_kept_in_words(tmp_path: Path) -> None:
+    """The artifact let /srv/app/bin/tool be written and run: the policy
+    keeps that, in AllowWriteExec (else it would not load: W^X, E022), and
+    the report says it."""
+    bane = tmp_path / "app.toml"
+    bane.write_text('Name = "app"\n[Filesystem]\nWritablePaths = ["/srv/app/**"]\nAllowExec = ["/srv/app/bin/tool", "/usr/bin/env"]\n')
+    proc = corral("import", "bane", str(bane))
+    assert proc.returncode == 0, proc.stderr
+    policy = load_policy_text(proc.stdout, "app.toml")
+    assert [i.value for i in policy.get(schema.FS_ALLOW_WRITE_EXEC)] == ["/srv/app/bin/tool"]
+    assert "/srv/app/bin/tool is executable and /srv/app/** makes it writable (W^X): kept, in AllowWriteExec" in proc.stdout + proc.stderr
+    assert lower(policy).write_exec == ("/srv/app/bin/tool",)
+
+
 def test_import_bad_input_is_located(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{ nope")

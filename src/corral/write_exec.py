@@ -26,6 +26,11 @@ from .policy import globs
 from .policy.model import Item
 
 
+def reaching(writable: str, executable: str) -> bool:
+    """Whether the writable glob can match a path the executable glob names."""
+    return writable == executable or globs.intersects(writable, executable)
+
+
 def check(files: Sequence[FileRule], allowed: Sequence[Item[str]], sources: dict[str, str]) -> tuple[str, ...]:
     """The executable paths the policy lets be writable too (through
     ``allowed``, the items of Filesystem.AllowWriteExec); raises PolicyError
@@ -37,7 +42,7 @@ def check(files: Sequence[FileRule], allowed: Sequence[Item[str]], sources: dict
     for x in files:
         if x.deny or Access.EXEC not in x.access:
             continue
-        w = next((w for w in writable if w is x or globs.intersects(w.path, x.path)), None)
+        w = next((w for w in writable if w is x or reaching(w.path, x.path)), None)
         if w is None:
             continue
         if any(globs.covers(a.value, x.path) or globs.covers(a.value, w.path) for a in allowed):

@@ -52,6 +52,7 @@ class Imported:
             items.append(value)
 
     def render(self, source: str, fmt: str) -> str:
+        self._say_write_exec()
         lines = [comment(f"Imported by `corral import {fmt}` from {source}."), "# What did not map is listed at the end: read it before relying on this policy."]
         lines += [f"Name = {toml_string(self.name)}", f"Description = {toml_string(visible(self.description))}"]
         for section in ("Networking", "Filesystem", "Runtime", "User", "Misc"):
@@ -71,6 +72,20 @@ class Imported:
         if self.report:
             lines += ["", "# Did not map:"] + [comment(f"  - {r}") for r in self.report]
         return "\n".join(lines) + "\n"
+
+
+    def _say_write_exec(self) -> None:
+        """What the artifact let be both written and executed stays allowed,
+        but in words (Filesystem.AllowWriteExec), and the report says so:
+        without it the imported policy would not load (W^X, E022)."""
+        from ..write_exec import reaching
+
+        writable = self.keys.get(("Filesystem", "Writable"), [])
+        for x in [*self.keys.get(("Filesystem", "Exec"), []), *self.exec_profiles]:
+            w = next((w for w in writable if reaching(w, x)), None)
+            if w is not None and x not in self.keys.get(("Filesystem", "AllowWriteExec"), []):
+                self.add("Filesystem", "AllowWriteExec", x)
+                self.report.append(f"{x} is executable and {w} makes it writable (W^X): kept, in AllowWriteExec; remove both if the program does not need it")
 
 
 def _safe_name(text: str) -> str:
