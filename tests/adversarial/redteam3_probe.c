@@ -32,7 +32,7 @@
  *                 in the first event that names an entry and "ok", or the
  *                 error; gives up after 10 s ("timeout")
  */
-#define _GNU_SOURCE
+#include "probe.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -57,8 +57,7 @@ static void say(int fd, int ret)
     if (ret >= 0) {
         dprintf(fd, "ok\n");
     } else {
-        const char *name = strerrorname_np(errno);
-        dprintf(fd, "errno=%s\n", name ? name : "E?");
+        dprintf(fd, "errno=%s\n", errno_name(errno));
     }
 }
 
