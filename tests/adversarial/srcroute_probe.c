@@ -16,7 +16,7 @@
  *                           non-blocking connect to IP:PORT (EINPROGRESS
  *                           is "ok": the SYN is on its way to HOP)
  */
-#define _GNU_SOURCE
+#include "probe.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,17 +25,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <unistd.h>
-
-static int answer(int ret)
-{
-    if (ret >= 0) {
-        printf("ok\n");
-        return 0;
-    }
-    const char *name = strerrorname_np(errno);
-    printf("errno=%s\n", name ? name : "?");
-    return 0;
-}
 
 /* LSRR through HOP to IP, padded with an end-of-options byte. */
 static size_t route(unsigned char *opt, const char *hop, const char *ip)
