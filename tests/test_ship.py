@@ -64,7 +64,7 @@ def test_systemd_drop_in_verifies_and_lowers_exposure(tmp_path: Path, name: str)
 
 def test_systemd_drop_in_says_what_it_sets() -> None:
     text = emit("systemd", "agent-http2")
-    for line in ("AppArmorProfile=-agent-http2", "NoNewPrivileges=yes", "CapabilityBoundingSet=", "SystemCallArchitectures=native",
+    for line in ("AppArmorProfile=agent-http2", "NoNewPrivileges=yes", "CapabilityBoundingSet=", "SystemCallArchitectures=native",
                  "RestrictAddressFamilies=AF_INET AF_INET6", "RuntimeDirectory=agent-http2", "PrivateTmp=yes", "InaccessiblePaths=-/tmp", "SocketBindDeny=any"):  # fmt: skip
         assert line in text.splitlines(), line
     web = emit("systemd", "nodejs-web").splitlines()
