@@ -231,3 +231,17 @@ def test_missing_comma_on_one_line_names_the_item_before(tmp_path: Path) -> None
     assert error_of(tmp_path, '[Networking]\nConnect = ["tcp:443" "tcp:80"]\n').splitlines()[-1] == (
         '  = hint: is a \',\' missing after "tcp:443" on line 2? Every array item but the last needs one'
     )
+
+
+def test_a_refining_setting_without_the_key_it_refines_is_an_error(tmp_path: Path) -> None:
+    """ALPNOnly = true alone looked strict and checked nothing."""
+    assert error_of(tmp_path, "[Networking]\nProtocols = [\"tcp\"]\nALPNOnly = true\n") == (
+        "p.toml:3:1: error[E023]: Networking.ALPNOnly = true has no effect without Networking.ALPN\n"
+        " 3 | ALPNOnly = true\n"
+        "   | ^^^^^^^^\n"
+        "  = hint: add ALPN = [...] to [Networking], or remove ALPNOnly"
+    )
+    (tmp_path / "parent.toml").write_text('[Networking]\nProtocols = ["tcp"]\nConnect = ["tcp:api.example.com:443"]\nALPN = ["h2"]\n')
+    child = tmp_path / "child.toml"
+    child.write_text('Extends = ["parent.toml"]\n[Networking]\nALPNOnly = true\n')
+    assert load_policy(child).setting(schema.NET_ALPN_ONLY, False)  # ALPN from the parent: fine

@@ -25,7 +25,7 @@ from .flagdefs import parse_flag_table
 from .items import ExecProfile
 from .model import FlagDef, Item, Policy, TestCase
 from .reader import Reader
-from .schema import CATEGORIES, DENY_FLAGS, FLAGS, NET_PROTOCOLS, SECTIONS, TEST_KEYS, TOP, KeySpec
+from .schema import CATEGORIES, DENY_FLAGS, FLAGS, NEEDS, NET_PROTOCOLS, SECTIONS, TEST_KEYS, TOP, KeySpec
 from .suggest import did_you_mean, dotted
 from .testspec import FAMILIES, PROBES, TYPES
 
@@ -124,6 +124,8 @@ def load_policy_text(text: str, file: str = "<policy>", base_dir: Path | None = 
 class _Loader:
     def __init__(self) -> None:
         self.collector = DiagnosticCollector()
+        #: where a file of this load set a bool key to true (for keys that need another)
+        self.set_true: dict[KeySpec[bool], Span] = {}
 
     def load_file(self, path: Path, stack: tuple[str, ...]) -> Policy:
         try:
@@ -139,6 +141,7 @@ class _Loader:
         if not stack:  # the outermost file: check what needs the merged picture
             self._check_flag_names(policy)
             self._check_protocols(policy)
+            self._check_needs(policy)
             self.collector.raise_if_any()
             policy.sources = self.collector.sources
         return policy
@@ -180,6 +183,8 @@ class _Loader:
                 spec = found
                 if spec.shape == "bool":
                     policy.settings[spec] = value
+                    if value:
+                        self.set_true.setdefault(spec, r.span((section, key), key=True))
                 elif spec.shape == "map":
                     policy.add(spec, self._exec_profiles(r, (section, key), value))
                 elif spec.shape == "strings" and spec.item is not None:
@@ -331,6 +336,17 @@ class _Loader:
         # resolve the merged policy's flag definitions
         used = {i.value for s in CATEGORIES for k in (FLAGS[s], DENY_FLAGS[s]) for i in policy.get(k)}
         policy.flags = {n: known[n] for n in sorted(used) if n in known}
+
+    def _check_needs(self, policy: Policy) -> None:
+        """A true setting that means nothing without the key it refines is
+        an error, not a silent no-op: ALPNOnly without ALPN would say "only
+        these protocols" and check none."""
+        for setting, needed in NEEDS.items():
+            if policy.setting(setting, False) and not policy.get(needed) and setting in self.set_true:
+                self.collector.add(
+                    self.set_true[setting], "E023", f"{setting.dotted} = true has no effect without {needed.dotted}",
+                    f"add {needed.key} = [...] to [{needed.section}], or remove {setting.key}",
+                )
 
     def _check_protocols(self, policy: Policy) -> None:
         protocols = bool(policy.get(NET_PROTOCOLS))

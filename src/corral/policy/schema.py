@@ -83,6 +83,9 @@ NET_CONNECT = KeySpec("Networking", "Connect", "strings", K.PEER, "ports the pro
 NET_DENY = KeySpec("Networking", "Deny", "strings", K.PEER, "peers the program may never connect to, whatever else allows them: tcp:10.0.0.0/8:*, tcp:*.internal.example.com:*")
 NET_ALPN = KeySpec("Networking", "ALPN", "strings", K.ALPN, "TLS application protocols (RFC 7301 IDs: h2, http/1.1): every TLS connection to a named peer must offer one of them (with ALPNOnly, none but them)")
 NET_ALPN_ONLY: KeySpec[bool] = KeySpec("Networking", "ALPNOnly", "bool", None, "whether TLS connections to named peers must offer ALPN's protocols and no other (default false: one of them, among any others)")
+#: Bool keys that refine another key and mean nothing without it: the
+#: loader refuses them set to true alone (E023), never a silent no-op.
+NEEDS: dict[KeySpec[bool], KeySpec[Any]] = {NET_ALPN_ONLY: NET_ALPN}
 NET_BIND = KeySpec("Networking", "Bind", "strings", K.PORT, "ports the program may listen on, as tcp:PORT, tcp:LOW-HIGH, tcp:* or udp:PORT")
 NET_SOCKET_OPTIONS = KeySpec("Networking", "SocketOptions", "strings", K.SOCKOPT, "socket options the program may set, by name (tcp_nodelay, so_keepalive, ...)")
 FS_READ_ONLY = KeySpec("Filesystem", "ReadOnly", "strings", K.PATH, f"paths the program may {PATH_KEYS['ReadOnly']}")
