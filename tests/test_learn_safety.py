@@ -309,3 +309,21 @@ def test_several_profiles_print_one_policy_each(tmp_path: "os.PathLike[str]") ->
     web, db = proc.stdout.split('# ---- profile "web" ----')[1], proc.stdout.split('# ---- profile "web" ----')[0]
     assert "dac_override" in web and "sys_admin" not in web  # one service's sys_admin never lands in another's policy
     assert "sys_admin" in db and "dac_override" not in db
+
+
+def test_a_program_that_runs_what_it_writes_is_learned_with_w_x_said_in_words() -> None:
+    """A build step writes a script and runs it: Writable DIR/** and Exec
+    DIR/run.sh overlap, which check refuses (E022) unless AllowWriteExec
+    names it. The learned policy loads, and says so in a note."""
+    c = strace(
+        '1 newfstatat(AT_FDCWD, "/srv/build/run.sh", 0x7ffc, 0) = -1 ENOENT (No such file or directory)\n'
+        '1 openat(AT_FDCWD, "/srv/build/run.sh", O_WRONLY|O_CREAT|O_TRUNC, 0755) = 3</srv/build/run.sh>\n'
+        '1 execve("/srv/build/run.sh", ["/srv/build/run.sh"], 0x7ffc /* 1 var */) = 0\n'
+    )
+    out = synthesize(c)
+    assert values(out, "Filesystem", "Writable") == ["/srv/build/**"]
+    assert values(out, "Filesystem", "Exec") == ["/srv/build/run.sh"]
+    assert values(out, "Filesystem", "AllowWriteExec") == ["/srv/build/run.sh"]
+    assert any("W^X" in n for n in out.notes)
+    policy = load_policy_text(render(out, name="build", description="a build step", header=[]), "learned.toml")
+    assert lower(policy).files  # E022 would have raised

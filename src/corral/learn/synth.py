@@ -391,6 +391,14 @@ def _paths(out: Additions, c: Collected, files: list[File], base: IR | None, cwd
                 f"{glob} is in a shared, world-writable directory: a private runtime directory (Writable = [\"/run/NAME/**\"], "
                 "made by systemd's RuntimeDirectory=) would not let other programs plant or read files there"
             )
+    # W^X: a program that ran what it may write (a build, an installer, a
+    # script it generates) needs that said in words, or check refuses the
+    # learned policy (E022). Said in the policy and in a note, never dropped.
+    for line in list(out.keys[("Filesystem", "Exec")]):
+        wrote = [w.value for w in out.keys[("Filesystem", "Writable")] if globs.intersects(w.value, line.value)]
+        if wrote:
+            out.add("Filesystem", "AllowWriteExec", line.value, f"executed, and writable through {', '.join(wrote)}")
+            out.notes.append(f"{line.value} is both writable and executable (W^X): the traced program may run what it writes; AllowWriteExec says so, narrow Writable if it should not")
     # A directory named on the command line is an input tree (rsync src/,
     # find DIR): all of it is read, and the next run finds other files there.
     trees: list[str] = []
@@ -503,7 +511,7 @@ def _grouped(values: list[Line]) -> list[str]:
 
 
 SECTION_ORDER = ("Networking", "Filesystem", "Runtime", "User", "Misc")
-KEY_ORDER = ("Flags", "Protocols", "Connect", "Bind", "SocketOptions", "ReadOnly", "Writable", "Exec", "Libraries", "Capabilities", "Syscalls")
+KEY_ORDER = ("Flags", "Protocols", "Connect", "Bind", "SocketOptions", "ReadOnly", "Writable", "Exec", "AllowWriteExec", "Libraries", "Capabilities", "Syscalls")
 
 
 def render(additions: Additions, *, name: str, description: str, header: list[str], extends: list[str] | None = None, imply_flags: bool | None = None) -> str:
