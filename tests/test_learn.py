@@ -65,12 +65,12 @@ def test_strace_reader() -> None:
 
 
 AUDIT = """\
+{"__CURSOR": "s=1", "MESSAGE": "audit: type=1400 audit(1.0:1): apparmor=\\"ALLOWED\\" operation=\\"accept\\" profile=\\"n\\" pid=5 comm=\\"node\\" lport=8000 family=\\"inet6\\" sock_type=\\"stream\\" protocol=6 requested_mask=\\"accept\\" denied_mask=\\"accept\\"", "_PID": "5"}
 Nov 22 10:00:01 host kernel: [ 1234.567890] audit: type=1400 audit(1700000000.123:456): apparmor="DENIED" operation="open" profile="agent" name="/etc/shadow" pid=123 comm="cat" requested_mask="r" denied_mask="r" fsuid=0 ouid=0
 type=AVC msg=audit(1700000000.124:457): apparmor="ALLOWED" operation="capable" profile="agent" pid=124 comm="ping" capability=13  capname="net_raw"
 type=AVC msg=audit(1700000000.124:458): apparmor="AUDIT" operation="open" profile="agent" name=2F746D702F6120622E747874 pid=1 comm="a" requested_mask="wc" fsuid=0 ouid=0
 type=SECCOMP msg=audit(1700000000.125:458): auid=0 uid=0 gid=0 ses=1 pid=125 comm="curl" exe="/usr/bin/curl" sig=0 arch=c000003e syscall=54 compat=0 ip=0x7f0000 code=0x7ffc0000
 [   99.1] audit: type=1326 audit(1700000000.126:459): auid=0 uid=0 gid=0 ses=1 pid=126 comm="x" exe="/x" sig=0 arch=c00000b7 syscall=56 compat=0 ip=0x1 code=0x7ffc0000
-{"__CURSOR": "s=1", "MESSAGE": "audit: type=1400 audit(1.0:1): apparmor=\\"ALLOWED\\" operation=\\"accept\\" profile=\\"n\\" pid=5 comm=\\"node\\" lport=8000 family=\\"inet6\\" sock_type=\\"stream\\" protocol=6 requested_mask=\\"accept\\" denied_mask=\\"accept\\"", "_PID": "5"}
 Nov 22 10:00:02 host kernel: audit: type=1400 audit(1700000000.2:460): apparmor="STATUS" operation="profile_load" profile="unconfined" name="agent" pid=9 comm="apparmor_parser"
 this line is not a log line
 """

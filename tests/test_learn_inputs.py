@@ -55,11 +55,11 @@ def test_json_nested_5000_deep_is_a_line_not_understood(tmp_path: Path) -> None:
         assert f"{tmp_path / 'log'}:{n}: " in run.stderr, run.stderr
 
 
-NON_UTF8 = (
-    b'700 openat(AT_FDCWD, "/srv/data/caf\\351.txt", O_RDONLY) = 3\n'
-    b'type=AVC msg=audit(1700000000.1:2): apparmor="ALLOWED" operation="open" profile="p" name=2F7372762F6361FF pid=1 comm="a" requested_mask="r" denied_mask="r" fsuid=0 ouid=0\n'
-    + json.dumps({"_TRANSPORT": "kernel", "MESSAGE": list(b'audit: type=1400 audit(1700000000.1:3): apparmor="ALLOWED" operation="open" profile="p" name="/srv/ok" pid=1 requested_mask="r" denied_mask="r" comm="\xff"')}).encode()
+NON_UTF8 = (  # the journal's line first: a file's format is its first line's
+    json.dumps({"_TRANSPORT": "kernel", "MESSAGE": list(b'audit: type=1400 audit(1700000000.1:3): apparmor="ALLOWED" operation="open" profile="p" name="/srv/ok" pid=1 requested_mask="r" denied_mask="r" comm="\xff"')}).encode()
     + b"\n"
+    + b'700 openat(AT_FDCWD, "/srv/data/caf\\351.txt", O_RDONLY) = 3\n'
+    + b'type=AVC msg=audit(1700000000.1:2): apparmor="ALLOWED" operation="open" profile="p" name=2F7372762F6361FF pid=1 comm="a" requested_mask="r" denied_mask="r" fsuid=0 ouid=0\n'
 )
 
 

@@ -283,6 +283,18 @@ def _marker(line: bytes) -> tuple[str, int]:
     return "", -1
 
 
+def format_of(first: bytes) -> str:
+    """A log's format, by its first line: ``json`` (``journalctl -o json``,
+    or a run record), ``export`` (``-o export``) or ``text``. Decided once:
+    inside a text log a process's multi-line message prints lines of its
+    choosing (bare under ``-o cat``, indented under short's header), a JSON
+    object or ``__CURSOR=`` among them, whose ``_TRANSPORT=kernel`` it wrote
+    itself."""
+    if first.lstrip()[:1] == b"{":
+        return "json"
+    return "export" if first.startswith(b"__CURSOR=") else "text"
+
+
 def _looks_like_strace(line: bytes) -> bool:
     return b") = " in line or b"resumed>" in line or b"<unfinished" in line or b"+++ " in line or b"--- SIG" in line
 
@@ -299,8 +311,9 @@ class _Tally:
     format carried is counted apart.
     """
 
-    def __init__(self, sink: "AuditReader | None" = None, name: str = "") -> None:
-        self.name = name  # the file, for located samples
+    def __init__(self, sink: "AuditReader | None" = None, name: str = "", fmt: str | None = None) -> None:
+        self.name = name
+        self.format = fmt  # format_of the stream's first line (None: not seen yet)  # the file, for located samples
         self.lineno = 0  # lines scanned so far
         self.counts: dict[bytes, int] = {}
         self.events = 0
@@ -318,6 +331,8 @@ class _Tally:
         counts, get = self.counts, self.counts.get
         for line in lines:  # the hot loop: substring tests first
             self.lineno += 1
+            if self.format is None:
+                self.format = format_of(line)
             if self.export is not None:
                 entry = self.export.line(line)
                 if entry is not None:
@@ -328,6 +343,9 @@ class _Tally:
                 self._json(line)
                 continue
             if first == b"_" and line.startswith(b"__CURSOR="):
+                if self.format != "export":
+                    self._forge(line, "a journal export entry inside a log of another format (a process's multi-line message prints one)")
+                    continue
                 self.export = journal.Export()  # journalctl -o export: entries from here on
                 self.export.line(line)
                 continue
@@ -380,6 +398,9 @@ class _Tally:
                 self._feed(line)  # read in order: its header names the policy
             else:
                 self._forge(line, "a run record's line, but the file does not begin with a record's header")
+            return
+        if self.format != "json":
+            self._forge(line, "a journal JSON entry inside a log of another format (a process's multi-line message prints one)")
             return
         self._entry(journal.from_json(stripped), line)
 
@@ -564,8 +585,8 @@ def _scan_in_halves(fh: "BinaryIO", size: int, chunk: int, show: "Callable[[int]
         code = 0
         try:
             os.close(read_end)
-            theirs = _Tally()
-            with open(fh.name, "rb") as own:
+            with open(fh.name, "rb") as own:  # its own offset: fh's is the parent's too
+                theirs = _Tally(fmt=format_of(own.readline().rstrip(b"\n")))  # the file's, not its second half's first line
                 _scan_range(own, mid, None, theirs, chunk)
             data = theirs.dump()
             with os.fdopen(write_end, "wb") as out:
