@@ -47,3 +47,26 @@ def test_a_journal_entry_inside_a_text_log_is_forged(tmp_path: Path, name: str) 
         assert Capability("sys_admin") not in c.events, (name, parallel_from, c.events)
         assert Capability("net_admin") in c.events, (name, parallel_from, c.events)
         assert c.forged >= 3, (name, parallel_from, c.forged)  # counted and shown, never silent
+
+
+#: A traced program opens a directory through a descriptor of its own
+#: (what ``openat(dirfd, ".")`` shows as, or a path it chose).
+FD_TRACE = "".join(
+    f'700 openat(AT_FDCWD, "{path}", O_RDONLY|O_DIRECTORY) = 4\n' for path in ("/proc/self/fd/3", "/dev/fd/5", "/proc/thread-self/fd/6", "/proc/self/task/700/fd/7")
+) + "700 +++ exited with 0 +++\n"
+
+
+def test_a_directory_named_through_a_descriptor_is_not_granted(tmp_path: Path) -> None:
+    """``/proc/self/fd/3/`` in a learned policy is whatever corral run has
+    open as 3 when it builds the ruleset (``corral run p -- prog 3</etc``
+    grants listing /etc), not the directory the trace saw: never granted."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "trace"
+    log.write_text(FD_TRACE)
+    run = subprocess.run([str(Path(sys.executable).with_name("corral")), "learn", str(log)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    granted = run.stdout.split("# NOTE")[0]
+    assert "/fd/" not in granted, run.stdout
+    assert run.stdout.count("a descriptor's number") == 4, run.stdout
