@@ -164,7 +164,14 @@ def refuse(directory: str, cwd: str | None = None, observed: frozenset[str] = fr
     return why
 
 
+#: Directories that are a descriptor's number: under ``corral run`` they name
+#: what corral has open under that number, not what the trace saw.
+_DESCRIPTOR = re.compile(r"^(?:/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/fd|/dev/fd)(?:/|$)")
+
+
 def _refuse(d: str, cwd: str | None, observed: frozenset[str]) -> str | None:
+    if _DESCRIPTOR.match(d):
+        return "a descriptor's number names whatever corral run has open under it, not the directory the trace saw"
     if d == "/":
         return "it would grant the whole filesystem"
     for home in homes():
