@@ -100,13 +100,6 @@ def read_memory(pid: int, address: int, size: int) -> bytes:
     return buf.raw
 
 
-def write_memory(pid: int, address: int, data: bytes) -> None:
-    buf = ctypes.create_string_buffer(data, len(data))
-    local = _IoVec(ctypes.cast(buf, ctypes.c_void_p), len(data))
-    remote = _IoVec(address, len(data))
-    _syscall(NR_PROCESS_VM_WRITEV, pid, ctypes.addressof(local), 1, ctypes.addressof(remote), 1, 0)
-
-
 def connect_raw(fd: int, address: bytes) -> int:
     """connect(2) with the exact sockaddr bytes; 0 or a positive errno."""
     buf = ctypes.create_string_buffer(address, len(address))

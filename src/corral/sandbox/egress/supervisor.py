@@ -316,6 +316,32 @@ class Supervisor:
             raise OSError(errno.ESRCH, "the call was abandoned")
         return data
 
+    def caller_pidfd(self, n: notify.Notif) -> int:
+        """A pidfd of the calling thread, the call checked still pending
+        *after* it is opened: a pidfd names one task for good, but the
+        thread id it was opened by may meanwhile name another process (the
+        caller killed, its id reused), whose files the supervisor would then
+        take and pass to the program."""
+        pidfd = notify.Exchange._open(n.pid)
+        if not notify.id_valid(self.listener, n.id):
+            os.close(pidfd)
+            raise OSError(errno.ESRCH, "the call was abandoned")
+        return pidfd
+
+    def write(self, n: notify.Notif, address: int, data: bytes) -> None:
+        """Write DATA into the caller's memory: through /proc/TID/mem opened
+        first and the call checked still pending after (the open file stays
+        that task's memory), never by a thread id alone, which another
+        process may have taken since."""
+        mem = os.open(f"/proc/{n.pid}/mem", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            if not notify.id_valid(self.listener, n.id):
+                raise OSError(errno.ESRCH, "the call was abandoned")
+            if os.pwrite(mem, data, address) != len(data):
+                raise OSError(errno.EFAULT, "short write to the caller's memory")
+        finally:
+            os.close(mem)
+
     def deny(self, n: notify.Notif, reason: str, err: int = errno.EACCES) -> None:
         stderr_report(reason)
         notify.respond(self.listener, n.id, error=err)
@@ -476,7 +502,7 @@ class Supervisor:
                 return 0, -1  # already answered (denied)
             if err:
                 return (sent, 0) if sent else (0, err)
-            notify.write_memory(n.pid, base + 64 * i + 56, struct.pack("=I", val))
+            self.write(n, base + 64 * i + 56, struct.pack("=I", val))
             sent += 1
         return sent, 0
 
@@ -559,7 +585,7 @@ class Supervisor:
                     return None
                 data = control[pos + _CMSG_HDR : pos + length]
                 numbers = struct.unpack(f"={len(data) // 4}i", data[: len(data) // 4 * 4])
-                pidfd = notify.Exchange._open(n.pid)  # the calling thread (its file table)
+                pidfd = self.caller_pidfd(n)  # the calling thread (its file table)
                 try:
                     for number in numbers:
                         passed.append(notify.pidfd_getfd(pidfd, number))
