@@ -165,8 +165,9 @@ def refuse(directory: str, cwd: str | None = None, observed: frozenset[str] = fr
 
 
 #: Directories that are a descriptor's number: under ``corral run`` they name
-#: what corral has open under that number, not what the trace saw.
-_DESCRIPTOR = re.compile(r"^(?:/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/fd|/dev/fd)(?:/|$)")
+#: what corral has open under that number, not what the trace saw (the fd
+#: directory itself is the program's own: corral execs it in place).
+_DESCRIPTOR = re.compile(r"^(?:/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/fd|/dev/fd)/\d+(?:/|$)")
 
 
 def _refuse(d: str, cwd: str | None, observed: frozenset[str]) -> str | None:
