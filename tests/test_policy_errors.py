@@ -51,6 +51,37 @@ def test_proposal_example_with_commas_loads() -> None:
     assert [i.value for i in policy.get(schema.FLAGS["Networking"])] == ["dns", "ping", "incoming", "outgoing"]
 
 
+def test_a_key_set_twice_points_at_the_second_and_names_the_first(tmp_path: Path) -> None:
+    """tomllib reports the end of the statement (past the end of the line)
+    and never the first definition; the error carets the second key and the
+    hint names where the first is."""
+    text = '[Filesystem]\nReadOnly = [\n  "/a",\n]\nWritable = ["/b"]\n  ReadOnly = ["/c"]   # again\n'
+    assert error_of(tmp_path, text) == (
+        "p.toml:6:3: error[E001]: invalid TOML: ReadOnly is defined twice\n"
+        ' 6 |   ReadOnly = ["/c"]   # again\n'
+        "   |   ^^^^^^^^\n"
+        "  = hint: first defined at p.toml:2:1; define it once"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "caret", "message", "first"),
+    [
+        ("[Runtime]\nFlags = []\n[Misc]\n[Runtime]\n", "4:2", " ^^^^^^^", "Runtime is defined twice", "first defined at p.toml:1:2"),
+        ('Filesystem.ReadOnly = ["/a"]\n[Filesystem]\n', "2:2", " ^^^^^^^^^^", "Filesystem is defined twice", "already defined by Filesystem.ReadOnly at p.toml:1:1"),
+        ('[Runtime]\nFlags = []\n"Flags" = []\n', "3:1", "^^^^^^^", '"Flags" is defined twice', "first defined at p.toml:2:1"),
+        ('[[Flag]]\nName = "f"\nArgs = { umask = [], umask = [] }\n', "3:22", "                     ^^^^^", "umask is defined twice", "first defined at p.toml:3:10"),
+        ('[[Flag]]\nName = "f"\nArgs = { umask = [] }\nArgs.socket = []\n', "4:1", "^^^^^^^^^^^", "Args.socket adds to Args, which is complete", "Args is defined at p.toml:3:1"),
+        ('[[Flag]]\nName = "f"\n[Flag]\n', "3:2", " ^^^^", "Flag is an array of tables", "[[Flag]] at p.toml:1:3"),
+    ],
+)
+def test_every_redefinition_is_located_with_its_first_definition(tmp_path: Path, text: str, where: str, caret: str, message: str, first: str) -> None:
+    lines = error_of(tmp_path, text).split("\n")
+    assert lines[0] == f"p.toml:{where}: error[E001]: invalid TOML: {message}"
+    assert lines[2] == "   | " + caret
+    assert first in lines[3]
+
+
 def test_unknown_key_did_you_mean(tmp_path: Path) -> None:
     assert error_of(tmp_path, 'Descripton = "x"\n') == (
         "p.toml:1:1: error[E002]: unknown key 'Descripton' in the policy's top level\n"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Diagnostic, DiagnosticCollector, PolicyError, Span
-from . import catalog, items
+from . import catalog, items, locate
 from .flagdefs import parse_flag_table
 from .items import ExecProfile
 from .model import FlagDef, Item, Policy, TestCase
@@ -37,6 +37,8 @@ _TOML_HINTS = {
     "Expected newline or end of document after a statement": "one key = value per line; is a ',' missing or a string unquoted?",
     "Cannot overwrite a value": "this key is set twice; set it once",
     "Cannot declare": "this table is declared twice; declare it once",
+    "Duplicate inline table key": "this key is set twice; set it once",
+    "Cannot mutate immutable namespace": "an inline table { ... } is complete; add the key inside it",
     "Invalid statement": "a line is either [Section], [[Table]] or key = value",
 }
 
@@ -49,8 +51,29 @@ def _toml_error(file: str, text: str, exc: tomllib.TOMLDecodeError) -> PolicyErr
         previous = _previous_value(text, line, col)
         if previous:
             hint = f"is a ',' missing after {previous[1]} on line {previous[0]}? Every array item but the last needs one"
-    diag = Diagnostic(Span(file, line, col), "E001", f"invalid TOML: {message}", hint)
+    span = Span(file, line, col)
+    if line and message.startswith(_REDEFINED):
+        twice = locate.redefinition(text, line, col)
+        if twice is not None:
+            (line, col, length), (first_line, first_col, first_length), relation = twice
+            span, first = Span(file, line, col, length), Span(file, first_line, first_col)
+            name, earlier = _source(text, line, col, length), _source(text, first_line, first_col, first_length)
+            message, hint = {
+                "same": (f"{name} is defined twice", f"first defined at {first}; define it once"),
+                "implicit": (f"{name} is defined twice", f"already defined by {earlier} at {first}; define it once"),
+                "inside": (f"{name} adds to {earlier}, which is complete", f"{earlier} is defined at {first}; put every key of a table in one place"),
+                "array": (f"{name} is an array of tables", f"[[{earlier}]] at {first} made it one; write [[{earlier}]] here too"),
+            }[relation]
+    diag = Diagnostic(span, "E001", f"invalid TOML: {message}", hint)
     return PolicyError([diag], {file: text})
+
+
+_REDEFINED = ("Cannot overwrite a value", "Cannot declare", "Duplicate inline table key", "Cannot mutate immutable namespace")
+
+
+def _source(text: str, line: int, col: int, length: int) -> str:
+    """The characters the user wrote at a position (a key, quotes and all)."""
+    return text.split("\n")[line - 1][col - 1 : col - 1 + length]
 
 
 def _previous_value(text: str, line: int, col: int) -> tuple[int, str] | None:

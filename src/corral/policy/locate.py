@@ -15,6 +15,7 @@ known one instead of failing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 KeyPath = tuple[str | int, ...]
@@ -58,6 +59,9 @@ class _Scanner:
         self.col = 1
         self.loc = Locations()
         self.aot_len: dict[KeyPath, int] = {}
+        #: Every key and header in document order, with what it was ("key",
+        #: "table", "array"): what ``redefinition`` searches.
+        self.order: list[tuple[KeyPath, tuple[int, int, int], str]] = []
 
     # -- low-level -------------------------------------------------------
     def peek(self, n: int = 1) -> str:
@@ -158,12 +162,14 @@ class _Scanner:
                 prefix = base + (index,)
                 self.loc.keys.setdefault(base, parts[-1][1])
                 self.loc.keys[prefix] = parts[-1][1]
+                self.order.append((base, parts[-1][1], "array"))
                 self.advance(2)
             elif self.peek() == "[":
                 self.advance()
                 parts = self.read_key()
                 prefix = self.resolve_table([p for p, _ in parts])
                 self.loc.keys[prefix] = parts[-1][1]
+                self.order.append((prefix, _whole(parts), "table"))
                 self.advance()
             else:
                 self.key_value(prefix)
@@ -172,6 +178,7 @@ class _Scanner:
         parts = self.read_key()
         path = prefix + tuple(p for p, _ in parts)
         self.loc.keys[path] = parts[-1][1]
+        self.order.append((path, _whole(parts), "key"))
         self.skip_ws(False)
         if self.peek() == "=":
             self.advance()
@@ -216,6 +223,12 @@ class _Scanner:
         self.loc.values[path] = (line, col, max(1, len(self.text[start:end].rstrip())))
 
 
+def _whole(parts: list[tuple[str, tuple[int, int, int]]]) -> tuple[int, int, int]:
+    """The span of a dotted key from its first part to its last (on one line)."""
+    (line, col, _), (last_line, last_col, last_len) = parts[0][1], parts[-1][1]
+    return (line, col, last_col + last_len - col if last_line == line else parts[0][1][2])
+
+
 def _unquote(raw: str) -> str:
     if raw.startswith("'"):
         return raw[1:-1]
@@ -233,3 +246,44 @@ def locate(text: str) -> Locations:
         return _Scanner(text).parse()
     except (IndexError, ValueError):  # never let position-finding mask the real error
         return Locations()
+
+
+def redefinition(text: str, line: int, col: int) -> tuple[tuple[int, int, int], tuple[int, int, int], str] | None:
+    """Where a key or table that tomllib refused as defined twice was
+    defined, second and first (``(line, col, length)`` each), and how they
+    clash: "same", "implicit", "inside" or "array".
+
+    tomllib reports the end of the offending statement (often past the end
+    of its line) and never the first definition. The statement is the last
+    key or header that starts before that point; its first definition is the
+    earliest key or header with the same path ("same"), else the earliest
+    that defined it implicitly ("implicit": ``A.b = 1`` before ``[A]``),
+    else the earliest value or array of tables it reaches into ("inside":
+    ``A = {...}`` before ``A.c = 1``), else the array of tables it names
+    as a table ("array": ``[[A]]`` before ``[A]``).
+    """
+    lines = text.split("\n")
+    if not 0 < line <= len(lines):
+        return None
+    end = sum(len(x) + 1 for x in lines[: line - 1]) + col - 1
+    scanner = _Scanner(text[:end])
+    try:
+        scanner.parse()
+    except (IndexError, ValueError):
+        return None
+    if len(scanner.order) < 2:
+        return None
+    path, second, last_kind = scanner.order[-1]
+    earlier = scanner.order[:-1]
+    tests: list[tuple[str, Callable[[KeyPath, str], bool]]] = [
+        ("array", lambda p, kind: last_kind == "table" and kind == "array" and path[:-1] == p),
+        ("same", lambda p, kind: p == path),
+        ("implicit", lambda p, kind: p[: len(path)] == path),
+        ("inside", lambda p, kind: kind == "key" and path[: len(p)] == p),
+        ("array", lambda p, kind: kind == "array" and path[: len(p)] == p),
+    ]
+    for relation, test in tests:
+        first = next((pos for p, pos, kind in earlier if test(p, kind)), None)
+        if first is not None:
+            return second, first, relation
+    return None
