@@ -69,6 +69,36 @@ def test_explain_json() -> None:
     assert 0 <= data["exposure"]["score"] <= 10 and data["exposure"]["reasons"]
 
 
+def test_explain_and_diff_refuse_every_artifact_that_is_not_a_policy_or_a_profile(tmp_path: Path) -> None:
+    """Read as an AppArmor profile, a JSON artifact was one unnamed block
+    granting nothing: diff said "no permission changed" and exited 0. Each
+    of corral's own artifacts but the profile, and Docker's seccomp JSON,
+    is now recognised and refused (exit 2, F003, its kind named)."""
+    out = tmp_path / "out"
+    assert corral("compile", AGENT, "-o", str(out)).returncode == 0
+    docker = reference(DOCKER_DEFAULT[0], DOCKER_DEFAULT[1])
+    others = sorted(p for p in out.iterdir() if p.suffix != ".apparmor")
+    assert len(others) >= 8
+    for artifact in [*others, docker]:
+        for args in (("explain", str(artifact)), ("diff", str(out / "agent-http2.apparmor"), str(artifact)), ("diff", str(artifact), AGENT), ("lint", str(artifact))):
+            proc = corral(*args)
+            assert proc.returncode == 2 and proc.stdout == "", (args, proc.stdout, proc.stderr)
+            assert proc.stderr.startswith(f"{artifact}: error[F003]: neither a corral policy nor an AppArmor profile: this is "), proc.stderr
+    proc = corral("diff", str(docker), str(out / "agent-http2.landlock.json"))
+    assert proc.returncode == 2 and "seccomp profile (OCI/Docker JSON)" in proc.stderr and "corral import docker-seccomp" in proc.stderr
+    assert corral("diff", AGENT, str(out / "agent-http2.apparmor")).returncode in (0, 1)  # a policy and a profile still compare
+
+
+def test_explain_refuses_a_fifo_and_a_device_without_reading_them(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/zero"):
+        proc = subprocess.run([sys.executable, "-m", "corral.cli", "explain", path], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "error[F001]: not a regular file" in proc.stderr, proc.stderr
+
+
 # -- diff --------------------------------------------------------------------------
 
 

@@ -181,8 +181,11 @@ def is_corral_policy(path: str) -> bool:
 
 def views_of(path: str, search: tuple[str, ...] = ("/etc/apparmor.d",)) -> tuple[list[View], list]:  # type: ignore[type-arg]
     """Every profile in an AppArmor file (children included), or the one
-    policy of a corral file; with the reader's diagnostics."""
-    if is_corral_policy(path):
+    policy of a corral file; with the reader's diagnostics. Any other kind
+    of file (JSON, binary, corral's other artifacts) is refused."""
+    from .kinds import POLICY, require_analysable
+
+    if require_analysable(path) == POLICY:
         return [from_corral(path)], []
     result = parse_profile(Path(path), search)
     views = [from_apparmor(result, p) for top in result.profiles for p in top.all_profiles()]
