@@ -136,3 +136,40 @@ def test_peer_addresses_and_udp_ports() -> None:
     _, cov = to_document(ir)
     levels = {(c.rule.protocol, c.rule.port): c.level for c in cov if type(c.rule).__name__ == "PortRule"}
     assert levels == {("tcp", 5432): Level.APPROX, ("tcp", 443): Level.APPROX, ("udp", 53): Level.NONE}
+
+
+def test_port_ranges_against_denies_take_work_linear_in_the_ports(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Each allowed port is decided against the denies indexed by port: a
+    range of N ports against M denied ones took N x M comparisons (16
+    ranges of 1024 took minutes). Steps are counted, not time: every
+    allowed port is compared with at most the denies at its own port and at
+    any port, and every backend asks whether a policy is supervised in
+    constant time."""
+    import corral.lower as lowering
+    from corral.compile import coverage_of
+    from corral.ir import IR
+
+    calls = {"peer": 0, "egress": 0}
+    real_peer, real_egress = lowering._peer_denied, IR.egress
+
+    def peer(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["peer"] += 1
+        return real_peer(*args, **kwargs)
+
+    def egress(self):  # type: ignore[no-untyped-def]
+        calls["egress"] += 1
+        return real_egress(self)
+
+    monkeypatch.setattr(lowering, "_peer_denied", peer)
+    monkeypatch.setattr(IR, "egress", egress)
+    n = 8
+    connect = ", ".join(f'"tcp:10.0.0.0/8:{1 + i * 1024}-{1024 + i * 1024}", "tcp:api.example.com:{1 + i * 1024}-{1024 + i * 1024}"' for i in range(n))
+    deny = ", ".join(f'"tcp:10.1.0.0/16:{1 + i * 1024}-{1000 + i * 1024}", "tcp:{1001 + i * 1024}-{1010 + i * 1024}"' for i in range(n))
+    ir = ir_of(f'[Networking]\nProtocols = ["tcp"]\nConnect = [{connect}]\nDeny = [{deny}]\n')
+    allowed = 2 * n * 1024
+    assert calls["peer"] <= allowed, calls  # one denied peer at each port: at most one comparison per allowed port
+    assert len(ir.ports) == n * 1024 - n * 10 and len(ir.hosts) == n * 1024 - n * 10  # Deny tcp:PORT wins over addresses and names
+    assert all(p.port % 1024 not in range(1001, 1011) for p in ir.ports)
+    calls["egress"] = 0
+    coverage_of(ir, list(BACKENDS))
+    assert calls["egress"] <= 2 * len(BACKENDS), calls

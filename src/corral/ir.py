@@ -276,8 +276,9 @@ class IR:
     def supervised(self) -> bool:
         """Whether ``corral run`` needs its egress supervisor: a rule names a
         host, a denied peer or TLS protocols (nothing the kernel's own
-        filters can see). Policies without them start without one."""
-        return bool(self.egress())
+        filters can see). Policies without them start without one.
+        Constant time: backends ask once per rule."""
+        return bool(self.hosts or self.peer_denies or self.alpn)
 
     @property
     def setsockopt_filtered(self) -> bool:
