@@ -17,7 +17,8 @@ CASES = [
     ("escape in class", H + '[Filesystem]\nReadOnly = ["/a/[a-\\\\]]"]\n', "3:20: error[E008]", "backslash inside a character class"),
     ("empty alternatives hang apparmor_parser", H + '[Filesystem]\nReadOnly = ["/a/{,,,}/b"]\n', "3:19: error[E008]", "more than one empty alternative"),
     ("brace nesting", H + '[Filesystem]\nReadOnly = ["/' + "{a," * 500 + "b" + "}" * 500 + '"]\n', "3:63: error[E008]", "more than 16 brace groups"),
-    ("path length", H + '[Filesystem]\nReadOnly = ["/' + "a/" * 3000 + 'b"]\n', "3:4110: error[E008]", "path longer than 4096 characters"),
+    ("path length", H + '[Filesystem]\nReadOnly = ["/' + "a/" * 3000 + 'b"]\n', "3:4110: error[E008]", "path of 6002 bytes, longer than 4096"),
+    ("path length in bytes", H + '[Filesystem]\nReadOnly = ["/' + "\U0001f600" * 4095 + '"]\n', "3:1038: error[E008]", "path of 16381 bytes, longer than 4096"),
     ("TOML nesting", H + "x = " + "[" * 5000 + "]" * 5000 + "\n", "2:37: error[E001]", "nested more than 32 deep"),
     ("inline table nesting", H + "x = " + "{a=" * 5000 + "1" + "}" * 5000 + "\n", "2:101: error[E001]", "nested more than 32 deep"),
     ("two comparisons on one argument", H + FLAG + 'Args = { umask = [[{ arg = 0, op = "ge", value = 1 }, { arg = 0, op = "le", value = 2 }]] }\n[Misc]\nFlags = ["f"]\n', "5:55: error[E018]", "a second comparison on argument 0"),
@@ -106,3 +107,17 @@ def test_the_json_schema_uses_only_ecma_patterns() -> None:
     from corral.policy.jsonschema import schema_text
 
     assert "(?P<" not in schema_text()
+
+
+def test_the_path_limit_is_in_bytes_and_what_check_accepts_apparmor_parser_loads(tmp_path: Path) -> None:
+    """4,095 four-byte characters passed a limit counted in characters and
+    overflowed apparmor_parser's token buffer (measured: a quoted path over
+    16,380 bytes fails). The longest path check accepts loads."""
+    from conftest import apparmor_compile, ir_of
+
+    from corral.backends import BACKENDS
+
+    longest = "/" + "\u00e9" * 2047 + "a"  # 4096 bytes
+    profile = BACKENDS["apparmor"].emit(ir_of(f'[Filesystem]\nReadOnly = ["{longest}"]\nDeny = ["{longest[:-3]}/**"]\n')).content
+    proc = apparmor_compile(profile, tmp_path)
+    assert proc.returncode == 0, proc.stderr

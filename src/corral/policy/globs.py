@@ -23,9 +23,12 @@ _ESCAPABLE = frozenset("*?[]{}\\,^")
 #: Brace expansions beyond this are refused: a policy is meant to be read.
 MAX_EXPANSIONS = 64
 #: Brace groups per path: more cannot stay under MAX_EXPANSIONS unless they
-#: nest, and apparmor_parser fails on deep nesting (about 49 levels).
+#: nest, and apparmor_parser fails on nesting deeper than 49 levels
+#: (measured: "Exceeded maximum nesting of {}").
 MAX_BRACE_GROUPS = 16
-#: Longest path: Linux's PATH_MAX; apparmor_parser's lexer fails near 16 KB.
+#: Longest path, in UTF-8 bytes: Linux's PATH_MAX. apparmor_parser's lexer
+#: fails on a quoted path over 16,380 bytes (measured with -Q -S: "input
+#: buffer overflow, can't enlarge buffer because scanner uses REJECT").
 MAX_PATH = 4096
 
 
@@ -58,8 +61,10 @@ def validate(path: str) -> None:
     """Raise ``GlobError`` unless ``path`` is a safe, well-formed AppArmor glob."""
     if not path.startswith("/"):
         raise GlobError(0, f"path {path[:60]!r} is not absolute", "paths start with '/'")
-    if len(path) > MAX_PATH:
-        raise GlobError(MAX_PATH, f"path longer than {MAX_PATH} characters", f"the limit is {MAX_PATH} (Linux's PATH_MAX); apparmor_parser refuses longer ones")
+    size = len(path.encode("utf-8", "surrogatepass"))
+    if size > MAX_PATH:  # bytes, not characters: 4,095 four-byte characters overflowed apparmor_parser's 16 KB token buffer
+        cut = len(path.encode("utf-8", "surrogatepass")[:MAX_PATH].decode("utf-8", "ignore"))
+        raise GlobError(cut, f"path of {size} bytes, longer than {MAX_PATH}", f"the limit is {MAX_PATH} bytes (Linux's PATH_MAX); apparmor_parser refuses paths over 16,380 bytes")
     depth = 0
     groups = 0
     in_class = False
