@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from corral.cli import main
+from corral.errors import PolicyError
 
 H = 'Name = "t"\n'
 FLAG = '[[Flag]]\nName = "f"\nDescription = "d"\n'
@@ -120,4 +121,54 @@ def test_the_path_limit_is_in_bytes_and_what_check_accepts_apparmor_parser_loads
     longest = "/" + "\u00e9" * 2047 + "a"  # 4096 bytes
     profile = BACKENDS["apparmor"].emit(ir_of(f'[Filesystem]\nReadOnly = ["{longest}"]\nDeny = ["{longest[:-3]}/**"]\n')).content
     proc = apparmor_compile(profile, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _random_paths(count: int, seed: int = 1) -> list[str]:
+    import random
+
+    rnd = random.Random(seed)
+    return ["/d/" + "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(50)) for _ in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("what", "body", "words"),
+    [
+        ("100k paths (apparmor_parser exit 10, no message)", "[Filesystem]\nReadOnly = [" + ", ".join(f'"/d/f{i}"' for i in range(100_000)) + "]\n", "more paths than corral compiles: the limit is 10,000"),
+        ("2,000 random paths (Too many states for type state_t)", "[Filesystem]\nReadOnly = [" + ", ".join(f'"{p}"' for p in _random_paths(2000)) + "]\n", "DFA states by here: the limit is 60,000"),
+        ("200 ranges of 1024 ports", '[Networking]\nProtocols = ["tcp"]\nConnect = [' + ", ".join(f'"tcp:10.0.{i}.1:1-1024"' for i in range(200)) + "]\n", "more port, host and peer rules than corral compiles (one per port of each range): the limit is 100,000"),
+    ],
+    ids=lambda v: v[:40] if isinstance(v, str) else None,
+)
+def test_size_limits_are_located_errors_at_check_that_name_the_limit(what: str, body: str, words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, err = _check(tmp_path, H + body, capsys)
+    assert status == 2, err
+    assert f"{tmp_path / 'p.toml'}:{3 + body.startswith('[Net')}:" in err and "error[E022]" in err and words in err, err
+
+
+def test_the_largest_profile_check_accepts_loads_in_apparmor_parser(tmp_path: Path) -> None:
+    """Just under the DFA estimate: apparmor_parser builds the profile (the
+    limit is measured, not guessed: 2,000 such paths need 91,119 states and
+    fail)."""
+    from conftest import apparmor_compile
+
+    from corral.backends import BACKENDS
+    from corral.lower import MAX_DFA_ESTIMATE, lower
+    from corral.policy import load_policy_text
+
+    paths = _random_paths(2000)
+
+    def policy(n: int) -> str:
+        return H + "[Filesystem]\nReadOnly = [" + ", ".join(f'"{p}"' for p in paths[:n]) + "]\n"
+
+    count = MAX_DFA_ESTIMATE // 52  # ~50 new characters each: under the estimate
+    lower(load_policy_text(policy(count)))
+    while True:  # the first count check refuses
+        try:
+            lower(load_policy_text(policy(count + 20)))
+        except PolicyError:
+            break
+        count += 20
+    assert count < 2000
+    proc = apparmor_compile(BACKENDS["apparmor"].emit(lower(load_policy_text(policy(count)))).content, tmp_path)
     assert proc.returncode == 0, proc.stderr

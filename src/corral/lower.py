@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import _seccomp, guards
-from .errors import InternalError, Span
+from .errors import Diagnostic, InternalError, PolicyError, Span
 from .hostnames import host_matches
 from .ir import (
     ANY_PORT,
@@ -63,10 +63,29 @@ from .write_exec import check as check_write_exec
 _SOCK_TYPE_MASK = 0xF
 
 
+#: Limits that keep lowering bounded and every compiled profile loadable,
+#: measured against the real apparmor_parser (-Q -S) on this machine:
+#: its DFA state numbers are 16 bits ("Too many states (91119) for type
+#: state_t"; about 58,000 short literal rules exit 10 with no message).
+#: Paths each side of a policy may name (Deny is compared with each allow).
+MAX_PATHS = 10_000
+#: States the AppArmor file DFA may need, estimated as the nodes of a trie
+#: of every path's expansions (literal paths need about that many; the
+#: parser fails beyond 65,535): kept under the limit with room for globs.
+MAX_DFA_ESTIMATE = 60_000
+#: Port, host and peer rules after ranges are expanded (one per port).
+MAX_NET_RULES = 100_000
+
+
+def _too_many(span: Span | None, what: str, limit: int, why: str) -> PolicyError:
+    return PolicyError([Diagnostic(span or Span(""), "E022", f"{what}: the limit is {limit:,}", why)])
+
+
 class _Grants:
     """Everything one side (allow or deny) names, with origins."""
 
     def __init__(self) -> None:
+        self.net_rules = 0
         self.syscalls: dict[str, tuple[str, Span]] = {}
         self.args: dict[str, list[tuple[Alternative, str, Span]]] = defaultdict(list)
         self.errno: dict[str, tuple[int, str, Span]] = {}
@@ -107,6 +126,7 @@ class _Grants:
 
     def add_ports(self, direction: str, item: Item[PortSpec], origin: str, span: Span | None) -> None:
         spec = item.parsed
+        self.count_net(spec, span or item.span)
         for port in spec.ports():
             if spec.host:  # http: is TCP carrying plain HTTP
                 proto = "tcp" if spec.protocol == "http" else spec.protocol
@@ -114,7 +134,14 @@ class _Grants:
             else:
                 self.ports.setdefault((direction.lower(), port, spec.protocol, spec.address), (origin, span or item.span))
 
+    def count_net(self, spec: PortSpec, span: Span) -> None:
+        self.net_rules += spec.high - spec.low + 1
+        if self.net_rules > MAX_NET_RULES:
+            raise _too_many(span, "more port, host and peer rules than corral compiles (one per port of each range)", MAX_NET_RULES, "Landlock and nftables take one rule per port; use tcp:* for any port, or fewer ranges")
+
     def add_path(self, path: str, access: Access, origin: str, span: Span) -> None:
+        if path not in self.paths and len(self.paths) >= MAX_PATHS:
+            raise _too_many(span, "more paths than corral compiles", MAX_PATHS, "each Deny is compared with every allowed path, and apparmor_parser's DFA has at most 65,535 states; use globs (/srv/data/**) for many paths under one directory")
         if path in self.paths:
             old, o, s = self.paths[path]
             self.paths[path] = (old | access, o, s)
@@ -187,6 +214,7 @@ def _ports_of(ctx: _Lowering, spec: KeySpec[Any]) -> None:
 def _deny_peers(ctx: _Lowering, spec: KeySpec[Any]) -> None:
     for item in ctx.policy.get(spec):
         peer: PortSpec = item.parsed
+        ctx.deny.count_net(peer, item.span)
         for port in peer.ports():
             proto = "tcp" if peer.protocol == "http" else peer.protocol  # a denied name is denied whatever it carries
             ctx.deny.peers.setdefault((proto, port, peer.address, peer.host), (spec.dotted, item.span))
@@ -297,8 +325,35 @@ def _collect(policy: Policy) -> _Lowering:
     return ctx
 
 
+def _check_dfa(files: list[FileRule], audits: list[AuditRule]) -> None:
+    """Refuse a policy whose AppArmor profile the parser cannot build: the
+    trie of every path's expansions estimates its file DFA's states (about
+    one per distinct prefix character for literal paths, as measured)."""
+    root: dict[str, Any] = {}
+    nodes = 0
+    rules: list[FileRule | AuditRule] = [*files, *audits]
+    for rule in sorted(rules, key=lambda r: r.span):
+        for path in globs.expand(rule.path):
+            node = root
+            for ch in path:
+                nxt = node.get(ch)
+                if nxt is None:
+                    nxt = node[ch] = {}
+                    nodes += 1
+                node = nxt
+        if nodes > MAX_DFA_ESTIMATE:
+            raise _too_many(rule.span, f"the AppArmor profile would need about {nodes:,} DFA states by here", MAX_DFA_ESTIMATE, "apparmor_parser fails past 65,535 states; use globs (/srv/data/**) for many paths under one directory")
+
+
 def lower(policy: Policy) -> IR:
     """Resolve a loaded policy into the IR."""
+    try:
+        return _lower(policy)
+    except PolicyError as exc:  # a limit: shown with the policy's source line
+        raise PolicyError(exc.diagnostics, {**policy.sources, **exc.sources}) from None
+
+
+def _lower(policy: Policy) -> IR:
     ctx = _collect(policy)
     allow, deny = ctx.allow, ctx.deny
     protos, families, types = catalog.protocol_tables()
@@ -312,6 +367,7 @@ def lower(policy: Policy) -> IR:
     ]
     audits = ctx.audits
     write_exec = check_write_exec(files, ctx.write_exec, policy.sources)
+    _check_dfa(denies + files, audits)
 
     # -- network ------------------------------------------------------------
     denied_pairs = {pair for name in deny.protocols for pair in protos[name].sockets}
