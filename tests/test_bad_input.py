@@ -172,3 +172,49 @@ def test_the_largest_profile_check_accepts_loads_in_apparmor_parser(tmp_path: Pa
     assert count < 2000
     proc = apparmor_compile(BACKENDS["apparmor"].emit(lower(load_policy_text(policy(count)))).content, tmp_path)
     assert proc.returncode == 0, proc.stderr
+
+
+EXEC_PAIRS = [
+    ('"/usr/bin/*"', '"/usr/bin/f*" = "foo"'),
+    ('"/usr/bin/*"', '"/usr/bin/**" = "foo"'),
+    ('"/usr/bin/*"', '"/usr/bin/foo" = "foo"'),  # an exact path takes precedence: loads
+    ('"/usr/bin/{foo,bar}"', '"/usr/bin/foo" = "foo"'),  # braces are not exact
+    ('"/usr/bin/a*"', '"/usr/bin/b*" = "foo"'),
+    ('"/usr/*/x"', '"/usr/bin/y*" = "foo"'),
+    ('"/usr/bin/f[a-z]o"', '"/usr/bin/f[^a]o" = "foo"'),
+    ('"/usr/bin/[ab]"', '"/usr/bin/[^ab]" = "foo"'),
+    ('"/usr/bin/f?o"', '"/usr/{bin,sbin}/f*" = "foo"'),
+    ('"/opt/*/bin/*"', '"/opt/x/**" = "foo"'),
+    ('"/opt/*/bin/*"', '"/opt/x/lib/**" = "foo"'),
+    ('"/usr/bin/*"', '"/usr/bin/{foo,bar}" = "foo"'),  # braces of literals are exact
+    ('"/usr/bin/foo"', '"/usr/bin/{foo,ba*}" = "foo"'),
+    ('"/usr/bin/foo"', '"/usr/bin/fo[o]" = "foo"'),
+    ('"/usr/bin/\\\\*"', '"/usr/bin/*" = "foo"'),
+    ('"/usr/bin/foo", "/usr/bin/bar"', '"/usr/bin/{bar,baz}" = "foo"'),
+]
+
+
+@pytest.mark.parametrize(("exec_", "profiles"), EXEC_PAIRS)
+def test_exec_and_exec_profiles_check_agrees_with_apparmor_parser(exec_: str, profiles: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Overlapping Exec and ExecProfiles globs made apparmor_parser fail
+    ("conflicting x modifiers") after check said ok. Now check refuses
+    (E023, at the later entry) exactly the pairs whose profile the real
+    parser refuses: the profile corral would write without the check is
+    given to it."""
+    from conftest import apparmor_compile
+
+    import corral.lower
+    from corral.backends import BACKENDS
+    from corral.policy import load_policy_text
+
+    policy = load_policy_text(H + f"[Filesystem]\nExec = [{exec_}]\nExecProfiles = {{ {profiles} }}\n")
+    try:
+        corral.lower.lower(policy)
+    except PolicyError as exc:
+        assert exc.diagnostics[0].code == "E023" and exc.diagnostics[0].span.line == 4, str(exc)
+        refused = True
+    else:
+        refused = False
+    monkeypatch.setattr(corral.lower, "_check_exec_modes", lambda files: None)
+    proc = apparmor_compile(BACKENDS["apparmor"].emit(corral.lower.lower(policy)).content, tmp_path)
+    assert refused == (proc.returncode != 0), (refused, proc.stderr)

@@ -345,6 +345,25 @@ def _check_dfa(files: list[FileRule], audits: list[AuditRule]) -> None:
             raise _too_many(rule.span, f"the AppArmor profile would need about {nodes:,} DFA states by here", MAX_DFA_ESTIMATE, "apparmor_parser fails past 65,535 states; use globs (/srv/data/**) for many paths under one directory")
 
 
+def _check_exec_modes(files: list[FileRule]) -> None:
+    """Refuse two exec rules whose globs share a path but not a transition
+    (one inherits, ix; the other runs under its own profile, px -> NAME):
+    apparmor_parser fails with "profile has merged rule with conflicting x
+    modifiers"). An exact path takes precedence over globs in the parser,
+    so only two exact paths, or two globs, can clash (measured)."""
+    execs = sorted((f for f in files if Access.EXEC in f.access), key=lambda f: f.span)
+    for at, later in enumerate(execs):
+        for earlier in execs[:at]:
+            if earlier.transition != later.transition and globs.is_exact(earlier.path) == globs.is_exact(later.path) and globs.intersects(earlier.path, later.path):
+                how = {"": "inherits this policy (Exec)"}
+                raise PolicyError([Diagnostic(
+                    later.span, "E023",
+                    f"'{later.path}' and '{earlier.path}' match the same programs with different transitions",
+                    f"'{earlier.path}' ({earlier.span}) {how.get(earlier.transition, f'runs under profile {earlier.transition}')}; '{later.path}' {how.get(later.transition, f'runs under profile {later.transition}')}: "
+                    "AppArmor refuses the pair (conflicting x modifiers); name the programs exactly, or make the globs disjoint",
+                )])
+
+
 def lower(policy: Policy) -> IR:
     """Resolve a loaded policy into the IR."""
     try:
@@ -368,6 +387,7 @@ def _lower(policy: Policy) -> IR:
     audits = ctx.audits
     write_exec = check_write_exec(files, ctx.write_exec, policy.sources)
     _check_dfa(denies + files, audits)
+    _check_exec_modes(files)
 
     # -- network ------------------------------------------------------------
     denied_pairs = {pair for name in deny.protocols for pair in protos[name].sockets}
