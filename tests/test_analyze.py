@@ -83,7 +83,8 @@ def test_explain_and_diff_refuse_every_artifact_that_is_not_a_policy_or_a_profil
         for args in (("explain", str(artifact)), ("diff", str(out / "agent-http2.apparmor"), str(artifact)), ("diff", str(artifact), AGENT), ("lint", str(artifact))):
             proc = corral(*args)
             assert proc.returncode == 2 and proc.stdout == "", (args, proc.stdout, proc.stderr)
-            assert proc.stderr.startswith(f"{artifact}: error[F003]: neither a corral policy nor an AppArmor profile: this is "), proc.stderr
+            where = f"{artifact}:1:2" if artifact.suffix == ".bpf" else str(artifact)  # binary data: at its first NUL
+            assert proc.stderr.startswith(f"{where}: error[F003]: neither a corral policy nor an AppArmor profile: this is "), proc.stderr
     proc = corral("diff", str(docker), str(out / "agent-http2.landlock.json"))
     assert proc.returncode == 2 and "seccomp profile (OCI/Docker JSON)" in proc.stderr and "corral import docker-seccomp" in proc.stderr
     assert corral("diff", AGENT, str(out / "agent-http2.apparmor")).returncode in (0, 1)  # a policy and a profile still compare
@@ -215,7 +216,7 @@ def test_import_bad_input_is_located(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{ nope")
     proc = corral("import", "docker-seccomp", str(bad))
-    assert proc.returncode == 2 and proc.stderr.startswith(f"{bad}: error[F002]: invalid JSON: ")
+    assert proc.returncode == 2 and proc.stderr.startswith(f"{bad}:1:3: error[F002]: invalid JSON: Expecting property name"), proc.stderr
 
 
 def test_explain_groups_system_calls_by_family() -> None:

@@ -75,6 +75,29 @@ class Diagnostic:
         return "\n".join(lines)
 
 
+def byte_span(file: str, data: bytes, offset: int) -> Span:
+    """The line and column of byte ``offset`` of a file (columns count the
+    characters before it on its line, as an editor does), so that an
+    invalid byte or a NUL is located like any other error."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    return Span(file, data.count(b"\n", 0, offset) + 1, len(data[start:offset].decode("utf-8", "replace")) + 1)
+
+
+def text_position(message: str, text: str) -> tuple[str, int, int]:
+    """tomllib's "(at line L, column C)" or "(at end of document)" taken out
+    of a message: the message and the position in ``text`` (0, 0 when it
+    names none)."""
+    import re
+
+    m = re.match(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$", message, re.S)
+    if m:
+        return m["msg"], int(m["line"]), int(m["col"])
+    if message.endswith(" (at end of document)"):
+        lines = text.split("\n")
+        return message.removesuffix(" (at end of document)"), len(lines), len(lines[-1]) + 1
+    return message, 0, 0
+
+
 def _window(line: str, col: int) -> tuple[str, int]:
     """At most ``MAX_SNIPPET`` characters of a source line around ``col``,
     printable, and the caret's column in it: a megabyte line is not echoed."""

@@ -24,6 +24,7 @@ import tomllib
 from dataclasses import dataclass, field
 
 from .._base import CorralError
+from ..errors import Span, byte_span, text_position
 from ..docshape import Node
 from ..escape import comment, toml_string, visible
 from ..policy import catalog, globs
@@ -107,7 +108,12 @@ def _parse(text: str, source: str, what: str) -> Node:
     try:
         data = tomllib.loads(text) if what == "TOML" else json.loads(text)
     except (tomllib.TOMLDecodeError, ValueError) as exc:
-        raise CorralError(f"invalid {what}: {exc}", code="F002", hint="the file must be the format named on the command line", span=source) from None
+        if isinstance(exc, json.JSONDecodeError):
+            message, line, col = exc.msg, exc.lineno, exc.colno
+        else:
+            message, line, col = text_position(str(exc), text)
+        where = Span(source, line, col) if line else source
+        raise CorralError(f"invalid {what}: {message}", code="F002", hint="the file must be the format named on the command line", span=where) from None
     except RecursionError:
         raise CorralError(f"invalid {what}: nested too deeply for Python's parser", code="F002", hint="the file must be the format named on the command line", span=source) from None
     return Node(data, source)
@@ -332,11 +338,12 @@ def import_file(fmt: str, path: str, profile: str | None = None) -> tuple[str, I
         imp = from_apparmor(path, profile)
     else:
         try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
+            with open(path, "rb") as fh:
+                data = fh.read()
+            text = data.decode("utf-8")
         except OSError as exc:
             raise CorralError(f"cannot read: {exc.strerror}", code="F001", hint="check the path and its permissions", span=path) from None
         except UnicodeDecodeError as exc:
-            raise CorralError(f"not UTF-8 text (byte {exc.start})", code="F002", hint="the file must be the format named on the command line", span=path) from None
+            raise CorralError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", code="F002", hint="the file must be the format named on the command line", span=byte_span(path, data, exc.start)) from None
         imp = from_bane(text, path) if fmt == "bane" else from_docker_seccomp(text, path)
     return imp.render(path, fmt), imp

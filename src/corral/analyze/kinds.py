@@ -23,6 +23,7 @@ import stat
 import tomllib
 
 from .._base import CorralError
+from ..errors import byte_span
 
 #: Bytes read to recognise a file.
 SNIFF = 64 * 1024
@@ -55,7 +56,7 @@ def kind_of(path: str) -> tuple[str, str]:
                 return kind, hint
         if start == b"{" or _is_json(head):
             return "a JSON document", "explain and diff read corral policies (.toml) and AppArmor profiles"
-    if b"\0" in head or not _utf8(head):
+    if b"\0" in head:
         return "binary data (a compiled seccomp BPF filter?)", "explain or diff the policy it was compiled from"
     m = _GENERATED.match(head)
     if m and not m["what"].startswith(b"AppArmor profile"):
@@ -72,7 +73,11 @@ def require_analysable(path: str) -> str:
     """The kind of ``path`` (a policy or a profile), or a refusal naming it."""
     kind, hint = kind_of(path)
     if hint:
-        raise CorralError(f"neither a corral policy nor an AppArmor profile: this is {kind}", code="F003", hint=hint, span=path)
+        where: object = path
+        if kind.startswith("binary"):  # located at its first NUL
+            head = _head(path)
+            where = byte_span(path, head, head.index(b"\0"))
+        raise CorralError(f"neither a corral policy nor an AppArmor profile: this is {kind}", code="F003", hint=hint, span=where)
     return kind
 
 
@@ -89,14 +94,6 @@ def _head(path: str) -> bytes:
         return os.read(fd, SNIFF)
     finally:
         os.close(fd)
-
-
-def _utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(data) - 3  # a character cut by the sniff limit
-    return True
 
 
 def _is_json(head: bytes) -> bool:

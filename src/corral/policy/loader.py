@@ -19,7 +19,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ..errors import Diagnostic, DiagnosticCollector, PolicyError, Span
+from ..errors import Diagnostic, DiagnosticCollector, PolicyError, Span, byte_span, text_position
 from . import catalog, items, locate
 from .flagdefs import parse_flag_table
 from .items import ExecProfile
@@ -29,7 +29,6 @@ from .schema import CATEGORIES, DENY_FLAGS, FLAGS, NEEDS, NET_PROTOCOLS, SECTION
 from .suggest import did_you_mean, dotted
 from .testspec import FAMILIES, PROBES, TYPES
 
-_TOML_POS = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")
 _TOML_HINTS = {
     "Unclosed array": "is a ',' missing after the previous item? Every array item but the last needs one",
     "Unclosed inline table": "is a ',' or a '}' missing? An inline table stays on one line",
@@ -44,8 +43,7 @@ _TOML_HINTS = {
 
 
 def _toml_error(file: str, text: str, exc: tomllib.TOMLDecodeError) -> PolicyError:
-    m = _TOML_POS.match(str(exc))
-    message, line, col = (m["msg"], int(m["line"]), int(m["col"])) if m else (str(exc), 0, 0)
+    message, line, col = text_position(str(exc), text)
     hint = next((h for k, h in _TOML_HINTS.items() if message.startswith(k)), "see https://toml.io for the syntax")
     if message.startswith("Unclosed array") and line:
         previous = _previous_value(text, line, col)
@@ -152,10 +150,14 @@ class _Loader:
 
     def load_file(self, path: Path, stack: tuple[str, ...]) -> Policy:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise PolicyError([Diagnostic(Span(str(path)), "E000", f"cannot read policy: {reason}", "check the path")]) from None
+            data = path.read_bytes()
+        except OSError as exc:
+            raise PolicyError([Diagnostic(Span(str(path)), "E000", f"cannot read policy: {exc.strerror}", "check the path")]) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            where = byte_span(str(path), data, exc.start)
+            raise PolicyError([Diagnostic(where, "E000", f"cannot read policy: not UTF-8 text (byte 0x{data[exc.start]:02x})", "a policy is UTF-8 text")]) from None
         return self.load_text(text, str(path), base_dir=path.parent, stack=stack)
 
     def load_text(self, text: str, file: str, base_dir: Path, stack: tuple[str, ...]) -> Policy:
