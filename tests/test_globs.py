@@ -111,3 +111,49 @@ def test_a_character_class_check_accepts_is_one_apparmor_parser_loads(body: str,
         return  # refused at check: a located error, nothing reaches the parser
     result = apparmor_compile(f'profile t {{\n  "{glob}" r,\n}}\n', tmp_path)
     assert result.returncode == 0, (glob, result.stderr)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PARTS = ["a", "b", "/", "*", "**", "?", "[ab]", "{a,b}", "{,a}", "\\*", "/**"]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(outers=st.lists(st.lists(st.sampled_from(_PARTS), max_size=6), max_size=5), inner=st.lists(st.sampled_from(_PARTS), max_size=6))
+def test_the_cover_index_answers_as_comparing_every_glob(outers: list[list[str]], inner: list[str]) -> None:
+    valid = []
+    for parts in [*outers, inner]:
+        glob = "/" + "".join(parts)
+        try:
+            globs.validate(glob)
+        except globs.GlobError:
+            glob = ""
+        valid.append(glob)
+    *outer_globs, inner_glob = valid
+    outer_globs = [g for g in outer_globs if g]
+    if inner_glob:
+        assert globs.CoverIndex(outer_globs).covered(inner_glob) == any(globs.covers(o, inner_glob) for o in outer_globs)
+
+
+def test_lowering_compares_each_path_with_the_denies_that_can_cover_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deny was compared with every allowed path (10,000 of each: hours);
+    now each path meets only the denies whose literal prefix it extends
+    (steps counted)."""
+    from conftest import ir_of
+
+    calls = [0]
+    real = globs.covers
+
+    def counting(outer: str, inner: str) -> bool:
+        calls[0] += 1
+        return real(outer, inner)
+
+    monkeypatch.setattr(globs, "covers", counting)
+    n = 2000
+    allow = ", ".join(f'"/srv/a{i}/f"' for i in range(n))
+    deny = ", ".join(f'"/srv/d{i}/**"' for i in range(n)) + ', "/srv/a7/**"'
+    ir = ir_of(f"[Filesystem]\nReadOnly = [{allow}]\nDeny = [{deny}]\n")
+    assert [f.path for f in ir.files if not f.deny and f.path.startswith("/srv/a7/")] == []
+    assert len([f for f in ir.files if not f.deny and f.path.startswith("/srv/a")]) == n - 1
+    assert calls[0] <= 2 * n, calls

@@ -379,10 +379,11 @@ def _lower(policy: Policy) -> IR:
 
     # -- files ---------------------------------------------------------------
     denies = sorted(FileRule(p, Access.everything(), True, o or "Filesystem.Deny", s) for p, (_, o, s) in deny.paths.items())
+    covering = globs.CoverIndex([d.path for d in denies])
     files = [
         FileRule(p, a, False, o, s, allow.transitions.get(p, ""))
         for p, (a, o, s) in allow.paths.items()
-        if not any(globs.covers(d.path, p) for d in denies)
+        if not covering.covered(p)
     ]
     audits = ctx.audits
     write_exec = check_write_exec(files, ctx.write_exec, policy.sources)
