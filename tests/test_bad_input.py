@@ -143,7 +143,7 @@ def _random_paths(count: int, seed: int = 1) -> list[str]:
 def test_size_limits_are_located_errors_at_check_that_name_the_limit(what: str, body: str, words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, err = _check(tmp_path, H + body, capsys)
     assert status == 2, err
-    assert f"{tmp_path / 'p.toml'}:{3 + body.startswith('[Net')}:" in err and "error[E022]" in err and words in err, err
+    assert f"{tmp_path / 'p.toml'}:{3 + body.startswith('[Net')}:" in err and "error[E024]" in err and words in err, err
 
 
 def test_the_largest_profile_check_accepts_loads_in_apparmor_parser(tmp_path: Path) -> None:
@@ -198,7 +198,7 @@ EXEC_PAIRS = [
 def test_exec_and_exec_profiles_check_agrees_with_apparmor_parser(exec_: str, profiles: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Overlapping Exec and ExecProfiles globs made apparmor_parser fail
     ("conflicting x modifiers") after check said ok. Now check refuses
-    (E023, at the later entry) exactly the pairs whose profile the real
+    (E025, at the later entry) exactly the pairs whose profile the real
     parser refuses: the profile corral would write without the check is
     given to it."""
     from conftest import apparmor_compile
@@ -211,7 +211,7 @@ def test_exec_and_exec_profiles_check_agrees_with_apparmor_parser(exec_: str, pr
     try:
         corral.lower.lower(policy)
     except PolicyError as exc:
-        assert exc.diagnostics[0].code == "E023" and exc.diagnostics[0].span.line == 4, str(exc)
+        assert exc.diagnostics[0].code == "E025" and exc.diagnostics[0].span.line == 4, str(exc)
         refused = True
     else:
         refused = False

@@ -78,7 +78,7 @@ MAX_NET_RULES = 100_000
 
 
 def _too_many(span: Span | None, what: str, limit: int, why: str) -> PolicyError:
-    return PolicyError([Diagnostic(span or Span(""), "E022", f"{what}: the limit is {limit:,}", why)])
+    return PolicyError([Diagnostic(span or Span(""), "E024", f"{what}: the limit is {limit:,}", why)])
 
 
 class _Grants:
@@ -357,7 +357,7 @@ def _check_exec_modes(files: list[FileRule]) -> None:
             if earlier.transition != later.transition and globs.is_exact(earlier.path) == globs.is_exact(later.path) and globs.intersects(earlier.path, later.path):
                 how = {"": "inherits this policy (Exec)"}
                 raise PolicyError([Diagnostic(
-                    later.span, "E023",
+                    later.span, "E025",
                     f"'{later.path}' and '{earlier.path}' match the same programs with different transitions",
                     f"'{earlier.path}' ({earlier.span}) {how.get(earlier.transition, f'runs under profile {earlier.transition}')}; '{later.path}' {how.get(later.transition, f'runs under profile {later.transition}')}: "
                     "AppArmor refuses the pair (conflicting x modifiers); name the programs exactly, or make the globs disjoint",
