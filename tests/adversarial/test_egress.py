@@ -191,11 +191,13 @@ def test_rewriting_the_address_from_another_thread_never_reaches_the_other_peer(
     port = forbidden.getsockname()[1]
     policy = servers.policy(name="race").read_text().replace(f"tcp:api.test:{servers.port}", f"tcp:api.test:{port}")
     race = policy_file(servers.root, policy, "race.toml")
-    proc = servers.run(race, str(servers.root / "egress_probe"), "race", API, str(port), OTHER, str(port), "300", user=user)
-    reached = arrivals(forbidden)
-    assert proc.stdout.split()[-1] == "ok", proc.stdout + proc.stderr
+    for _ in range(5):  # on a loaded machine the flipping thread may win every one of 300 tries: run the race again
+        proc = servers.run(race, str(servers.root / "egress_probe"), "race", API, str(port), OTHER, str(port), "300", user=user)
+        assert arrivals(forbidden) == 0, proc.stdout  # never, in any round
+        assert proc.stdout.split()[-1] == "ok", proc.stdout + proc.stderr
+        if "started=0" not in proc.stdout:
+            break
     assert "started=0" not in proc.stdout  # the allowed address was reached: the race really ran
-    assert reached == 0
 
 
 @pytest.mark.parametrize("user", USERS)
