@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, apparmor_compile, reference
 
 from corral.analyze.diff import diff
@@ -98,6 +100,18 @@ def test_explain_refuses_a_fifo_and_a_device_without_reading_them(tmp_path: Path
     for path in (str(fifo), "/dev/zero"):
         proc = subprocess.run([sys.executable, "-m", "corral.cli", "explain", path], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and "error[F001]: not a regular file" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("fmt", ["apparmor", "docker-seccomp", "bane"])
+def test_import_refuses_a_fifo_and_a_device_without_reading_them(tmp_path: Path, fmt: str) -> None:
+    """import read /dev/zero until memory ran out; a FIFO would hang it."""
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path, what in ((str(fifo), "a FIFO"), ("/dev/zero", "a character device")):
+        proc = subprocess.run([sys.executable, "-m", "corral.cli", "import", fmt, path], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and f"{path}: error[F001]: not a regular file ({what})" in proc.stderr, proc.stderr
 
 
 # -- diff --------------------------------------------------------------------------

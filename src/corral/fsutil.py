@@ -146,3 +146,22 @@ def write_atomic(path: Path, data: bytes, *, force: bool = False, mode: int = 0o
     only when ``force`` is set.
     """
     return write_all([(path, data)], force=force, mode=mode)[0]
+
+
+def read_input(path: str | Path, hint: str) -> bytes:
+    """The bytes of an input file (an imported profile or seccomp JSON),
+    refused (F001) unless it is a regular file: ``/dev/zero`` was read until
+    memory ran out, a FIFO would hang. Opened without blocking, checked on
+    the open descriptor (no race with a rename)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise CorralError(f"cannot read: {exc.strerror}", code="F001", hint="check the path and its permissions", span=str(path)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise CorralError(f"not a regular file ({_kind(mode)})", code="F001", hint=hint, span=str(path))
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read()
+    finally:
+        os.close(fd)

@@ -362,12 +362,9 @@ def _is_path(word: str) -> bool:
 
 def parse_profile(path: str | Path, search: tuple[str, ...] = DEFAULT_SEARCH) -> AAFile:
     """Read an AppArmor profile file (and what it includes)."""
-    try:
-        Path(path).read_bytes()
-    except OSError as exc:
-        from .._base import CorralError
+    from ..fsutil import read_input
 
-        raise CorralError(f"cannot read profile: {exc.strerror}", code="F001", hint="check the path and its permissions", span=path) from None
+    read_input(path, "name an AppArmor profile file")  # a device or FIFO is refused before the reader opens it
     reader = _Reader(search)
     reader.result.path = str(path)
     reader.seen.add(os.path.realpath(path))

@@ -337,12 +337,11 @@ def import_file(fmt: str, path: str, profile: str | None = None) -> tuple[str, I
     if fmt == "apparmor":
         imp = from_apparmor(path, profile)
     else:
+        from ..fsutil import read_input
+
+        data = read_input(path, f"name the {fmt} file to import")
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
             text = data.decode("utf-8")
-        except OSError as exc:
-            raise CorralError(f"cannot read: {exc.strerror}", code="F001", hint="check the path and its permissions", span=path) from None
         except UnicodeDecodeError as exc:
             raise CorralError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", code="F002", hint="the file must be the format named on the command line", span=byte_span(path, data, exc.start)) from None
         imp = from_bane(text, path) if fmt == "bane" else from_docker_seccomp(text, path)
