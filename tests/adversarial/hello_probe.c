@@ -14,7 +14,7 @@
  * (a HelloRetryRequest, say) and sends a ChangeCipherSpec record and a
  * second ClientHello built from the EXTs after it.
  */
-#define _GNU_SOURCE
+#include "probe.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -24,21 +24,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static int answer(int ret) {
-    if (ret >= 0) {
-        printf("ok\n");
-        return 0;
-    }
-    switch (errno) {
-    case EPERM: printf("errno=EPERM\n"); break;
-    case EACCES: printf("errno=EACCES\n"); break;
-    case ECONNRESET: printf("errno=ECONNRESET\n"); break;
-    case ECONNREFUSED: printf("errno=ECONNREFUSED\n"); break;
-    default: printf("errno=%d\n", errno);
-    }
-    return 1;
-}
 
 static size_t put16(uint8_t *p, unsigned v) { p[0] = v >> 8; p[1] = v & 255; return 2; }
 

@@ -7,7 +7,7 @@
  *
  * Each REQUEST is sent as given, with every "|" replaced by CR LF.
  */
-#define _GNU_SOURCE
+#include "probe.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,19 +17,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int answer(int ret, int responses) {
+static int report(int ret, int responses) {
     printf("responses=%d\n", responses);
-    if (ret >= 0) {
-        printf("ok\n");
-        return 0;
-    }
-    switch (errno) {
-    case EACCES: printf("errno=EACCES\n"); break;
-    case ECONNRESET: printf("errno=ECONNRESET\n"); break;
-    case ECONNREFUSED: printf("errno=ECONNREFUSED\n"); break;
-    default: printf("errno=%d\n", errno);
-    }
-    return 1;
+    return answer(ret);
 }
 
 int main(int argc, char **argv) {
@@ -45,8 +35,8 @@ int main(int argc, char **argv) {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2]))};
     inet_pton(AF_INET, argv[1], &a.sin_addr);
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) return answer(-1, 0);
-    if (write(s, out, n) != (ssize_t)n) return answer(-1, 0);
+    if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) return report(-1, 0);
+    if (write(s, out, n) != (ssize_t)n) return report(-1, 0);
     shutdown(s, SHUT_WR);
     static char in[1 << 20];
     size_t got = 0;
@@ -55,5 +45,5 @@ int main(int argc, char **argv) {
     in[got] = 0;
     int responses = 0;
     for (char *p = in; (p = strstr(p, "HTTP/1.1 ")); p++) responses++;
-    return answer(r < 0 ? -1 : 0, responses);
+    return report(r < 0 ? -1 : 0, responses);
 }

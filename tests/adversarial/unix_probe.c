@@ -8,28 +8,13 @@
  *   creds        SCM_CREDENTIALS with the program's own pid, uid and gid
  *   connect PATH connect a stream socket to the unix socket at PATH
  */
-#define _GNU_SOURCE
+#include "probe.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-static int answer(int ret) {
-    if (ret >= 0) {
-        printf("ok\n");
-        return 0;
-    }
-    switch (errno) {
-    case EPERM: printf("errno=EPERM\n"); break;
-    case EACCES: printf("errno=EACCES\n"); break;
-    case EBADF: printf("errno=EBADF\n"); break;
-    case ENOENT: printf("errno=ENOENT\n"); break;
-    default: printf("errno=%d\n", errno);
-    }
-    return 1;
-}
 
 static int send_control(int s, int level, int type, const void *data, size_t size) {
     char control[CMSG_SPACE(64)] = {0};
