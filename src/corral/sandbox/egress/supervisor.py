@@ -49,6 +49,7 @@ import socket
 import struct
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from .. import kernel
@@ -125,19 +126,26 @@ def _hung_up(listener: int) -> bool:
     return any(event & select.POLLHUP for _, event in poller.poll(0))
 
 
+def _control_messages(control: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(level, type, data) of each control message, walked as the kernel
+    walks them (CMSG_NXTHDR: 8-byte aligned lengths). Raises OSError(EINVAL)
+    at a malformed one, as sendmsg would."""
+    pos = 0
+    while pos + _CMSG_HDR <= len(control):
+        length, level, kind = struct.unpack_from("=Qii", control, pos)
+        if length < _CMSG_HDR or pos + length > len(control):
+            raise OSError(errno.EINVAL, "a malformed control message")
+        yield level, kind, control[pos + _CMSG_HDR : pos + length]
+        pos += (length + 7) & ~7
+
+
 def _unlisted_control(control: bytes) -> str:
     """The first control message of an IP send not in ``_IP_CONTROL``
-    ("level L type T", or "malformed"), "" when all are listed. Walked as
-    the kernel walks them (CMSG_NXTHDR: 8-byte aligned lengths)."""
-    at = 0
-    while at + _CMSG_HDR <= len(control):
-        length, level, kind = struct.unpack_from("=Qii", control, at)
-        if length < _CMSG_HDR or at + length > len(control):
-            return "malformed"
-        if (level, kind) not in _IP_CONTROL:
-            return f"level {level} type {kind}"
-        at += (length + 7) & ~7
-    return ""
+    ("level L type T", or "malformed"), "" when all are listed."""
+    try:
+        return next((f"level {level} type {kind}" for level, kind, _ in _control_messages(control) if (level, kind) not in _IP_CONTROL), "")
+    except OSError:
+        return "malformed"
 
 
 def _call(ret: int) -> tuple[int, int]:
@@ -571,19 +579,15 @@ class Supervisor:
         would check against the supervisor, not the program — is refused
         (None once denied). Raises OSError(EBADF) for a descriptor the
         program does not have, as sendmsg would."""
-        out, pos = b"", 0
+        out = b""
         passed: list[int] = []
         try:
-            while pos + _CMSG_HDR <= len(control):
-                length, level, kind = struct.unpack_from("=Qii", control, pos)
-                if length < _CMSG_HDR or pos + length > len(control):
-                    raise OSError(errno.EINVAL, "a malformed control message")
+            for level, kind, data in _control_messages(control):
                 if (level, kind) != (socket.SOL_SOCKET, socket.SCM_RIGHTS):
                     self.deny(n, f"sendmsg on a unix socket with control message (level {level}, type {kind}): only SCM_RIGHTS is passed on under the egress supervisor (credentials would be the supervisor's)", errno.EPERM)
                     for mine in passed:
                         os.close(mine)
                     return None
-                data = control[pos + _CMSG_HDR : pos + length]
                 numbers = struct.unpack(f"={len(data) // 4}i", data[: len(data) // 4 * 4])
                 pidfd = self.caller_pidfd(n)  # the calling thread (its file table)
                 try:
@@ -594,7 +598,6 @@ class Supervisor:
                 ours = struct.pack(f"={len(numbers)}i", *passed[-len(numbers) :]) if numbers else b""
                 body = struct.pack("=Qii", _CMSG_HDR + len(ours), level, kind) + ours
                 out += body + b"\0" * (-len(body) % 8)
-                pos += length + (-length % 8)
         except OSError:
             for mine in passed:
                 os.close(mine)
