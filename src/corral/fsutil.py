@@ -148,11 +148,12 @@ def write_atomic(path: Path, data: bytes, *, force: bool = False, mode: int = 0o
     return write_all([(path, data)], force=force, mode=mode)[0]
 
 
-def read_input(path: str | Path, hint: str) -> bytes:
-    """The bytes of an input file (an imported profile or seccomp JSON),
-    refused (F001) unless it is a regular file: ``/dev/zero`` was read until
-    memory ran out, a FIFO would hang. Opened without blocking, checked on
-    the open descriptor (no race with a rename)."""
+def read_input(path: str | Path, hint: str, limit: int = -1) -> bytes:
+    """The bytes of an input file (an imported profile or seccomp JSON; its
+    first LIMIT bytes when given), refused (F001) unless it is a regular
+    file: ``/dev/zero`` was read until memory ran out, a FIFO would hang.
+    Opened without blocking, checked on the open descriptor (no race with a
+    rename)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
@@ -162,6 +163,6 @@ def read_input(path: str | Path, hint: str) -> bytes:
         if not stat.S_ISREG(mode):
             raise CorralError(f"not a regular file ({_kind(mode)})", code="F001", hint=hint, span=str(path))
         with os.fdopen(os.dup(fd), "rb") as fh:
-            return fh.read()
+            return fh.read(limit)
     finally:
         os.close(fd)

@@ -17,13 +17,12 @@ artifacts.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 import tomllib
 
 from .._base import CorralError
 from ..errors import byte_span
+from ..fsutil import read_input
 
 #: Bytes read to recognise a file.
 SNIFF = 64 * 1024
@@ -84,16 +83,7 @@ def require_analysable(path: str) -> str:
 def _head(path: str) -> bytes:
     """The first ``SNIFF`` bytes; a FIFO, a device or a directory is refused
     (opened without blocking, never read without end)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise CorralError(f"cannot read: {exc.strerror}", code="F001", hint="check the path and its permissions", span=path) from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise CorralError("not a regular file", code="F001", hint="name a policy (.toml) or an AppArmor profile file", span=path)
-        return os.read(fd, SNIFF)
-    finally:
-        os.close(fd)
+    return read_input(path, "name a policy (.toml) or an AppArmor profile file", SNIFF)
 
 
 def _is_json(head: bytes) -> bool:
